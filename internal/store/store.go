@@ -1,0 +1,88 @@
+// Package store owns Switchboard's persistent history: agents, commands
+// with their full lifecycle, every byte of terminal output, and the event
+// log. It defines the Store boundary the relay writes through; the SQLite
+// implementation lives in internal/store/sqlite, and another database can
+// take its place by implementing the same interface.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"switchboard/internal/wire"
+)
+
+// ErrNotFound is returned when a named command or agent does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store persists the relay's history. Apply is called from one goroutine
+// at a time; the read methods may be called concurrently with it.
+type Store interface {
+	// Load returns what the relay needs to resume after a restart.
+	Load(ctx context.Context) (State, error)
+	// Apply writes a batch in one transaction: all of it or none.
+	Apply(ctx context.Context, b *Batch) error
+	// ReadOutput returns up to max bytes of a command's output starting at
+	// from. start is the offset of the first byte returned; it is greater
+	// than from only when bytes were lost (a gap). An empty result with
+	// nil error means nothing is stored at or after from.
+	ReadOutput(ctx context.Context, commandID string, from int64, max int) (data []byte, start int64, err error)
+	// History returns commands newest first.
+	History(ctx context.Context, q HistoryQuery) ([]wire.Command, error)
+	// Close flushes and closes the database.
+	Close() error
+}
+
+// State is the persisted state the relay starts from.
+type State struct {
+	Agents []wire.Agent // every agent ever registered, status as last stored
+	// Commands holds every command that is queued or running, oldest first,
+	// each with OutputBytes set to the end of its stored output.
+	Commands []wire.Command
+	Recent   []wire.Command // the most recent final commands, newest first
+	EventSeq uint64         // the highest event sequence number stored
+}
+
+// Batch is one transaction's worth of writes, applied in this order:
+// agents, commands, output, events.
+type Batch struct {
+	Agents   []wire.Agent   // upserted by id
+	Commands []wire.Command // upserted by id (the full row each time)
+	Output   []Chunk
+	Events   []Event
+}
+
+// Empty reports whether the batch holds nothing to write.
+func (b *Batch) Empty() bool {
+	return len(b.Agents)+len(b.Commands)+len(b.Output)+len(b.Events) == 0
+}
+
+// Reset empties the batch, keeping its capacity.
+func (b *Batch) Reset() {
+	clear(b.Output) // drop references to output buffers
+	b.Agents, b.Commands, b.Output, b.Events = b.Agents[:0], b.Commands[:0], b.Output[:0], b.Events[:0]
+}
+
+// Chunk is a run of a command's output starting at Offset.
+type Chunk struct {
+	CommandID string
+	Offset    int64
+	Data      []byte
+}
+
+// Event is one entry of the event log.
+type Event struct {
+	Seq     uint64
+	At      time.Time
+	Kind    string // e.g. "agent", "command", "output.dropped"
+	Subject string // agent or command id
+	Data    []byte // JSON
+}
+
+// HistoryQuery selects commands for History.
+type HistoryQuery struct {
+	AgentID string // empty: all agents
+	Limit   int    // 0 means 50
+	ID      string // when set, only this command
+}

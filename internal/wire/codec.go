@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Decoding errors. Each is wrapped with detail; classify with errors.Is.
+var (
+	ErrBadMessage  = errors.New("malformed message")
+	ErrUnknownType = errors.New("unknown message type")
+	ErrTooLarge    = errors.New("message too large")
+)
+
+// Encode returns m as a JSON object whose "type" field names it.
+func Encode(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
+	}
+	// Splice the type in front of the struct's own fields rather than
+	// marshal a wrapper: one allocation and no reflection on a second type.
+	typ := m.MessageType()
+	out := make([]byte, 0, len(body)+len(typ)+11)
+	out = append(out, `{"type":"`...)
+	out = append(out, typ...)
+	out = append(out, '"')
+	if len(body) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
+}
+
+// MustEncode is Encode for messages that cannot fail to marshal (no
+// channels or funcs in any wire type); it panics otherwise.
+func MustEncode(m Message) []byte {
+	b, err := Encode(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Decode parses one JSON control message. Unknown fields are ignored so
+// that newer peers can add them; a field of the wrong type is an error.
+func Decode(data []byte) (Message, error) {
+	if len(data) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxMessageSize)
+	}
+	var head struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if head.Type == nil {
+		return nil, fmt.Errorf("%w: no \"type\" field", ErrBadMessage)
+	}
+	mk, ok := newMessage[*head.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, *head.Type)
+	}
+	m := mk()
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadMessage, *head.Type, err)
+	}
+	return m, nil
+}
+
+// ErrorCode maps a Decode error to the Error.Code to answer it with.
+func ErrorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return CodeTooLarge
+	case errors.Is(err, ErrUnknownType):
+		return CodeUnknownType
+	default:
+		return CodeBadMessage
+	}
+}
+
+// Binary frame kinds: the first byte of every binary WebSocket message.
+const (
+	FrameOutput byte = 1 // agent -> relay -> dashboard: command output at an offset
+	FrameInput  byte = 2 // dashboard -> relay -> agent: bytes for a command's stdin
+)
+
+// Frame is a decoded binary message. Data aliases the buffer it was parsed
+// from; copy it to keep it past that buffer's life.
+type Frame struct {
+	Kind      byte
+	CommandID string
+	Offset    int64 // output frames only
+	Data      []byte
+}
+
+// End is the offset just past this frame's data.
+func (f Frame) End() int64 { return f.Offset + int64(len(f.Data)) }
+
+// AppendOutputFrame appends an output frame to dst and returns it.
+//
+//	[1][len(id)][id...][offset: uint64 big-endian][data...]
+func AppendOutputFrame(dst []byte, commandID string, offset int64, data []byte) []byte {
+	dst = append(dst, FrameOutput, byte(len(commandID)))
+	dst = append(dst, commandID...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(offset))
+	return append(dst, data...)
+}
+
+// AppendInputFrame appends an input frame to dst and returns it.
+//
+//	[2][len(id)][id...][data...]
+func AppendInputFrame(dst []byte, commandID string, data []byte) []byte {
+	dst = append(dst, FrameInput, byte(len(commandID)))
+	dst = append(dst, commandID...)
+	return append(dst, data...)
+}
+
+// OutputFrame returns a new output frame.
+func OutputFrame(commandID string, offset int64, data []byte) []byte {
+	return AppendOutputFrame(make([]byte, 0, 10+len(commandID)+len(data)), commandID, offset, data)
+}
+
+// InputFrame returns a new input frame.
+func InputFrame(commandID string, data []byte) []byte {
+	return AppendInputFrame(make([]byte, 0, 2+len(commandID)+len(data)), commandID, data)
+}
+
+// ParseFrame decodes a binary message.
+func ParseFrame(b []byte) (Frame, error) {
+	if len(b) > MaxMessageSize {
+		return Frame{}, fmt.Errorf("%w: binary frame of %d bytes, limit %d", ErrTooLarge, len(b), MaxMessageSize)
+	}
+	if len(b) < 2 {
+		return Frame{}, fmt.Errorf("%w: binary frame of %d bytes is shorter than its header", ErrBadMessage, len(b))
+	}
+	f := Frame{Kind: b[0]}
+	idLen := int(b[1])
+	if idLen == 0 || len(b) < 2+idLen {
+		return Frame{}, fmt.Errorf("%w: binary frame command id length %d does not fit", ErrBadMessage, idLen)
+	}
+	f.CommandID = string(b[2 : 2+idLen])
+	rest := b[2+idLen:]
+	switch f.Kind {
+	case FrameOutput:
+		if len(rest) < 8 {
+			return Frame{}, fmt.Errorf("%w: output frame has no offset", ErrBadMessage)
+		}
+		off := binary.BigEndian.Uint64(rest)
+		if off > 1<<62 {
+			return Frame{}, fmt.Errorf("%w: output frame offset %d out of range", ErrBadMessage, off)
+		}
+		f.Offset = int64(off)
+		f.Data = rest[8:]
+	case FrameInput:
+		f.Data = rest
+	default:
+		return Frame{}, fmt.Errorf("%w: binary frame kind %d", ErrUnknownType, f.Kind)
+	}
+	return f, nil
+}
+
+// ValidID reports whether s can name a command in a binary frame: 1 to 255
+// bytes of printable ASCII without spaces.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	return bytes.IndexFunc([]byte(s), func(r rune) bool { return r <= ' ' || r > '~' }) < 0
+}
