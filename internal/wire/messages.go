@@ -41,6 +41,9 @@ type Snapshot struct {
 	Seq      uint64    `json:"seq"`
 	Agents   []Agent   `json:"agents"`
 	Commands []Command `json:"commands"` // queued, running, and the most recent finished
+	// Partial means more snapshot messages with the same Seq follow; a
+	// large state is split so that no message nears MaxMessageSize.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // AgentEvent tells every dashboard the new state of one agent.

@@ -1,0 +1,408 @@
+// Package client is the one dashboard client of the Switchboard protocol,
+// shared by the TUI, the CLI subcommands, the benchmarks and the tests. It
+// keeps a live copy of the relay's state, delivers events in relay order,
+// tracks output subscriptions by offset, and (optionally) reconnects by
+// itself and resumes every subscription so that its user sees each output
+// byte exactly once.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// Config says where and how to connect.
+type Config struct {
+	Relay     string            // ws://HOST:PORT (the dashboard path is added when missing)
+	Client    string            // name reported to the relay; shows in requested_by
+	Token     string            // reserved for authentication
+	Logger    *slog.Logger      // default: discard
+	Dialer    *websocket.Dialer // default: websocket.DefaultDialer
+	Reconnect bool              // reconnect with backoff instead of ending on disconnect
+	// EventBuffer is the capacity of the Events channel; default 1024. A
+	// consumer slower than the relay's output backs up to the relay, which
+	// cuts the connection; with Reconnect the client then resumes.
+	EventBuffer int
+}
+
+// Connection states reported in ConnState events.
+const (
+	Connected    = "connected"
+	Reconnecting = "reconnecting"
+	Offline      = "offline"
+)
+
+// Events delivered on Client.Events.
+type (
+	// Output is a run of a subscribed command's output. Offsets only grow:
+	// no byte is delivered twice, even across reconnects.
+	Output struct {
+		CommandID string
+		Offset    int64
+		Data      []byte
+	}
+	// OutputEnd: the command is final and all its output was delivered.
+	OutputEnd struct {
+		CommandID string
+		Offset    int64
+	}
+	// Resynced: the state was replaced by a fresh snapshot (after each
+	// connect). Call State for it.
+	Resynced struct{ Seq uint64 }
+	// AgentChanged and CommandChanged are relay events, in relay order.
+	AgentChanged   struct{ Agent wire.Agent }
+	CommandChanged struct{ Command wire.Command }
+	// ConnState reports the connection: Connected, Reconnecting (with the
+	// wait before the next attempt) or Offline (the client has stopped).
+	ConnState struct {
+		State   string
+		RetryIn time.Duration
+		Err     error
+	}
+	// ServerError is an error from the relay not tied to a request.
+	ServerError struct{ *wire.Error }
+)
+
+// State is the client's copy of the relay's live state.
+type State struct {
+	Seq      uint64
+	Agents   map[string]wire.Agent
+	Commands map[string]wire.Command
+}
+
+// ErrClosed is returned by calls on a closed client.
+var ErrClosed = errors.New("client closed")
+
+// Client is a dashboard connection. Its methods are safe for concurrent use.
+type Client struct {
+	cfg    Config
+	url    string
+	log    *slog.Logger
+	events chan any
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the connection loop has ended
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	cur     *session // nil while disconnected
+	state   State
+	subs    map[string]*subscription
+	pending map[string]chan wire.Message // request id -> reply
+	err     error                        // why the client ended
+}
+
+type subscription struct {
+	next int64 // first byte still to deliver
+}
+
+// Dial connects and waits for the relay's snapshot. With cfg.Reconnect the
+// client then survives disconnects; without it, a disconnect ends it.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	u, err := dashboardURL(cfg.Relay)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = websocket.DefaultDialer
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = 1024
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	c := &Client{cfg: cfg, url: u, log: cfg.Logger, events: make(chan any, cfg.EventBuffer),
+		ctx: cctx, cancel: cancel, done: make(chan struct{}),
+		subs: make(map[string]*subscription), pending: make(map[string]chan wire.Message)}
+	s, err := c.connect(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	go c.loop(s)
+	return c, nil
+}
+
+func dashboardURL(relay string) (string, error) {
+	if relay == "" {
+		relay = "ws://127.0.0.1:8080"
+	}
+	if !strings.Contains(relay, "://") {
+		relay = "ws://" + relay
+	}
+	u, err := url.Parse(relay)
+	if err != nil {
+		return "", fmt.Errorf("relay address %q: %w", relay, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("relay address %q: scheme must be ws or wss", relay)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = wire.DashboardPath
+	}
+	return u.String(), nil
+}
+
+// Events returns the channel of events; it is closed when the client ends.
+func (c *Client) Events() <-chan any { return c.events }
+
+// Done is closed when the client has ended; Err says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the client ended, or nil while it runs.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// State returns a copy of the current live state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := State{Seq: c.state.Seq, Agents: make(map[string]wire.Agent, len(c.state.Agents)),
+		Commands: make(map[string]wire.Command, len(c.state.Commands))}
+	for k, v := range c.state.Agents {
+		s.Agents[k] = v
+	}
+	for k, v := range c.state.Commands {
+		s.Commands[k] = v
+	}
+	return s
+}
+
+// Close disconnects and ends the client.
+func (c *Client) Close() error {
+	c.cancel()
+	<-c.done
+	return nil
+}
+
+// loop runs connections one after another until the client ends.
+func (c *Client) loop(s *session) {
+	defer close(c.done)
+	defer close(c.events)
+	backoff := 100 * time.Millisecond
+	for {
+		c.emit(ConnState{State: Connected})
+		c.resubscribe(s)
+		started := time.Now()
+		err := s.run()
+		c.detach(err)
+		if c.ctx.Err() != nil || !c.cfg.Reconnect {
+			c.finish(err)
+			return
+		}
+		if time.Since(started) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		for {
+			wait := backoff/2 + rand.N(backoff/2+1)
+			backoff = min(backoff*2, 5*time.Second)
+			c.emit(ConnState{State: Reconnecting, RetryIn: wait, Err: err})
+			select {
+			case <-time.After(wait):
+			case <-c.ctx.Done():
+				c.finish(c.ctx.Err())
+				return
+			}
+			s, err = c.connect(c.ctx)
+			if err == nil {
+				break
+			}
+			c.log.Debug("reconnect failed", "err", err)
+		}
+	}
+}
+
+func (c *Client) finish(err error) {
+	if err == nil || c.ctx.Err() != nil {
+		err = ErrClosed
+	}
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	c.emit(ConnState{State: Offline, Err: err})
+}
+
+// detach forgets the ended session and fails the requests waiting on it.
+func (c *Client) detach(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur = nil
+	for id, ch := range c.pending {
+		ch <- &wire.Error{Code: "disconnected", Message: fmt.Sprintf("connection lost: %v", err), RequestID: id}
+		delete(c.pending, id)
+	}
+}
+
+// resubscribe asks the new session for every subscription from where it
+// left off.
+func (c *Client) resubscribe(s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, sub := range c.subs {
+		s.send(&wire.Subscribe{CommandID: id, Offset: sub.next})
+	}
+}
+
+// emit delivers an event, waiting for the consumer unless the client ends.
+func (c *Client) emit(ev any) {
+	select {
+	case c.events <- ev:
+	case <-c.ctx.Done():
+	}
+}
+
+// session returns the live session or an error saying there is none.
+func (c *Client) session() (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if c.cur == nil {
+		return nil, errors.New("not connected to the relay")
+	}
+	return c.cur, nil
+}
+
+// request sends m and waits for the reply carrying its request id.
+func (c *Client) request(ctx context.Context, m wire.Message, setID func(string)) (wire.Message, error) {
+	id := fmt.Sprintf("r%d", c.nextID.Add(1))
+	setID(id)
+	reply := make(chan wire.Message, 1)
+	c.mu.Lock()
+	c.pending[id] = reply
+	cur := c.cur
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	if cur == nil {
+		return nil, errors.New("not connected to the relay")
+	}
+	if err := cur.send(m); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-reply:
+		if e, ok := r.(*wire.Error); ok {
+			return nil, e
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, ErrClosed
+	}
+}
+
+// Run starts a command on the targets and returns the queued commands.
+func (c *Client) Run(ctx context.Context, targets wire.Targets, spec wire.CommandSpec) ([]wire.Command, error) {
+	m := &wire.Run{Targets: targets, CommandSpec: spec}
+	r, err := c.request(ctx, m, func(id string) { m.RequestID = id })
+	if err != nil {
+		return nil, err
+	}
+	acc, ok := r.(*wire.RunAccepted)
+	if !ok {
+		return nil, fmt.Errorf("run: unexpected reply %s", r.MessageType())
+	}
+	return acc.Commands, nil
+}
+
+// History returns stored commands, newest first.
+func (c *Client) History(ctx context.Context, q wire.HistoryQuery) ([]wire.Command, error) {
+	r, err := c.request(ctx, &q, func(id string) { q.RequestID = id })
+	if err != nil {
+		return nil, err
+	}
+	h, ok := r.(*wire.HistoryResult)
+	if !ok {
+		return nil, fmt.Errorf("history: unexpected reply %s", r.MessageType())
+	}
+	return h.Commands, nil
+}
+
+// Subscribe follows a command's output from offset; Output events follow,
+// then OutputEnd. The subscription survives reconnects.
+func (c *Client) Subscribe(commandID string, offset int64) error {
+	c.mu.Lock()
+	c.subs[commandID] = &subscription{next: offset}
+	cur := c.cur
+	c.mu.Unlock()
+	if cur == nil {
+		return nil // sent on reconnect
+	}
+	return cur.send(&wire.Subscribe{CommandID: commandID, Offset: offset})
+}
+
+// Unsubscribe stops following a command's output.
+func (c *Client) Unsubscribe(commandID string) error {
+	c.mu.Lock()
+	delete(c.subs, commandID)
+	c.mu.Unlock()
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return s.send(&wire.Unsubscribe{CommandID: commandID})
+}
+
+// Input sends bytes to a running command's terminal.
+func (c *Client) Input(commandID string, data []byte) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		n := min(len(data), wire.MaxChunk)
+		if err := s.sendBinary(wire.InputFrame(commandID, data[:n])); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// Resize changes a running command's terminal size.
+func (c *Client) Resize(commandID string, cols, rows int) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return s.send(&wire.Resize{CommandID: commandID, Cols: cols, Rows: rows})
+}
+
+// Cancel asks the relay to stop a queued or running command. Its effect
+// arrives as a CommandChanged event; a refusal as a ServerError.
+func (c *Client) Cancel(commandID string) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return s.send(&wire.Cancel{CommandID: commandID})
+}

@@ -1,0 +1,89 @@
+// Package flagenv owns the command-line conventions the three programs
+// share: every flag has an environment-variable equivalent (flags win),
+// help lists both, and logging is configured the same way everywhere.
+package flagenv
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Name is the environment variable for a flag: SWITCHBOARD_ plus the flag
+// name in upper case with dashes as underscores (--lost-after becomes
+// SWITCHBOARD_LOST_AFTER).
+func Name(flagName string) string {
+	return "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Apply sets each flag of fs that has a value in the environment. Call it
+// after defining the flags and before fs.Parse, so that flags override.
+// A repeatable flag takes a comma-separated list.
+func Apply(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := os.LookupEnv(Name(f.Name))
+		if !ok || err != nil {
+			return
+		}
+		values := []string{v}
+		if _, repeatable := f.Value.(interface{ Repeatable() }); repeatable {
+			values = strings.Split(v, ",")
+		}
+		for _, v := range values {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("environment %s=%q: %w", Name(f.Name), v, e)
+				return
+			}
+		}
+	})
+	return err
+}
+
+// Strings is a repeatable string flag.
+type Strings []string
+
+func (s *Strings) String() string     { return strings.Join(*s, ",") }
+func (s *Strings) Set(v string) error { *s = append(*s, v); return nil }
+
+// Repeatable marks Strings for Apply.
+func (s *Strings) Repeatable() {}
+
+// Usage returns a flag.Usage func printing the summary, then every flag
+// with its environment variable.
+func Usage(fs *flag.FlagSet, summary string) func() {
+	return func() {
+		out := fs.Output()
+		fmt.Fprintln(out, strings.TrimSpace(summary))
+		fmt.Fprintln(out, "\nFlags (each also read from the environment variable shown):")
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(out, "  --%s %s\n    \t%s", f.Name, name, usage)
+			if f.DefValue != "" && f.DefValue != "[]" && f.DefValue != "0" && f.DefValue != "false" {
+				fmt.Fprintf(out, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(out, "\n    \t[%s]\n", Name(f.Name))
+		})
+	}
+}
+
+// Logger returns a slog logger writing to w at level ("debug", "info",
+// "warn", "error") in format ("text" or "json").
+func Logger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
+	}
+}

@@ -1,0 +1,302 @@
+package relay
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// agentConn is one live agent connection.
+type agentConn struct {
+	conn    *conn
+	agentID string
+	name    string
+	log     *slog.Logger
+	logs    map[string]*outputLog // output logs this agent writes; owned by the reader
+}
+
+func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
+	c, ok := r.upgrade(w, req, r.cfg.AgentTimeout)
+	if !ok {
+		return
+	}
+	r.conns.Add(1)
+	defer r.conns.Done()
+	go c.writeLoop()
+	defer func() { <-c.done }()
+
+	h, ok := r.readHello(c)
+	if !ok {
+		return
+	}
+	if err := validAgentInfo(h.Agent); err != nil {
+		c.sendError(wire.CodeBadHandshake, err.Error(), "", "")
+		c.closeGracefully(wire.CloseBadHandshake, err.Error())
+		return
+	}
+	ac := &agentConn{conn: c, agentID: h.Agent.ID, name: h.Agent.Name, logs: make(map[string]*outputLog),
+		log: r.log.With("agent", h.Agent.Name, "agent_id", h.Agent.ID)}
+	r.agentJoined(ac, h)
+	err := c.readLoop(func(kind int, data []byte) { r.handleAgentMessage(ac, kind, data) })
+	ac.log.Info("agent disconnected", "remote", c.remote, "err", err)
+	r.agentLeft(ac)
+}
+
+func validAgentInfo(a *wire.AgentInfo) error {
+	switch {
+	case a == nil:
+		return fmt.Errorf("an agent's hello must carry \"agent\" with its id and name")
+	case !wire.ValidID(a.ID):
+		return fmt.Errorf("agent id %q must be 1-255 printable ASCII characters without spaces", a.ID)
+	case strings.TrimSpace(a.Name) == "" || len(a.Name) > 255:
+		return fmt.Errorf("agent name must be 1-255 characters")
+	case a.MaxConcurrent < 0 || a.MaxConcurrent > 10000:
+		return fmt.Errorf("max_concurrent %d is out of range 0-10000", a.MaxConcurrent)
+	}
+	return nil
+}
+
+// agentJoined registers a connected agent, reconciles the commands it
+// holds with what the relay believes, and sends it welcome and work.
+func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
+	now := time.Now().UTC()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shuttingDownLocked(ac.conn) {
+		return
+	}
+	a := r.agents[ac.agentID]
+	if a == nil {
+		a = &agentState{live: make(map[string]*commandState)}
+		r.agents[ac.agentID] = a
+	}
+	if a.conn != nil {
+		a.conn.conn.closeNow(wire.CloseReplaced, "replaced by a newer connection with the same agent id")
+	}
+	a.conn = ac
+	a.info.AgentInfo = *h.Agent
+	a.info.LastSeen = now
+
+	held := make(map[string]bool, len(h.Holding))
+	resume := make([]wire.Ack, 0, len(h.Holding))
+	for _, hc := range h.Holding {
+		held[hc.CommandID] = true
+		off := int64(0)
+		if cs := r.commands[hc.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
+			off = cs.out.size()
+			if cs.cmd.State == wire.StateQueued {
+				r.markRunningLocked(a, cs, now)
+			}
+		}
+		resume = append(resume, wire.Ack{CommandID: hc.CommandID, Offset: off})
+	}
+	ac.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version,
+		HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds(), Resume: resume})
+	for _, cs := range a.live {
+		switch {
+		case held[cs.cmd.ID]:
+			if cs.cancelPending {
+				cs.cancelPending = false
+				ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
+			}
+		case cs.cmd.State == wire.StateRunning:
+			r.finalizeLocked(cs, wire.Exited{State: wire.StateLost,
+				Reason: "the agent reconnected without this command: it was restarted while the command ran"})
+		default:
+			cs.dispatched = false
+		}
+	}
+	ac.log.Info("agent connected", "remote", ac.conn.remote, "holding", len(h.Holding))
+	r.agentChangedLocked(a)
+	r.dispatchLocked(a)
+}
+
+// agentLeft marks the agent offline unless a newer connection replaced it.
+func (r *Relay) agentLeft(ac *agentConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[ac.agentID]
+	if a == nil || a.conn != ac {
+		return
+	}
+	a.conn = nil
+	a.offlineSince = time.Now()
+	for _, cs := range a.live {
+		cs.dispatched = false
+	}
+	r.agentChangedLocked(a)
+}
+
+func (r *Relay) markRunningLocked(a *agentState, cs *commandState, at time.Time) {
+	cs.cmd.State = wire.StateRunning
+	if cs.cmd.StartedAt.IsZero() {
+		cs.cmd.StartedAt = at
+	}
+	cs.dispatched = false
+	a.unqueue(cs)
+	r.commandChangedLocked(cs)
+}
+
+func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
+	if kind == websocket.BinaryMessage {
+		r.agentOutput(ac, data)
+		return
+	}
+	m, err := wire.Decode(data)
+	if err != nil {
+		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		return
+	}
+	switch m := m.(type) {
+	case *wire.Started:
+		r.commandStarted(ac, m)
+	case *wire.Exited:
+		r.commandExited(ac, m)
+	case *wire.SessionOpened:
+		r.sessionOpened(ac, m)
+	case *wire.OutputDropped:
+		r.outputDropped(ac, m)
+	case *wire.Heartbeat:
+		r.mu.Lock()
+		if a := r.agents[ac.agentID]; a != nil {
+			a.info.LastSeen = time.Now().UTC()
+		}
+		r.mu.Unlock()
+	case *wire.Error:
+		ac.log.Warn("agent reported an error", "code", m.Code, "message", m.Message, "command_id", m.CommandID)
+	default:
+		ac.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message an agent may send", m.MessageType()), "", "")
+	}
+}
+
+// agentOutput is the hot path: one output frame from an agent.
+func (r *Relay) agentOutput(ac *agentConn, data []byte) {
+	f, err := wire.ParseFrame(data)
+	if err == nil && f.Kind != wire.FrameOutput {
+		err = fmt.Errorf("%w: agents send output frames (kind 1), not kind %d", wire.ErrBadMessage, f.Kind)
+	}
+	if err != nil {
+		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		return
+	}
+	log := ac.logs[f.CommandID]
+	if log == nil {
+		r.mu.Lock()
+		if cs := r.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
+			log = cs.out
+		}
+		r.mu.Unlock()
+		if log == nil {
+			// Output for a command this relay has forgotten or finalized long
+			// ago: the agent drops it once its exit is acknowledged.
+			return
+		}
+		ac.logs[f.CommandID] = log
+	}
+	if _, exitReady := log.appendFrame(f, data, r.persist); exitReady {
+		r.completeExit(f.CommandID)
+	}
+}
+
+func (r *Relay) ownedCommandLocked(ac *agentConn, id string) *commandState {
+	cs := r.commands[id]
+	if cs == nil || cs.cmd.AgentID != ac.agentID {
+		return nil
+	}
+	return cs
+}
+
+func (r *Relay) commandStarted(ac *agentConn, m *wire.Started) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.ownedCommandLocked(ac, m.CommandID)
+	a := r.agents[ac.agentID]
+	if cs == nil || a == nil || cs.cmd.State != wire.StateQueued {
+		return
+	}
+	r.markRunningLocked(a, cs, m.StartedAt.UTC())
+	r.agentChangedLocked(a)
+}
+
+func (r *Relay) commandExited(ac *agentConn, m *wire.Exited) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.ownedCommandLocked(ac, m.CommandID)
+	if cs == nil || cs.cmd.State.Final() {
+		// Already final here (cancelled while queued, lost, or forgotten):
+		// nothing more will be stored, so the agent may let go of it.
+		ac.conn.sendMessage(&wire.Ack{CommandID: m.CommandID, Offset: m.Offset, Done: true})
+		return
+	}
+	switch m.State {
+	case wire.StateExited, wire.StateCanceled, wire.StateTimedOut, wire.StateRejected:
+	default:
+		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("exited.state %q is not a final state an agent reports", m.State), "", m.CommandID)
+		return
+	}
+	cs.exit = m
+	if cs.out.expectExit(m.Offset) {
+		r.finalizeLocked(cs, *m)
+	}
+}
+
+// completeExit finalizes a command whose missing output has now arrived.
+func (r *Relay) completeExit(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cs := r.commands[id]; cs != nil && cs.exit != nil {
+		r.finalizeLocked(cs, *cs.exit)
+	}
+}
+
+func (r *Relay) sessionOpened(ac *agentConn, m *wire.SessionOpened) {
+	if !wire.ValidID(m.Command.ID) {
+		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("session id %q is not a valid id", m.Command.ID), "", "")
+		return
+	}
+	now := time.Now().UTC()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[ac.agentID]
+	if r.commands[m.Command.ID] != nil || a == nil {
+		return // announced again after a reconnect
+	}
+	c := m.Command
+	c.AgentID, c.AgentName, c.Session = ac.agentID, ac.name, true
+	c.State, c.RequestedBy, c.CreatedAt = wire.StateRunning, "agent "+ac.name, now
+	c.ExitCode, c.Signal, c.Reason, c.EndedAt, c.OutputBytes, c.LostBytes = nil, "", "", time.Time{}, 0, 0
+	if c.StartedAt.IsZero() {
+		c.StartedAt = now
+	}
+	cs := r.newCommandState(c)
+	r.commands[c.ID] = cs
+	a.live[c.ID] = cs
+	r.commandChangedLocked(cs)
+	r.agentChangedLocked(a)
+}
+
+func (r *Relay) outputDropped(ac *agentConn, m *wire.OutputDropped) {
+	if m.From < 0 || m.To < m.From {
+		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("output.dropped range [%d, %d) is invalid", m.From, m.To), "", m.CommandID)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.ownedCommandLocked(ac, m.CommandID)
+	if cs == nil || cs.cmd.State.Final() {
+		return
+	}
+	ac.log.Warn("agent dropped output", "command_id", m.CommandID, "from", m.From, "to", m.To)
+	cs.cmd.LostBytes += m.To - m.From
+	cs.out.skipOver(m.From, m.To)
+	r.commandChangedLocked(cs)
+	if cs.exit != nil && cs.out.expectExit(cs.exit.Offset) {
+		r.finalizeLocked(cs, *cs.exit)
+	}
+}

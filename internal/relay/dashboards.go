@@ -1,0 +1,461 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/store"
+	"switchboard/internal/wire"
+)
+
+// Limits on what a dashboard may ask for.
+const (
+	maxTerminalSide = 1000     // columns or rows
+	maxSpecBytes    = 64 << 10 // encoded size of one command's argv, shell, cwd and env
+	catchUpRead     = wire.MaxChunk
+	snapshotPart    = 256 << 10 // target encoded size of one snapshot message
+)
+
+// dashboard is one connected dashboard.
+type dashboard struct {
+	conn     *conn
+	client   string                // who it says it is, for requested_by
+	subs     map[string]*outputLog // owned by the reader goroutine
+	catchUp  chan struct{}         // tokens for catch-up frames in flight
+	released func()
+}
+
+func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
+	c, ok := r.upgrade(w, req, r.cfg.DashboardTimeout)
+	if !ok {
+		return
+	}
+	r.conns.Add(1)
+	defer r.conns.Done()
+	go c.writeLoop()
+	defer func() { <-c.done }()
+
+	h, ok := r.readHello(c)
+	if !ok {
+		return
+	}
+	d := &dashboard{conn: c, client: requester(h.Client, req.RemoteAddr), subs: make(map[string]*outputLog),
+		catchUp: make(chan struct{}, catchUpWindow)}
+	d.released = func() { <-d.catchUp }
+	r.dashboardJoined(d)
+	err := c.readLoop(func(kind int, data []byte) { r.handleDashboardMessage(d, kind, data) })
+	r.log.Debug("dashboard disconnected", "client", d.client, "err", err)
+	r.mu.Lock()
+	delete(r.dashboards, d)
+	r.mu.Unlock()
+	for _, out := range d.subs {
+		out.detach(d)
+	}
+}
+
+func requester(client, remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
+	if client == "" {
+		client = "dashboard"
+	}
+	return client + "@" + remote
+}
+
+// dashboardJoined registers d for events and sends welcome and the
+// snapshot under the state lock, so no event falls between them.
+func (r *Relay) dashboardJoined(d *dashboard) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shuttingDownLocked(d.conn) {
+		return
+	}
+	r.dashboards[d] = struct{}{}
+	d.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
+	for _, part := range splitSnapshot(r.snapshotLocked()) {
+		d.conn.sendMessage(part)
+	}
+}
+
+// splitSnapshot cuts a snapshot into messages of about snapshotPart bytes
+// so that no message comes near the size limit; all but the last are
+// marked partial.
+func splitSnapshot(s *wire.Snapshot) []*wire.Snapshot {
+	var parts []*wire.Snapshot
+	cur := &wire.Snapshot{Seq: s.Seq, Agents: []wire.Agent{}, Commands: []wire.Command{}}
+	size := 0
+	grow := func(item any) {
+		b, _ := json.Marshal(item)
+		if size+len(b) > snapshotPart && size > 0 {
+			cur.Partial = true
+			parts = append(parts, cur)
+			cur = &wire.Snapshot{Seq: s.Seq, Agents: []wire.Agent{}, Commands: []wire.Command{}}
+			size = 0
+		}
+		size += len(b)
+	}
+	for _, a := range s.Agents {
+		grow(a)
+		cur.Agents = append(cur.Agents, a)
+	}
+	for _, c := range s.Commands {
+		grow(c)
+		cur.Commands = append(cur.Commands, c)
+	}
+	return append(parts, cur)
+}
+
+func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
+	if kind == websocket.BinaryMessage {
+		r.dashboardInput(d, data)
+		return
+	}
+	m, err := wire.Decode(data)
+	if err != nil {
+		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		return
+	}
+	switch m := m.(type) {
+	case *wire.Run:
+		r.run(d, m)
+	case *wire.Subscribe:
+		r.subscribe(d, m)
+	case *wire.Unsubscribe:
+		if out := d.subs[m.CommandID]; out != nil {
+			out.detach(d)
+			delete(d.subs, m.CommandID)
+		}
+	case *wire.Resize:
+		r.resize(d, m)
+	case *wire.Cancel:
+		r.cancelCommand(d, m)
+	case *wire.HistoryQuery:
+		r.history(d, m)
+	default:
+		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
+	}
+}
+
+func validSpec(s *wire.CommandSpec) error {
+	switch {
+	case len(s.Argv) == 0 && s.Shell == "":
+		return errors.New("give either argv or shell")
+	case len(s.Argv) > 0 && s.Shell != "":
+		return errors.New("give argv or shell, not both")
+	case len(s.Argv) > 0 && s.Argv[0] == "":
+		return errors.New("argv[0] is empty")
+	case s.Cols < 0 || s.Rows < 0 || s.Cols > maxTerminalSide || s.Rows > maxTerminalSide:
+		return fmt.Errorf("terminal size %dx%d is out of range 0-%d", s.Cols, s.Rows, maxTerminalSide)
+	case s.TimeoutMS < 0:
+		return fmt.Errorf("timeout_ms %d is negative", s.TimeoutMS)
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env name %q is invalid", k)
+		}
+	}
+	if b, _ := json.Marshal(s); len(b) > maxSpecBytes {
+		return fmt.Errorf("command is %d bytes encoded; the limit is %d", len(b), maxSpecBytes)
+	}
+	return nil
+}
+
+// run creates one queued command per selected agent and dispatches them.
+func (r *Relay) run(d *dashboard, m *wire.Run) {
+	if err := validSpec(&m.CommandSpec); err != nil {
+		d.conn.sendError(wire.CodeInvalidArgument, err.Error(), m.RequestID, "")
+		return
+	}
+	if m.Targets.Empty() {
+		d.conn.sendError(wire.CodeInvalidArgument, "targets: name at least one agent or label", m.RequestID, "")
+		return
+	}
+	now := time.Now().UTC()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var targets []*agentState
+	for _, a := range r.agents {
+		if m.Targets.Matches(a.info.AgentInfo) {
+			targets = append(targets, a)
+		}
+	}
+	if len(targets) == 0 {
+		d.conn.sendError(wire.CodeNoTargets, fmt.Sprintf("no known agent matches %s", describeTargets(m.Targets)), m.RequestID, "")
+		return
+	}
+	slices.SortFunc(targets, func(a, b *agentState) int { return strings.Compare(a.info.Name, b.info.Name) })
+	accepted := &wire.RunAccepted{RequestID: m.RequestID, Commands: make([]wire.Command, 0, len(targets))}
+	created := make([]*commandState, 0, len(targets))
+	for _, a := range targets {
+		cs := r.newCommandState(wire.Command{ID: wire.NewID("c"), AgentID: a.info.ID, AgentName: a.info.Name,
+			CommandSpec: m.CommandSpec, State: wire.StateQueued, RequestedBy: d.client, CreatedAt: now})
+		r.commands[cs.cmd.ID] = cs
+		a.live[cs.cmd.ID] = cs
+		a.queue = append(a.queue, cs)
+		created = append(created, cs)
+		accepted.Commands = append(accepted.Commands, cs.cmd)
+	}
+	d.conn.sendMessage(accepted)
+	for i, cs := range created {
+		r.commandChangedLocked(cs)
+		r.dispatchLocked(targets[i])
+	}
+}
+
+func describeTargets(t wire.Targets) string {
+	var parts []string
+	if len(t.Agents) > 0 {
+		parts = append(parts, "agents "+strings.Join(t.Agents, ", "))
+	}
+	for k, v := range t.Labels {
+		parts = append(parts, "label "+k+"="+v)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// subscribe streams a command's output from m.Offset: stored bytes first,
+// read in paced frames, then the memory tail and live output.
+func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
+	if m.Offset < 0 {
+		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("offset %d is negative", m.Offset), "", m.CommandID)
+		return
+	}
+	if old := d.subs[m.CommandID]; old != nil {
+		old.detach(d)
+		delete(d.subs, m.CommandID)
+	}
+	r.mu.Lock()
+	cs := r.commands[m.CommandID]
+	r.mu.Unlock()
+	if cs == nil {
+		r.streamStored(d, m.CommandID, m.Offset)
+		return
+	}
+	from := m.Offset
+	for {
+		ok, memStart := cs.out.attach(d, from)
+		if ok {
+			d.subs[m.CommandID] = cs.out
+			return
+		}
+		next, err := r.sendStored(d, m.CommandID, from, memStart)
+		if err != nil {
+			return
+		}
+		from = next
+	}
+}
+
+// sendStored sends one frame of stored output from offset from, stopping
+// before limit, and returns the offset to continue from.
+func (r *Relay) sendStored(d *dashboard, id string, from, limit int64) (int64, error) {
+	data, start, err := r.store.ReadOutput(r.ctx, id, from, catchUpRead)
+	if err != nil {
+		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read stored output: %v", err), "", id)
+		return 0, err
+	}
+	if len(data) == 0 || start >= limit {
+		return limit, nil // nothing stored before limit: memory serves the rest
+	}
+	if end := start + int64(len(data)); end > limit {
+		data = data[:limit-start]
+	}
+	frame := wire.OutputFrame(id, start, data)
+	select {
+	case d.catchUp <- struct{}{}:
+	case <-d.conn.kill:
+		return 0, errors.New("connection closed")
+	}
+	if !d.conn.enqueueWait(outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}) {
+		d.released()
+		return 0, errors.New("connection closed")
+	}
+	return start + int64(len(data)), nil
+}
+
+// streamStored serves a command that is no longer in memory, from the store.
+func (r *Relay) streamStored(d *dashboard, id string, from int64) {
+	cmds, err := r.store.History(r.ctx, store.HistoryQuery{ID: id, Limit: 1})
+	if errors.Is(err, store.ErrNotFound) {
+		cmds, err = nil, nil
+	}
+	if err != nil {
+		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("look up command: %v", err), "", id)
+		return
+	}
+	if len(cmds) == 0 {
+		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
+		return
+	}
+	end := cmds[0].OutputBytes
+	for from < end {
+		next, err := r.sendStored(d, id, from, end)
+		if err != nil {
+			return
+		}
+		from = next
+	}
+	d.conn.sendMessage(&wire.OutputEnd{CommandID: id, Offset: max(end, from)})
+}
+
+// runningLocked returns the command if it is running on a connected agent.
+func (r *Relay) runningLocked(d *dashboard, id string) (*commandState, *agentConn) {
+	cs := r.commands[id]
+	if cs == nil {
+		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
+		return nil, nil
+	}
+	if cs.cmd.State != wire.StateRunning {
+		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("command %s is %s, not running", id, cs.cmd.State), "", id)
+		return nil, nil
+	}
+	ac := r.agentConnLocked(cs.cmd.AgentID)
+	if ac == nil {
+		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("agent %s of command %s is offline", cs.cmd.AgentName, id), "", id)
+		return nil, nil
+	}
+	return cs, ac
+}
+
+// dashboardInput forwards keystrokes to the command's agent as they came.
+func (r *Relay) dashboardInput(d *dashboard, data []byte) {
+	f, err := wire.ParseFrame(data)
+	if err == nil && f.Kind != wire.FrameInput {
+		err = fmt.Errorf("%w: dashboards send input frames (kind 2), not kind %d", wire.ErrBadMessage, f.Kind)
+	}
+	if err != nil {
+		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ac := r.runningLocked(d, f.CommandID); ac != nil {
+		ac.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: data})
+	}
+}
+
+func (r *Relay) resize(d *dashboard, m *wire.Resize) {
+	if m.Cols <= 0 || m.Rows <= 0 || m.Cols > maxTerminalSide || m.Rows > maxTerminalSide {
+		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("terminal size %dx%d is out of range 1-%d", m.Cols, m.Rows, maxTerminalSide), "", m.CommandID)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cs, ac := r.runningLocked(d, m.CommandID); ac != nil {
+		cs.cmd.Cols, cs.cmd.Rows = m.Cols, m.Rows
+		ac.conn.sendMessage(m)
+	}
+}
+
+func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.commands[m.CommandID]
+	if cs == nil {
+		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", m.CommandID), m.RequestID, m.CommandID)
+		return
+	}
+	ac := r.agentConnLocked(cs.cmd.AgentID)
+	switch cs.cmd.State {
+	case wire.StateQueued:
+		if cs.dispatched && ac != nil {
+			ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID}) // it may be starting right now
+		}
+		r.finalizeLocked(cs, wire.Exited{State: wire.StateCanceled, Reason: "cancelled by " + d.client + " before it started"})
+	case wire.StateRunning:
+		if ac == nil {
+			cs.cancelPending = true
+			return
+		}
+		ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
+	default:
+		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("command %s is already %s", cs.cmd.ID, cs.cmd.State), m.RequestID, m.CommandID)
+	}
+}
+
+func (r *Relay) history(d *dashboard, m *wire.HistoryQuery) {
+	if m.Limit < 0 || m.Limit > 1000 {
+		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("limit %d is out of range 0-1000", m.Limit), m.RequestID, "")
+		return
+	}
+	q := store.HistoryQuery{Limit: m.Limit, ID: m.CommandID}
+	if m.Agent != "" {
+		q.AgentID = r.resolveAgent(m.Agent)
+		if q.AgentID == "" {
+			d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	cmds, err := r.store.History(ctx, q)
+	if errors.Is(err, store.ErrNotFound) {
+		cmds, err = nil, nil
+	}
+	if err != nil {
+		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read history: %v", err), m.RequestID, "")
+		return
+	}
+	d.conn.sendMessage(&wire.HistoryResult{RequestID: m.RequestID, Commands: r.mergeLive(cmds, q)})
+}
+
+// mergeLive overlays what memory knows on stored history: live commands
+// change faster than the store, and the newest may not be stored yet.
+func (r *Relay) mergeLive(cmds []wire.Command, q store.HistoryQuery) []wire.Command {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := make(map[string]bool, len(cmds))
+	for i, c := range cmds {
+		seen[c.ID] = true
+		if cs := r.commands[c.ID]; cs != nil {
+			cmds[i] = cs.snapshot()
+		}
+	}
+	for id, cs := range r.commands {
+		if !seen[id] && (q.AgentID == "" || q.AgentID == cs.cmd.AgentID) && (q.ID == "" || q.ID == id) {
+			cmds = append(cmds, cs.snapshot())
+		}
+	}
+	slices.SortFunc(cmds, func(a, b wire.Command) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	limit := q.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	if len(cmds) > limit {
+		cmds = cmds[:limit]
+	}
+	if cmds == nil {
+		cmds = []wire.Command{}
+	}
+	return cmds
+}
+
+// resolveAgent maps an agent id or name to an id, preferring the most
+// recently seen agent of that name.
+func (r *Relay) resolveAgent(idOrName string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.agents[idOrName]; ok {
+		return idOrName
+	}
+	var best *agentState
+	for _, a := range r.agents {
+		if a.info.Name == idOrName && (best == nil || a.info.LastSeen.After(best.info.LastSeen)) {
+			best = a
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.info.ID
+}

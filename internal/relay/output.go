@@ -1,0 +1,222 @@
+package relay
+
+import (
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// memChunk is output held in memory: raw is the output frame exactly as it
+// arrived (so fan-out forwards it untouched), data the payload within it.
+type memChunk struct {
+	offset int64
+	raw    []byte
+	data   []byte
+}
+
+func (c memChunk) end() int64 { return c.offset + int64(len(c.data)) }
+
+// subscription is one dashboard following one command's output. next is
+// the offset of the first byte the dashboard still needs.
+type subscription struct {
+	d    *dashboard
+	next int64
+}
+
+// outputLog is one command's output as the relay holds it: the recent tail
+// in memory, and everything not yet stored, plus the dashboards following
+// it. Every byte has one offset; the log never holds a byte twice.
+//
+// It has its own lock so that the output hot path never takes the relay's
+// state lock. Lock order: Relay.mu before outputLog.mu.
+type outputLog struct {
+	id      string
+	tailCap int // bytes of stored output worth keeping in memory
+
+	mu       sync.Mutex
+	received int64 // end of the output received so far
+	stored   int64 // end of the output durably stored
+	chunks   []memChunk
+	memBytes int
+	subs     map[*dashboard]*subscription
+	ended    bool  // the command is final; no output follows endAt
+	endAt    int64 // with ended: the final offset
+	exitAt   int64 // an exit report is waiting for output up to here; -1 when none
+}
+
+func newOutputLog(id string, stored int64, tailCap int) *outputLog {
+	return &outputLog{id: id, tailCap: tailCap, received: stored, stored: stored, exitAt: -1,
+		subs: make(map[*dashboard]*subscription)}
+}
+
+// appendFrame adds an output frame from the agent and fans it out. It
+// returns the bytes that were new (nil for a duplicate) and whether a
+// pending exit is now complete.
+func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh []byte, exitReady bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ended || f.End() <= o.received {
+		return nil, false // a resend of what we already have
+	}
+	if f.Offset < o.received {
+		// Partly a resend: keep only the new tail.
+		f.Data = f.Data[o.received-f.Offset:]
+		f.Offset = o.received
+		raw = wire.OutputFrame(o.id, f.Offset, f.Data)
+	}
+	c := memChunk{offset: f.Offset, raw: raw, data: f.Data}
+	o.chunks = append(o.chunks, c)
+	o.memBytes += len(c.data)
+	o.received = c.end()
+	p.addOutput(o.id, c.offset, c.data)
+	for _, s := range o.subs {
+		o.deliver(s, c)
+	}
+	o.trim()
+	return c.data, o.exitAt >= 0 && o.received >= o.exitAt
+}
+
+// deliver sends the part of c that s still needs.
+func (o *outputLog) deliver(s *subscription, c memChunk) {
+	if c.end() <= s.next {
+		return
+	}
+	raw := c.raw
+	if c.offset < s.next {
+		raw = wire.OutputFrame(o.id, s.next, c.data[s.next-c.offset:])
+	}
+	s.next = c.end()
+	s.d.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: raw})
+}
+
+// trim forgets the oldest chunks beyond tailCap, but never one that is not
+// yet stored: memory is the only copy of those.
+func (o *outputLog) trim() {
+	n := 0
+	for n < len(o.chunks)-1 && o.memBytes > o.tailCap && o.chunks[n].end() <= o.stored {
+		o.memBytes -= len(o.chunks[n].data)
+		n++
+	}
+	if n > 0 {
+		clear(o.chunks[:n])
+		o.chunks = o.chunks[n:]
+	}
+}
+
+// markStored records that output up to end is durably stored.
+func (o *outputLog) markStored(end int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if end > o.stored {
+		o.stored = end
+		o.trim()
+	}
+}
+
+// memStart is the first offset memory can serve; a subscriber needing
+// bytes before it reads them from the store.
+func (o *outputLog) memStartLocked() int64 {
+	if len(o.chunks) == 0 {
+		return o.received
+	}
+	return o.chunks[0].offset
+}
+
+// attach subscribes d from offset if memory can serve everything from
+// there, sending that backlog in coalesced frames. It reports false, and
+// the offset memory starts at, when the caller must first read from the
+// store.
+func (o *outputLog) attach(d *dashboard, from int64) (ok bool, memStart int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	memStart = o.memStartLocked()
+	if from < memStart && from < o.stored {
+		return false, memStart
+	}
+	s := &subscription{d: d, next: from}
+	o.sendBacklog(s)
+	if o.ended && s.next >= o.endAt {
+		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
+		return true, memStart
+	}
+	o.subs[d] = s
+	return true, memStart
+}
+
+// sendBacklog sends the memory tail from s.next, merging contiguous chunks
+// into frames of up to wire.MaxChunk so a long tail of small writes does
+// not flood the queue with tiny messages.
+func (o *outputLog) sendBacklog(s *subscription) {
+	var buf []byte
+	start := int64(-1)
+	flush := func() {
+		if len(buf) > 0 {
+			s.d.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: wire.OutputFrame(o.id, start, buf)})
+		}
+		buf, start = nil, -1
+	}
+	for _, c := range o.chunks {
+		if c.end() <= s.next {
+			continue
+		}
+		data, off := c.data, c.offset
+		if off < s.next {
+			data, off = data[s.next-off:], s.next
+		}
+		if start >= 0 && (start+int64(len(buf)) != off || len(buf)+len(data) > wire.MaxChunk) {
+			flush()
+		}
+		if start < 0 {
+			start = off
+		}
+		buf = append(buf, data...)
+		s.next = off + int64(len(data))
+	}
+	flush()
+}
+
+// detach ends d's subscription, if any.
+func (o *outputLog) detach(d *dashboard) {
+	o.mu.Lock()
+	delete(o.subs, d)
+	o.mu.Unlock()
+}
+
+// expectExit records that the agent reported the command's end at offset;
+// it reports whether all output up to there has arrived.
+func (o *outputLog) expectExit(offset int64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.exitAt = offset
+	return o.received >= offset
+}
+
+// skipOver records that the agent lost bytes [from, to): when nothing
+// after from has arrived yet, the next output starts at to.
+func (o *outputLog) skipOver(from, to int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.received >= from && to > o.received {
+		o.received = to
+	}
+}
+
+// finish marks the output complete and tells every subscriber.
+func (o *outputLog) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ended, o.endAt = true, o.received
+	for d := range o.subs {
+		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
+	}
+	clear(o.subs)
+}
+
+// size returns the end of the output received so far.
+func (o *outputLog) size() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.received
+}

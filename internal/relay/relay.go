@@ -1,0 +1,349 @@
+// Package relay owns Switchboard's live state and routing: it accepts agent
+// and dashboard WebSocket connections, keeps every agent's status and every
+// command's lifecycle, queues commands for busy or offline agents, routes
+// commands, keystrokes and resizes to agents, fans output out to the
+// dashboards that follow it, broadcasts events to all dashboards in one
+// order, and hands everything to a store.Store for history.
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/store"
+	"switchboard/internal/wire"
+)
+
+// Config tunes a Relay. Zero values take the defaults noted.
+type Config struct {
+	Version          string        // reported in welcome; default "dev"
+	Logger           *slog.Logger  // default slog.Default()
+	AgentTimeout     time.Duration // silence after which an agent is offline; default 15s
+	DashboardTimeout time.Duration // the same for dashboards; default 30s
+	LostAfter        time.Duration // offline time after which running commands are lost; default 2m
+	HandshakeTimeout time.Duration // time allowed for hello; default 10s
+	HeartbeatEvery   time.Duration // agent heartbeat period announced in welcome; default 5s
+	SendQueueBytes   int64         // bytes queued to one peer before it is cut off; default 16 MiB
+	TailBytes        int           // output kept in memory per command for resuming; default 1 MiB
+	RecentCommands   int           // final commands kept in memory and in snapshots; default 100
+	// CheckOrigin decides whether a browser's cross-origin WebSocket request
+	// is allowed. Default: the Origin must match the Host.
+	CheckOrigin func(*http.Request) bool
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AgentTimeout, 15*time.Second)
+	def(&c.DashboardTimeout, 30*time.Second)
+	def(&c.LostAfter, 2*time.Minute)
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.HeartbeatEvery, 5*time.Second)
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 16 << 20
+	}
+	if c.TailBytes <= 0 {
+		c.TailBytes = 1 << 20
+	}
+	if c.RecentCommands <= 0 {
+		c.RecentCommands = 100
+	}
+}
+
+// Relay is the server. Create it with New, serve Handler, and call Run to
+// drive its background work until shutdown.
+type Relay struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	persist  *persister
+	upgrader websocket.Upgrader
+
+	ctx    context.Context // ends when Run's context ends
+	cancel context.CancelFunc
+	conns  sync.WaitGroup // one per connection handler
+
+	mu         sync.Mutex // guards the fields below
+	seq        uint64     // last event sequence number
+	agents     map[string]*agentState
+	commands   map[string]*commandState // live commands and the recent final ones
+	recent     []string                 // ids of final commands in memory, oldest first
+	dashboards map[*dashboard]struct{}
+}
+
+// New loads the persisted state from st and returns a relay ready to serve.
+func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
+	cfg.setDefaults()
+	state, err := st.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load relay state: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		store:      st,
+		ctx:        rctx,
+		cancel:     cancel,
+		seq:        state.EventSeq,
+		agents:     make(map[string]*agentState),
+		commands:   make(map[string]*commandState),
+		dashboards: make(map[*dashboard]struct{}),
+	}
+	r.persist = newPersister(st, r.log, r.onStored)
+	r.upgrader = websocket.Upgrader{
+		ReadBufferSize:  32 << 10,
+		WriteBufferSize: 32 << 10,
+		CheckOrigin:     cfg.CheckOrigin,
+	}
+	r.restore(state)
+	return r, nil
+}
+
+// restore rebuilds live state from the store. Every agent starts offline;
+// its running commands wait for it to return for LostAfter.
+func (r *Relay) restore(s store.State) {
+	now := time.Now()
+	for _, a := range s.Agents {
+		a.Status, a.Running = wire.AgentOffline, 0
+		r.agents[a.ID] = &agentState{info: a, offlineSince: now, live: make(map[string]*commandState)}
+	}
+	for i := len(s.Recent) - 1; i >= 0; i-- {
+		r.addRecent(r.newCommandState(s.Recent[i]))
+	}
+	for _, c := range s.Commands {
+		cs := r.newCommandState(c)
+		r.commands[c.ID] = cs
+		if a := r.agents[c.AgentID]; a != nil {
+			a.live[c.ID] = cs
+		}
+	}
+	r.log.Info("relay state restored", "agents", len(s.Agents), "live_commands", len(s.Commands), "event_seq", s.EventSeq)
+}
+
+func (r *Relay) newCommandState(c wire.Command) *commandState {
+	return &commandState{cmd: c, out: newOutputLog(c.ID, c.OutputBytes, r.cfg.TailBytes)}
+}
+
+// Handler serves the WebSocket endpoints and /healthz.
+func (r *Relay) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+wire.AgentPath, r.serveAgent)
+	mux.HandleFunc("GET "+wire.DashboardPath, r.serveDashboard)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// Run drives the relay's background work (storage, offline detection)
+// until ctx ends, then closes every connection with 1001 and flushes the
+// store. It does not close the store.
+func (r *Relay) Run(ctx context.Context) error {
+	var bg sync.WaitGroup
+	pctx, stopPersist := context.WithCancel(context.WithoutCancel(ctx))
+	bg.Go(func() { r.persist.run(pctx) })
+	bg.Go(func() { r.watchLiveness(ctx) })
+	<-ctx.Done()
+	r.cancel()
+	r.closeAll(wire.CloseGoingAway, "relay shutting down")
+	r.conns.Wait()
+	stopPersist()
+	bg.Wait()
+	return nil
+}
+
+// shuttingDownLocked closes c if the relay is shutting down. Joins check
+// it under r.mu, which closeAll also holds, so no connection slips past.
+func (r *Relay) shuttingDownLocked(c *conn) bool {
+	if r.ctx.Err() == nil {
+		return false
+	}
+	c.closeNow(wire.CloseGoingAway, "relay shutting down")
+	return true
+}
+
+// closeAll closes every connection.
+func (r *Relay) closeAll(code int, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range r.dashboards {
+		d.conn.closeNow(code, reason)
+	}
+	for _, a := range r.agents {
+		if a.conn != nil {
+			a.conn.conn.closeNow(code, reason)
+		}
+	}
+}
+
+// watchLiveness marks commands lost whose agent stayed away too long.
+func (r *Relay) watchLiveness(ctx context.Context) {
+	t := time.NewTicker(min(time.Second, r.cfg.LostAfter/4))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.loseAbandoned(now)
+		}
+	}
+}
+
+func (r *Relay) loseAbandoned(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.agents {
+		if a.conn != nil || now.Sub(a.offlineSince) < r.cfg.LostAfter {
+			continue
+		}
+		for _, cs := range a.live {
+			if cs.cmd.State == wire.StateRunning {
+				reason := fmt.Sprintf("agent %s was offline for more than %s", a.info.Name, r.cfg.LostAfter)
+				r.finalizeLocked(cs, wire.Exited{State: wire.StateLost, Reason: reason, EndedAt: now})
+			}
+		}
+	}
+}
+
+// upgrade turns an HTTP request into a conn.
+func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, readTimeout time.Duration) (*conn, bool) {
+	ws, err := r.upgrader.Upgrade(w, req, nil)
+	if err != nil {
+		r.log.Warn("websocket upgrade failed", "remote", req.RemoteAddr, "path", req.URL.Path, "err", err)
+		return nil, false
+	}
+	return newConn(ws, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes), true
+}
+
+// readHello waits for the connection's hello. It answers a bad or
+// incompatible one with an error and the matching close code.
+func (r *Relay) readHello(c *conn) (*wire.Hello, bool) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		c.closeNow(wire.CloseBadHandshake, "no hello received")
+		return nil, false
+	}
+	fail := func(code int, errCode, msg string) (*wire.Hello, bool) {
+		c.sendError(errCode, msg, "", "")
+		c.closeGracefully(code, msg)
+		return nil, false
+	}
+	if kind != websocket.TextMessage || len(data) > wire.MaxMessageSize {
+		return fail(wire.CloseBadHandshake, wire.CodeBadHandshake, "the first message must be a JSON hello")
+	}
+	m, err := wire.Decode(data)
+	if err != nil {
+		return fail(wire.CloseBadHandshake, wire.CodeBadHandshake, "bad hello: "+err.Error())
+	}
+	h, ok := m.(*wire.Hello)
+	if !ok {
+		return fail(wire.CloseBadHandshake, wire.CodeBadHandshake, fmt.Sprintf("the first message must be hello, not %s", m.MessageType()))
+	}
+	if h.Protocol != wire.ProtocolVersion {
+		msg := fmt.Sprintf("protocol version %d is not supported; this relay speaks %d", h.Protocol, wire.ProtocolVersion)
+		return fail(wire.CloseUnsupportedVersion, wire.CodeUnsupportedVersion, msg)
+	}
+	return h, true
+}
+
+// broadcastLocked sends an event to every dashboard and the event log.
+// The caller holds r.mu, which is what puts events in one order for all.
+func (r *Relay) broadcastLocked(kind, subject string, build func(seq uint64) wire.Message) {
+	r.seq++
+	data := wire.MustEncode(build(r.seq))
+	for d := range r.dashboards {
+		d.conn.enqueue(outbound{kind: websocket.TextMessage, data: data})
+	}
+	r.persist.addEvent(store.Event{Seq: r.seq, At: time.Now().UTC(), Kind: kind, Subject: subject, Data: data})
+}
+
+// commandChangedLocked persists and broadcasts a command's new state.
+func (r *Relay) commandChangedLocked(cs *commandState) {
+	c := cs.snapshot()
+	r.persist.addCommand(c)
+	r.broadcastLocked(wire.TypeCommandEvent, c.ID, func(seq uint64) wire.Message {
+		return &wire.CommandEvent{Seq: seq, Command: c}
+	})
+}
+
+// agentChangedLocked persists and broadcasts an agent's new state.
+func (r *Relay) agentChangedLocked(a *agentState) {
+	a.refresh()
+	info := a.info
+	r.persist.addAgent(info)
+	r.broadcastLocked(wire.TypeAgentEvent, info.ID, func(seq uint64) wire.Message {
+		return &wire.AgentEvent{Seq: seq, Agent: info}
+	})
+}
+
+// onStored runs after each commit: it trims memory and acknowledges stored
+// output to the agents that sent it.
+func (r *Relay) onStored(s stored) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, end := range s.outputEnd {
+		cs := r.commands[id]
+		if cs == nil {
+			continue
+		}
+		cs.out.markStored(end)
+		if ac := r.agentConnLocked(cs.cmd.AgentID); ac != nil {
+			ac.conn.sendMessage(&wire.Ack{CommandID: id, Offset: end})
+		}
+	}
+	for _, c := range s.final {
+		if ac := r.agentConnLocked(c.AgentID); ac != nil {
+			ac.conn.sendMessage(&wire.Ack{CommandID: c.ID, Offset: c.OutputBytes, Done: true})
+		}
+	}
+}
+
+func (r *Relay) agentConnLocked(agentID string) *agentConn {
+	if a := r.agents[agentID]; a != nil {
+		return a.conn
+	}
+	return nil
+}
+
+// addRecent keeps a final command in memory, forgetting the oldest beyond
+// RecentCommands.
+func (r *Relay) addRecent(cs *commandState) {
+	r.commands[cs.cmd.ID] = cs
+	r.recent = append(r.recent, cs.cmd.ID)
+	for len(r.recent) > r.cfg.RecentCommands {
+		delete(r.commands, r.recent[0])
+		r.recent = r.recent[1:]
+	}
+}
+
+// snapshotLocked is the full live state for a dashboard joining now.
+func (r *Relay) snapshotLocked() *wire.Snapshot {
+	s := &wire.Snapshot{Seq: r.seq, Agents: make([]wire.Agent, 0, len(r.agents)), Commands: make([]wire.Command, 0, len(r.commands))}
+	for _, a := range r.agents {
+		a.refresh()
+		s.Agents = append(s.Agents, a.info)
+	}
+	for _, cs := range r.commands {
+		s.Commands = append(s.Commands, cs.snapshot())
+	}
+	return s
+}

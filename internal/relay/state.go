@@ -1,0 +1,109 @@
+package relay
+
+import (
+	"slices"
+	"time"
+
+	"switchboard/internal/wire"
+)
+
+// agentState is one agent the relay knows of, connected or not.
+// Guarded by Relay.mu.
+type agentState struct {
+	info         wire.Agent
+	conn         *agentConn // nil while offline
+	offlineSince time.Time
+	live         map[string]*commandState // its queued and running commands
+	queue        []*commandState          // its queued commands, oldest first
+}
+
+// refresh derives status and running count from the live commands.
+func (a *agentState) refresh() {
+	a.info.Running = 0
+	for _, cs := range a.live {
+		if cs.cmd.State == wire.StateRunning {
+			a.info.Running++
+		}
+	}
+	switch {
+	case a.conn == nil:
+		a.info.Status = wire.AgentOffline
+	case a.info.Running > 0:
+		a.info.Status = wire.AgentBusy
+	default:
+		a.info.Status = wire.AgentIdle
+	}
+}
+
+func (a *agentState) unqueue(cs *commandState) {
+	a.queue = slices.DeleteFunc(a.queue, func(q *commandState) bool { return q == cs })
+}
+
+// commandState is one command the relay holds in memory.
+type commandState struct {
+	cmd           wire.Command // guarded by Relay.mu
+	out           *outputLog   // its own lock
+	dispatched    bool         // start was sent on the agent's current connection
+	cancelPending bool         // a cancel waits for the agent to reconnect
+	exit          *wire.Exited // the agent's exit report, waiting for output to catch up
+}
+
+// snapshot is the command as dashboards see it now.
+func (cs *commandState) snapshot() wire.Command {
+	c := cs.cmd
+	c.OutputBytes = cs.out.size()
+	return c
+}
+
+// dispatchLocked sends queued commands to the agent while it has room.
+func (r *Relay) dispatchLocked(a *agentState) {
+	if a.conn == nil {
+		return
+	}
+	active := 0
+	for _, cs := range a.live {
+		if cs.cmd.State == wire.StateRunning || cs.dispatched {
+			active++
+		}
+	}
+	limit := max(a.info.MaxConcurrent, 1)
+	for _, cs := range a.queue {
+		if active >= limit {
+			return
+		}
+		if cs.dispatched {
+			continue
+		}
+		cs.dispatched = true
+		active++
+		a.conn.conn.sendMessage(&wire.Start{Command: cs.cmd})
+	}
+}
+
+// finalizeLocked puts a command in its final state, ends its output
+// stream, and lets its agent take the next queued command.
+func (r *Relay) finalizeLocked(cs *commandState, ex wire.Exited) {
+	c := &cs.cmd
+	if c.State.Final() {
+		return
+	}
+	c.State, c.ExitCode, c.Signal, c.Reason = ex.State, ex.ExitCode, ex.Signal, ex.Reason
+	c.EndedAt = ex.EndedAt
+	if c.EndedAt.IsZero() {
+		c.EndedAt = time.Now().UTC()
+	}
+	c.DurationMS = ex.DurationMS
+	if c.DurationMS == 0 && !c.StartedAt.IsZero() {
+		c.DurationMS = c.EndedAt.Sub(c.StartedAt).Milliseconds()
+	}
+	cs.exit = nil
+	r.commandChangedLocked(cs) // dashboards learn the final state before output.end
+	cs.out.finish()
+	r.addRecent(cs)
+	if a := r.agents[c.AgentID]; a != nil {
+		delete(a.live, c.ID)
+		a.unqueue(cs)
+		r.agentChangedLocked(a)
+		r.dispatchLocked(a)
+	}
+}

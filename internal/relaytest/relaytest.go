@@ -1,0 +1,140 @@
+// Package relaytest runs a real relay for tests: a real SQLite file, a
+// real HTTP server on a loopback port, and restarts that keep both the
+// file and the port, as a user's relay restart would.
+package relaytest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"switchboard/internal/relay"
+	"switchboard/internal/store/sqlite"
+)
+
+// Relay is a running relay. Stop and Start may be called repeatedly.
+type Relay struct {
+	t      testing.TB
+	cfg    relay.Config
+	Addr   string // host:port, stable across restarts
+	DBPath string
+
+	mu     sync.Mutex
+	srv    *http.Server
+	store  *sqlite.DB
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start runs a relay on a fresh database; it is stopped when the test ends.
+func Start(t testing.TB, cfg relay.Config) *Relay {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	r := &Relay{t: t, cfg: cfg, DBPath: filepath.Join(t.TempDir(), "switchboard.db")}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// URL is the relay's base WebSocket URL.
+func (r *Relay) URL() string { return "ws://" + r.Addr }
+
+// HTTPURL is the relay's base HTTP URL.
+func (r *Relay) HTTPURL() string { return "http://" + r.Addr }
+
+// Start (re)starts the relay on the same database file and address.
+func (r *Relay) Start() {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := sqlite.Open(ctx, r.DBPath)
+	if err != nil {
+		r.t.Fatalf("open store: %v", err)
+	}
+	rl, err := relay.New(ctx, r.cfg, st)
+	if err != nil {
+		r.t.Fatalf("new relay: %v", err)
+	}
+	ln := r.listen()
+	r.Addr = ln.Addr().String()
+	srv := &http.Server{Handler: rl.Handler()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = rl.Run(ctx) })
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			r.t.Errorf("serve: %v", err)
+		}
+		wg.Wait()
+	}()
+	r.srv, r.store, r.cancel, r.done = srv, st, cancel, done
+}
+
+// listen binds the previous address again after a restart; the kernel may
+// take a moment to release it.
+func (r *Relay) listen() net.Listener {
+	addr := r.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var err error
+	for range 100 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("listen on %s: %v", addr, err)
+	return nil
+}
+
+// Stop shuts the relay down gracefully and closes the database.
+func (r *Relay) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+	r.cancel()
+	<-r.done
+	if err := r.store.Close(); err != nil {
+		r.t.Errorf("close store: %v", err)
+	}
+	r.srv = nil
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// Eventually polls cond until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
