@@ -1,0 +1,49 @@
+# Switchboard. `make run` starts the whole system locally; `make test` runs
+# every test with the race detector.
+GO        ?= go
+BIN       := bin
+DB        ?= var/switchboard.db
+ADDR      ?= 127.0.0.1:8080
+RELAY_URL := ws://$(ADDR)
+GOFLAGS_TEST ?= -race -count=1 -timeout 20m
+
+.PHONY: all build web run test bench lint fmt clean
+
+all: build
+
+build: web
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Browser assets: xterm.js from npm (pinned by web/package-lock.json),
+# copied with our sources into internal/web/dist for go:embed.
+web:
+	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; fi
+
+# Relay with its SQLite file, one local agent, then the dashboard. The relay
+# and agent stop when the dashboard exits.
+run: build
+	@mkdir -p var
+	@$(BIN)/relay --addr $(ADDR) --db $(DB) --log-level warn 2>>var/relay.log & echo $$! > var/relay.pid; \
+	 trap 'kill $$(cat var/agent.pid) $$(cat var/relay.pid) 2>/dev/null' EXIT INT TERM; \
+	 for i in $$(seq 50); do curl -fsS http://$(ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	 $(BIN)/agent --relay $(RELAY_URL) --name local --label env=dev --log-level warn 2>>var/agent.log & echo $$! > var/agent.pid; \
+	 sleep 0.5; SWITCHBOARD_RELAY=$(RELAY_URL) $(BIN)/tui
+
+test: web
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) test $(GOFLAGS_TEST) ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) var
