@@ -131,6 +131,9 @@ func (r *Relay) restore(s store.State) {
 		r.commands[c.ID] = cs
 		if a := r.agents[c.AgentID]; a != nil {
 			a.live[c.ID] = cs
+			if c.State == wire.StateQueued {
+				a.queue = append(a.queue, cs)
+			}
 		}
 	}
 	r.log.Info("relay state restored", "agents", len(s.Agents), "live_commands", len(s.Commands), "event_seq", s.EventSeq)
