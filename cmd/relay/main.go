@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +49,7 @@ func run(args []string) error {
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "How long an agent may stay silent before it is shown offline.")
 	lostAfter := fs.Duration("lost-after", 2*time.Minute, "How long an offline agent's running commands wait for it before they are marked lost.")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "How long a graceful shutdown may take before connections are cut.")
+	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
 	fs.Usage = flagenv.Usage(fs, summary)
@@ -83,7 +85,16 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	handler := r.Handler()
+	if *pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	log.Info("relay listening", "addr", ln.Addr().String(), "db", *dbPath, "version", version)
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -22,7 +22,7 @@ type agentConn struct {
 }
 
 func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
-	c, ok := r.upgrade(w, req, r.cfg.AgentTimeout)
+	c, ok := r.upgrade(w, req, kindAgent, r.cfg.AgentTimeout)
 	if !ok {
 		return
 	}
@@ -77,6 +77,7 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 		r.agents[ac.agentID] = a
 	}
 	if a.conn != nil {
+		a.conn.conn.setWhy("replaced")
 		a.conn.conn.closeNow(wire.CloseReplaced, "replaced by a newer connection with the same agent id")
 	}
 	a.conn = ac

@@ -45,19 +45,23 @@ type conn struct {
 	readTimeout time.Duration
 	pingPeriod  time.Duration
 	maxPending  int64 // bytes queued before the peer counts as slow
+	metrics     *connMetrics
 
 	send    chan outbound
 	pending atomic.Int64 // bytes in send
 
 	closeOnce sync.Once
+	closeWhy  atomic.Value  // string: why we closed, for metrics; unset means the peer left
 	closing   atomic.Bool   // no more messages are queued once set
 	kill      chan struct{} // closed to make the writer stop now
 	readDone  chan struct{} // closed when the reader returns
 	done      chan struct{} // closed when the writer has closed the socket
 }
 
-func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64) *conn {
+func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64, m *connMetrics) *conn {
+	m.open.Inc()
 	return &conn{
+		metrics:     m,
 		ws:          ws,
 		log:         log,
 		remote:      ws.RemoteAddr().String(),
@@ -125,7 +129,13 @@ func (c *conn) enqueueWait(m outbound) bool {
 // cutOff disconnects a slow peer. It never blocks: the writer does the work.
 func (c *conn) cutOff() {
 	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", c.pending.Load())
+	c.setWhy("slow_consumer")
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
+}
+
+// setWhy records the first reason we close for, as a metrics label.
+func (c *conn) setWhy(why string) {
+	c.closeWhy.CompareAndSwap(nil, why)
 }
 
 // closeGracefully queues a close frame behind what is already queued.
@@ -160,6 +170,12 @@ func (c *conn) writeLoop() {
 		ping.Stop()
 		c.ws.Close()
 		c.drainQueue()
+		why, _ := c.closeWhy.Load().(string)
+		if why == "" {
+			why = "peer"
+		}
+		c.metrics.disconnects.WithLabelValues(c.metrics.kind, why).Inc()
+		c.metrics.open.Dec()
 		close(c.done)
 	}()
 	for {
@@ -220,6 +236,8 @@ func (c *conn) write(m outbound) error {
 		defer m.after()
 	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	c.metrics.messagesOut.Inc()
+	c.metrics.bytesOut.Add(float64(len(m.data)))
 	return c.ws.WriteMessage(m.kind, m.data)
 }
 
@@ -267,6 +285,7 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		if errors.Is(err, errTooLarge) {
 			msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
 			c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
+			c.setWhy("too_large")
 			c.sendError(wire.CodeTooLarge, msg, "", "")
 			c.closeGracefully(wire.CloseTooBig, msg)
 			_, _ = io.CopyN(io.Discard, r, maxTooLargeSay)
@@ -276,6 +295,8 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 			return fmt.Errorf("read message: %w", err)
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.readTimeout))
+		c.metrics.messagesIn.Inc()
+		c.metrics.bytesIn.Add(float64(len(data)))
 		handle(kind, data)
 	}
 }

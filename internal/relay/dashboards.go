@@ -35,7 +35,7 @@ type dashboard struct {
 }
 
 func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
-	c, ok := r.upgrade(w, req, r.cfg.DashboardTimeout)
+	c, ok := r.upgrade(w, req, kindDashboard, r.cfg.DashboardTimeout)
 	if !ok {
 		return
 	}

@@ -57,7 +57,7 @@ type watcher struct {
 	cl *client.Client
 
 	mu     sync.Mutex
-	events []string                // "agent <id> <status>" / "command <id> <state>", in arrival order
+	events []string                 // "agent <id> <status>" / "command <id> <state>", in arrival order
 	output map[string]*bytes.Buffer // command id -> bytes received
 	ended  map[string]bool
 	errors []string
@@ -522,5 +522,32 @@ func TestStoreHoldsEverything(t *testing.T) {
 	state, err := st.Load(context.Background())
 	if err != nil || len(state.Agents) != 1 || state.EventSeq == 0 {
 		t.Errorf("stored state: %+v %v", state, err)
+	}
+}
+
+// TestMetrics checks that /metrics reports connections, traffic, commands
+// and store commits in the Prometheus text format.
+func TestMetrics(t *testing.T) {
+	r := relaytest.Start(t, relay.Config{})
+	startAgent(t, r, "box", nil)
+	w := watch(t, r)
+	w.waitAgent("box", wire.AgentIdle)
+	w.waitEnd(w.run(one("box"), wire.CommandSpec{Shell: "echo metrics"})[0].ID)
+	body, err := httpGet(r.HTTPURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`switchboard_connections{kind="agent"} 1`,
+		`switchboard_connections{kind="dashboard"} 1`,
+		`switchboard_commands_total{state="exited"} 1`,
+		`switchboard_agents_online 1`,
+		`switchboard_messages_in_total{kind="agent"}`,
+		`switchboard_bytes_out_total{kind="dashboard"}`,
+		`switchboard_store_commit_seconds_count`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -27,6 +27,7 @@ type stored struct {
 type persister struct {
 	store    store.Store
 	log      *slog.Logger
+	metrics  *metrics
 	onStored func(stored)
 
 	mu       sync.Mutex
@@ -37,8 +38,8 @@ type persister struct {
 	failing  bool // the last commit failed; reported once per outage
 }
 
-func newPersister(s store.Store, log *slog.Logger, onStored func(stored)) *persister {
-	return &persister{store: s, log: log, onStored: onStored,
+func newPersister(s store.Store, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
+	return &persister{store: s, log: log, metrics: m, onStored: onStored,
 		cmdIndex: make(map[string]int), lastOut: make(map[string]int), wake: make(chan struct{}, 1)}
 }
 
@@ -52,6 +53,7 @@ func (p *persister) signal() {
 // addOutput queues output, merging it with the previous chunk of the same
 // command when contiguous.
 func (p *persister) addOutput(id string, offset int64, data []byte) {
+	p.metrics.storePending.Add(float64(len(data)))
 	p.mu.Lock()
 	if i, ok := p.lastOut[id]; ok {
 		c := &p.next.Output[i]
@@ -140,8 +142,12 @@ func (p *persister) flush(ctx context.Context, tries int) {
 func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		err := p.store.Apply(ctx, b)
 		if err == nil {
+			p.metrics.storeLatency.Observe(time.Since(began).Seconds())
+			p.metrics.storeBatch.Observe(float64(len(b.Output) + len(b.Commands) + len(b.Agents) + len(b.Events)))
+			p.metrics.storePending.Sub(float64(outputBytes(b)))
 			if p.failing {
 				p.log.Info("store recovered", "attempts", attempt)
 				p.failing = false
@@ -149,6 +155,7 @@ func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
 			p.onStored(summarize(b))
 			return
 		}
+		p.metrics.storeErrors.Inc()
 		if !p.failing || attempt == 1 {
 			p.log.Error("store write failed; live streaming continues, retrying", "err", err,
 				"chunks", len(b.Output), "commands", len(b.Commands), "attempt", attempt)
@@ -169,6 +176,14 @@ func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+func outputBytes(b *store.Batch) int {
+	n := 0
+	for _, c := range b.Output {
+		n += len(c.Data)
+	}
+	return n
 }
 
 func summarize(b *store.Batch) stored {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/store"
 	"switchboard/internal/wire"
@@ -73,6 +74,7 @@ type Relay struct {
 	store    store.Store
 	persist  *persister
 	upgrader websocket.Upgrader
+	metrics  *metrics
 
 	ctx    context.Context // ends when Run's context ends
 	cancel context.CancelFunc
@@ -104,8 +106,11 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		agents:     make(map[string]*agentState),
 		commands:   make(map[string]*commandState),
 		dashboards: make(map[*dashboard]struct{}),
+		metrics:    newMetrics(),
 	}
-	r.persist = newPersister(st, r.log, r.onStored)
+	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
+		Help: "Agents connected now."}, r.countOnline))
+	r.persist = newPersister(st, r.log, r.metrics, r.onStored)
 	r.upgrader = websocket.Upgrader{
 		ReadBufferSize:  32 << 10,
 		WriteBufferSize: 32 << 10,
@@ -148,6 +153,7 @@ func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wire.AgentPath, r.serveAgent)
 	mux.HandleFunc("GET "+wire.DashboardPath, r.serveDashboard)
+	mux.Handle("GET /metrics", r.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -178,6 +184,7 @@ func (r *Relay) shuttingDownLocked(c *conn) bool {
 	if r.ctx.Err() == nil {
 		return false
 	}
+	c.setWhy("shutdown")
 	c.closeNow(wire.CloseGoingAway, "relay shutting down")
 	return true
 }
@@ -187,10 +194,12 @@ func (r *Relay) closeAll(code int, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for d := range r.dashboards {
+		d.conn.setWhy("shutdown")
 		d.conn.closeNow(code, reason)
 	}
 	for _, a := range r.agents {
 		if a.conn != nil {
+			a.conn.conn.setWhy("shutdown")
 			a.conn.conn.closeNow(code, reason)
 		}
 	}
@@ -226,14 +235,27 @@ func (r *Relay) loseAbandoned(now time.Time) {
 	}
 }
 
-// upgrade turns an HTTP request into a conn.
-func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, readTimeout time.Duration) (*conn, bool) {
+// upgrade turns an HTTP request into a conn, counted until it closes.
+func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration) (*conn, bool) {
 	ws, err := r.upgrader.Upgrade(w, req, nil)
 	if err != nil {
 		r.log.Warn("websocket upgrade failed", "remote", req.RemoteAddr, "path", req.URL.Path, "err", err)
 		return nil, false
 	}
-	return newConn(ws, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes), true
+	return newConn(ws, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes, r.metrics.forKind(kind)), true
+}
+
+// countOnline counts connected agents, at scrape time.
+func (r *Relay) countOnline() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, a := range r.agents {
+		if a.conn != nil {
+			n++
+		}
+	}
+	return float64(n)
 }
 
 // readHello waits for the connection's hello. It answers a bad or
@@ -242,10 +264,12 @@ func (r *Relay) readHello(c *conn) (*wire.Hello, bool) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
 	kind, data, err := c.ws.ReadMessage()
 	if err != nil {
+		c.setWhy("handshake")
 		c.closeNow(wire.CloseBadHandshake, "no hello received")
 		return nil, false
 	}
 	fail := func(code int, errCode, msg string) (*wire.Hello, bool) {
+		c.setWhy("handshake")
 		c.sendError(errCode, msg, "", "")
 		c.closeGracefully(code, msg)
 		return nil, false

@@ -97,6 +97,7 @@ func (r *Relay) finalizeLocked(cs *commandState, ex wire.Exited) {
 		c.DurationMS = c.EndedAt.Sub(c.StartedAt).Milliseconds()
 	}
 	cs.exit = nil
+	r.metrics.commands.WithLabelValues(string(c.State)).Inc()
 	r.commandChangedLocked(cs) // dashboards learn the final state before output.end
 	cs.out.finish()
 	r.addRecent(cs)

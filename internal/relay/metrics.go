@@ -1,0 +1,95 @@
+package relay
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the relay's Prometheus series. Each relay has its own
+// registry, so several relays in one process (tests) do not collide.
+type metrics struct {
+	registry     *prometheus.Registry
+	connections  *prometheus.GaugeVec   // kind
+	messagesIn   *prometheus.CounterVec // kind, frame (text|binary)
+	bytesIn      *prometheus.CounterVec // kind
+	messagesOut  *prometheus.CounterVec // kind
+	bytesOut     *prometheus.CounterVec // kind
+	disconnects  *prometheus.CounterVec // kind, reason
+	commands     *prometheus.CounterVec // final state
+	queued       prometheus.Gauge
+	storeBatch   prometheus.Histogram // rows per commit
+	storeLatency prometheus.Histogram // seconds per commit
+	storeErrors  prometheus.Counter
+	storePending prometheus.Gauge // output bytes waiting to be stored
+}
+
+// Connection kinds used as label values.
+const (
+	kindAgent     = "agent"
+	kindDashboard = "dashboard"
+)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_connections",
+			Help: "Open WebSocket connections by kind."}, []string{"kind"}),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_messages_in_total",
+			Help: "Messages received, by connection kind."}, []string{"kind"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_bytes_in_total",
+			Help: "Message bytes received, by connection kind."}, []string{"kind"}),
+		messagesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_messages_out_total",
+			Help: "Messages written, by connection kind."}, []string{"kind"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_bytes_out_total",
+			Help: "Message bytes written, by connection kind."}, []string{"kind"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_disconnects_total",
+			Help: "Connections closed, by kind and reason (slow_consumer, too_large, replaced, handshake, peer, shutdown)."}, []string{"kind", "reason"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_commands_total",
+			Help: "Commands that reached a final state, by state."}, []string{"state"}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_commands_queued",
+			Help: "Commands waiting in the queue."}),
+		storeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_batch_rows",
+			Help: "Rows written per store commit.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_commit_seconds",
+			Help: "Time per store commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_store_errors_total",
+			Help: "Failed store commits (each is retried)."}),
+		storePending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
+			Help: "Output bytes received but not yet stored."}),
+	}
+	m.registry.MustRegister(m.connections, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.disconnects,
+		m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// connMetrics are one connection's counters, resolved once so the hot
+// path does no label lookups.
+type connMetrics struct {
+	kind        string
+	open        prometheus.Gauge
+	messagesIn  prometheus.Counter
+	bytesIn     prometheus.Counter
+	messagesOut prometheus.Counter
+	bytesOut    prometheus.Counter
+	disconnects *prometheus.CounterVec
+}
+
+func (m *metrics) forKind(kind string) *connMetrics {
+	return &connMetrics{
+		kind:        kind,
+		open:        m.connections.WithLabelValues(kind),
+		messagesIn:  m.messagesIn.WithLabelValues(kind),
+		bytesIn:     m.bytesIn.WithLabelValues(kind),
+		messagesOut: m.messagesOut.WithLabelValues(kind),
+		bytesOut:    m.bytesOut.WithLabelValues(kind),
+		disconnects: m.disconnects,
+	}
+}
