@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"switchboard/internal/store"
+	"switchboard/internal/wire"
+)
+
+// recentLimit is how many final commands a snapshot carries (protocol.md).
+const recentLimit = 100
+
+var (
+	liveStates = fmt.Sprintf("('%s', '%s')", wire.StateQueued, wire.StateRunning)
+
+	selectAgents = "SELECT " + strings.Join(agentColumns, ", ") + " FROM agents ORDER BY name, id"
+
+	// selectLive reports each live command's output end from its last
+	// chunk alone, a seek on the output key. Chunks of one command do not
+	// overlap (the relay trims what it already has), so no earlier chunk
+	// can end later.
+	selectLive = "SELECT " + columnList("c", commandColumns) + `,
+	coalesce((SELECT o.off + length(o.data) FROM output o
+		WHERE o.command_id = c.id ORDER BY o.off DESC LIMIT 1), 0)
+FROM commands c WHERE c.state IN ` + liveStates + ` ORDER BY c.created_at, c.id`
+
+	// selectRecent walks commands_created backwards, newest first.
+	selectRecent = "SELECT " + strings.Join(commandColumns, ", ") + ` FROM commands
+WHERE state NOT IN ` + liveStates + ` ORDER BY created_at DESC, id DESC LIMIT ` + fmt.Sprint(recentLimit)
+
+	selectEventSeq = "SELECT coalesce(max(seq), 0) FROM events"
+)
+
+// Load returns every agent; the live commands, oldest first, each with
+// OutputBytes set to the end of its last stored chunk; the 100 final
+// commands created last, newest first; and the highest event seq. It reads
+// them from one snapshot of the database, so the parts agree with each
+// other even while a batch is being written.
+func (db *DB) Load(ctx context.Context) (store.State, error) {
+	st, err := db.load(ctx)
+	if err != nil {
+		return store.State{}, fmt.Errorf("store %s: load: %w", db.path, err)
+	}
+	return st, nil
+}
+
+func (db *DB) load(ctx context.Context) (st store.State, err error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return st, err
+	}
+	defer tx.Rollback() // read-only: ending it cannot lose anything
+	if st.Agents, err = queryAgents(ctx, tx); err != nil {
+		return st, fmt.Errorf("agents: %w", err)
+	}
+	if st.Commands, err = queryLive(ctx, tx); err != nil {
+		return st, fmt.Errorf("live commands: %w", err)
+	}
+	if st.Recent, err = queryCommands(ctx, tx, selectRecent); err != nil {
+		return st, fmt.Errorf("recent commands: %w", err)
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, selectEventSeq).Scan(&seq); err != nil {
+		return st, fmt.Errorf("event seq: %w", err)
+	}
+	st.EventSeq = uint64(seq)
+	return st, nil
+}
+
+func queryAgents(ctx context.Context, tx *sql.Tx) ([]wire.Agent, error) {
+	rows, err := tx.QueryContext(ctx, selectAgents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	agents := []wire.Agent{}
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, err
+		}
+		agents = append(agents, a)
+	}
+	return agents, rows.Err()
+}
+
+func queryLive(ctx context.Context, tx *sql.Tx) ([]wire.Command, error) {
+	rows, err := tx.QueryContext(ctx, selectLive)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cmds := []wire.Command{}
+	for rows.Next() {
+		var end int64
+		c, err := scanCommand(rows, &end)
+		if err != nil {
+			return nil, err
+		}
+		c.OutputBytes = end
+		cmds = append(cmds, c)
+	}
+	return cmds, rows.Err()
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryCommands(ctx context.Context, q querier, query string, args ...any) ([]wire.Command, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cmds := []wire.Command{}
+	for rows.Next() {
+		c, err := scanCommand(rows)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, c)
+	}
+	return cmds, rows.Err()
+}

@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"switchboard/internal/wire"
+)
+
+// readStmts are prepared on the read pool for the reads that repeat often.
+type readStmts struct {
+	output *sql.Stmt
+}
+
+// selectOutput scans a command's chunks from the one holding ?2 (the last
+// starting at or before it) or, if none does, from ?2 itself. Both bounds
+// are index seeks, so replay never reads chunks before the one it needs.
+const selectOutput = `SELECT off, data FROM output
+WHERE command_id = ?1
+  AND off >= coalesce((SELECT max(off) FROM output WHERE command_id = ?1 AND off <= ?2), ?2)
+ORDER BY off`
+
+func prepareReads(ctx context.Context, r *sql.DB) (readStmts, error) {
+	var s readStmts
+	err := prepareAll(ctx, r, map[**sql.Stmt]string{&s.output: selectOutput})
+	return s, err
+}
+
+func (s readStmts) close() error { return closeAll(s.output) }
+
+// ReadOutput returns up to limit bytes of the command's output from offset
+// from, stopping early at a gap (bytes lost on the agent) unless the gap is
+// at from itself: then it skips to the first stored byte after from, which
+// start reports.
+func (db *DB) ReadOutput(ctx context.Context, commandID string, from int64, limit int) ([]byte, int64, error) {
+	if limit <= 0 {
+		return nil, from, fmt.Errorf("store %s: read output of %s: limit %d is not positive", db.path, commandID, limit)
+	}
+	data, start, err := db.readOutput(ctx, commandID, from, limit)
+	if err != nil {
+		return nil, from, fmt.Errorf("store %s: read output of %s from %d: %w", db.path, commandID, from, err)
+	}
+	return data, start, nil
+}
+
+func (db *DB) readOutput(ctx context.Context, commandID string, from int64, limit int) ([]byte, int64, error) {
+	rows, err := db.reads.output.QueryContext(ctx, commandID, from)
+	if err != nil {
+		return nil, from, err
+	}
+	defer rows.Close()
+	s := span{start: from, end: from, limit: limit}
+	for rows.Next() {
+		var (
+			off  int64
+			data sql.RawBytes // copied into s.buf, so no copy of its own
+		)
+		if err := rows.Scan(&off, &data); err != nil {
+			return nil, from, err
+		}
+		if !s.add(off, data) {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, from, err
+	}
+	return s.buf, s.start, nil
+}
+
+// span gathers contiguous output from chunks fed to it in offset order.
+type span struct {
+	start, end int64 // the offsets of buf's first byte and of the byte after it
+	buf        []byte
+	limit      int
+}
+
+// add appends what chunk (off, data) has past the span's end and reports
+// whether to feed it more. Bytes it already has are skipped, so a chunk
+// before from, or one overlapping a neighbour, costs nothing but the read.
+func (s *span) add(off int64, data []byte) bool {
+	if len(s.buf) == 0 && off > s.end {
+		s.start, s.end = off, off // nothing stored at from: begin past the gap
+	}
+	if off > s.end {
+		return false // a gap: the caller reads again from its far side
+	}
+	if skip := s.end - off; skip < int64(len(data)) {
+		data = data[skip:]
+		if s.buf == nil {
+			// Replays read a frame's worth at a time: room for that spares
+			// the copies of growing the buffer chunk by chunk.
+			s.buf = make([]byte, 0, min(s.limit, wire.MaxChunk))
+		}
+		n := min(len(data), s.limit-len(s.buf))
+		s.buf = append(s.buf, data[:n]...)
+		s.end += int64(n)
+	}
+	return len(s.buf) < s.limit
+}
