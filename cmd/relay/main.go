@@ -23,6 +23,7 @@ import (
 	"switchboard/internal/flagenv"
 	"switchboard/internal/relay"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/web"
 )
 
 var version = "0.1.0"
@@ -33,10 +34,17 @@ relay runs the Switchboard server.
 Agents connect to /ws/agent, dashboards (the TUI, the CLI, the browser page)
 to /ws/dashboard. All history goes to one SQLite file, created if missing.
 
-Usage: relay [flags]`
+Usage: relay [flags]
+       relay token create|list|revoke …   (relay token for help)`
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		err = tokenCommand(os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(os.Args[1:])
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
@@ -49,6 +57,11 @@ func run(args []string) error {
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "How long an agent may stay silent before it is shown offline.")
 	lostAfter := fs.Duration("lost-after", 2*time.Minute, "How long an offline agent's running commands wait for it before they are marked lost.")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "How long a graceful shutdown may take before connections are cut.")
+	noAuth := fs.Bool("insecure-no-auth", false, "Turn authentication off: anyone who can connect is an admin. Refused unless --addr is a loopback address.")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate file: serve https and wss (with --tls-key).")
+	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert.")
+	var origins flagenv.Strings
+	fs.Var(&origins, "allowed-origin", "A browser origin besides the relay's own whose pages may connect (e.g. https://ops.example.com). Repeatable.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
@@ -66,6 +79,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *noAuth && !loopback(*addr) {
+		return fmt.Errorf("--insecure-no-auth needs a loopback --addr (127.0.0.1:PORT, [::1]:PORT or localhost:PORT), not %q", *addr)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("give both --tls-cert and --tls-key, or neither")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -77,7 +96,17 @@ func run(args []string) error {
 		return err
 	}
 	defer st.Close()
-	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter}, st)
+	if !*noAuth {
+		path, err := ensureAdminToken(ctx, st, *dbPath)
+		if err != nil {
+			return err
+		}
+		if path != "" {
+			log.Warn("first start: created an admin token; keep it safe", "file", path)
+		}
+	}
+	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
+		NoAuth: *noAuth, AllowedOrigins: origins}, st)
 	if err != nil {
 		return err
 	}
@@ -85,7 +114,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	handler := r.Handler()
+	handler := web.Handler(log, r.Handler()) // the dashboard page, and the relay for everything else
 	if *pprof {
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
@@ -95,12 +124,16 @@ func run(args []string) error {
 		handler = mux
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("relay listening", "addr", ln.Addr().String(), "db", *dbPath, "version", version)
+	log.Info("relay listening", "addr", ln.Addr().String(), "db", *dbPath, "version", version, "tls", *tlsCert != "", "auth", !*noAuth)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if *tlsCert != "" {
+			serve = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil
@@ -113,4 +146,17 @@ func run(args []string) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

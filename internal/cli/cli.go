@@ -47,6 +47,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"history": history,
 	"logs":    logs,
 	"cancel":  cancel,
+	"audit":   audit,
 }
 
 // Usage describes the subcommands.
@@ -58,18 +59,21 @@ const Usage = `Subcommands:
                                            list past and running commands
   logs    [--follow] COMMAND_ID             print a command's stored output
   cancel  COMMAND_ID                        stop a queued or running command
-Every subcommand takes --relay URL (environment SWITCHBOARD_RELAY).`
+  audit   [--limit N] [--json]               the audit trail (admin tokens only)
+Every subcommand takes --relay URL, --token or --token-file, and --ca
+(environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,
+SWITCHBOARD_CA).`
 
 // common holds the flags every subcommand has.
 type common struct {
-	relay string
+	relay, token, tokenFile, ca string
 }
 
 func newFlags(name string, env Env, synopsis string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	c := &common{}
-	fs.StringVar(&c.relay, "relay", "ws://127.0.0.1:8080", "Relay address, ws://HOST:PORT or wss://HOST:PORT.")
+	c.register(fs)
 	fs.Usage = flagenv.Usage(fs, synopsis)
 	return fs, c
 }
@@ -92,10 +96,35 @@ func parse(fs *flag.FlagSet, args []string) *int {
 	return nil
 }
 
+// register defines the connection flags on fs.
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.relay, "relay", "ws://127.0.0.1:8080", "Relay address, ws://HOST:PORT or wss://HOST:PORT.")
+	fs.StringVar(&c.token, "token", "", "Access token. Prefer --token-file or the environment: a flag shows in ps.")
+	fs.StringVar(&c.tokenFile, "token-file", "", "File holding the access token.")
+	fs.StringVar(&c.ca, "ca", "", "PEM file of a certificate authority to trust for wss:// (besides the system's).")
+}
+
+// Config turns the connection flags into a client configuration.
+func (c *common) Config(clientName string) (client.Config, error) {
+	token, err := client.LoadToken(c.token, c.tokenFile)
+	if err != nil {
+		return client.Config{}, err
+	}
+	dialer, err := client.TLSDialer(c.ca)
+	if err != nil {
+		return client.Config{}, err
+	}
+	return client.Config{Relay: c.relay, Client: clientName, Token: token, Dialer: dialer}, nil
+}
+
 func (c *common) dial(ctx context.Context, env Env) (*client.Client, error) {
+	cfg, err := c.Config("switchboard-cli/" + env.Version)
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return client.Dial(dctx, client.Config{Relay: c.relay, Client: "switchboard-cli/" + env.Version})
+	return client.Dial(dctx, cfg)
 }
 
 func fail(env Env, format string, args ...any) int {
@@ -483,4 +512,40 @@ func cancel(ctx context.Context, env Env, args []string) int {
 			return 1
 		}
 	}
+}
+
+func audit(ctx context.Context, env Env, args []string) int {
+	fs, c := newFlags("audit", env, "tui audit [--limit N] [--json]: show the audit trail, newest first (admin tokens only).")
+	limit := fs.Int("limit", 50, "How many entries, at most 1000.")
+	asJSON := fs.Bool("json", false, "Print a JSON array instead of a table.")
+	if code := parse(fs, args); code != nil {
+		return *code
+	}
+	cl, err := c.dial(ctx, env)
+	if err != nil {
+		return fail(env, "audit: %v", err)
+	}
+	defer cl.Close()
+	entries, err := cl.Audit(ctx, *limit)
+	if err != nil {
+		return fail(env, "audit: %v", err)
+	}
+	if *asJSON {
+		return printJSON(env, entries)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tTOKEN\tROLE\tREMOTE\tACTION\tSUBJECT\tRESULT\tDETAIL")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), dash(e.Token), dash(e.Role),
+			dash(e.Remote), e.Action, dash(e.Subject), e.Result, e.Detail)
+	}
+	tw.Flush()
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -27,7 +27,7 @@ import (
 type Config struct {
 	Relay     string            // ws://HOST:PORT (the dashboard path is added when missing)
 	Client    string            // name reported to the relay; shows in requested_by
-	Token     string            // reserved for authentication
+	Token     string            // access token sent in hello
 	Logger    *slog.Logger      // default: discard
 	Dialer    *websocket.Dialer // default: websocket.DefaultDialer
 	Reconnect bool              // reconnect with backoff instead of ending on disconnect
@@ -345,6 +345,20 @@ func (c *Client) History(ctx context.Context, q wire.HistoryQuery) ([]wire.Comma
 		return nil, fmt.Errorf("history: unexpected reply %s", r.MessageType())
 	}
 	return h.Commands, nil
+}
+
+// Audit returns the newest entries of the audit trail (admin tokens only).
+func (c *Client) Audit(ctx context.Context, limit int) ([]wire.AuditEntry, error) {
+	q := &wire.AuditQuery{Limit: limit}
+	r, err := c.request(ctx, q, func(id string) { q.RequestID = id })
+	if err != nil {
+		return nil, err
+	}
+	a, ok := r.(*wire.AuditResult)
+	if !ok {
+		return nil, fmt.Errorf("audit: unexpected reply %s", r.MessageType())
+	}
+	return a.Entries, nil
 }
 
 // Subscribe follows a command's output from offset; Output events follow,

@@ -242,6 +242,8 @@ func (c *Client) onMessage(m wire.Message) {
 		c.reply(m.RequestID, m)
 	case *wire.HistoryResult:
 		c.reply(m.RequestID, m)
+	case *wire.AuditResult:
+		c.reply(m.RequestID, m)
 	case *wire.Error:
 		if m.RequestID == "" || !c.reply(m.RequestID, m) {
 			c.emit(ServerError{m})

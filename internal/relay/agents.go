@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"switchboard/internal/auth"
 	"switchboard/internal/wire"
 )
 
@@ -17,6 +18,7 @@ type agentConn struct {
 	conn    *conn
 	agentID string
 	name    string
+	who     principal
 	log     *slog.Logger
 	logs    map[string]*outputLog // output logs this agent writes; owned by the reader
 }
@@ -26,7 +28,6 @@ func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	r.conns.Add(1)
 	defer r.conns.Done()
 	go c.writeLoop()
 	defer func() { <-c.done }()
@@ -35,12 +36,17 @@ func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
+	who, ok := r.authorize(c, req, h, auth.ActRegisterAgent)
+	if !ok {
+		return
+	}
+	defer r.release(who)
 	if err := validAgentInfo(h.Agent); err != nil {
 		c.sendError(wire.CodeBadHandshake, err.Error(), "", "")
 		c.closeGracefully(wire.CloseBadHandshake, err.Error())
 		return
 	}
-	ac := &agentConn{conn: c, agentID: h.Agent.ID, name: h.Agent.Name, logs: make(map[string]*outputLog),
+	ac := &agentConn{conn: c, agentID: h.Agent.ID, name: h.Agent.Name, logs: make(map[string]*outputLog), who: who,
 		log: r.log.With("agent", h.Agent.Name, "agent_id", h.Agent.ID)}
 	r.agentJoined(ac, h)
 	err := c.readLoop(func(kind int, data []byte) { r.handleAgentMessage(ac, kind, data) })

@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
+	"switchboard/internal/auth"
 	"switchboard/internal/store"
 	"switchboard/internal/wire"
 )
@@ -28,7 +29,11 @@ const (
 // dashboard is one connected dashboard.
 type dashboard struct {
 	conn     *conn
+	who      principal
 	client   string                // who it says it is, for requested_by
+	runs     *rate.Limiter         // run requests
+	input    *rate.Limiter         // input frames
+	typing   map[string]bool       // commands it has typed into; owned by the reader
 	subs     map[string]*outputLog // owned by the reader goroutine
 	catchUp  chan struct{}         // tokens for catch-up frames in flight
 	released func()
@@ -39,7 +44,6 @@ func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	r.conns.Add(1)
 	defer r.conns.Done()
 	go c.writeLoop()
 	defer func() { <-c.done }()
@@ -48,8 +52,15 @@ func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	d := &dashboard{conn: c, client: requester(h.Client, req.RemoteAddr), subs: make(map[string]*outputLog),
-		catchUp: make(chan struct{}, catchUpWindow)}
+	who, ok := r.authorize(c, req, h, auth.ActWatch)
+	if !ok {
+		return
+	}
+	defer r.release(who)
+	d := &dashboard{conn: c, who: who, client: requester(h.Client, who), subs: make(map[string]*outputLog),
+		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool),
+		runs:  rate.NewLimiter(rate.Limit(r.cfg.RunsPerSecond), int(4*r.cfg.RunsPerSecond)),
+		input: rate.NewLimiter(rate.Limit(r.cfg.InputPerSecond), int(4*r.cfg.InputPerSecond))}
 	d.released = func() { <-d.catchUp }
 	r.dashboardJoined(d)
 	err := c.readLoop(func(kind int, data []byte) { r.handleDashboardMessage(d, kind, data) })
@@ -60,16 +71,39 @@ func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
 	for _, out := range d.subs {
 		out.detach(d)
 	}
+	for id := range d.typing {
+		r.audit(d.who, "input_end", id, "ok", "dashboard disconnected")
+	}
 }
 
-func requester(client, remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		remote = host
-	}
+// requester names who asked for a command: the token, the client program
+// and the address.
+func requester(client string, who principal) string {
 	if client == "" {
 		client = "dashboard"
 	}
-	return client + "@" + remote
+	return who.token + " (" + client + "@" + who.remote + ")"
+}
+
+// permit checks d's role may do act, answering a refusal with an error
+// and an audit entry.
+func (r *Relay) permit(d *dashboard, act auth.Action, requestID, commandID string) bool {
+	if auth.Allows(d.who.role, act) {
+		return true
+	}
+	msg := fmt.Sprintf("a token with role %s may not %s", d.who.role, describeAction(act))
+	r.audit(d.who, string(act), commandID, "denied", msg)
+	d.conn.sendError(wire.CodeForbidden, msg, requestID, commandID)
+	return false
+}
+
+// limited reports (and answers) a request over its rate limit.
+func limited(d *dashboard, l *rate.Limiter, what, requestID, commandID string) bool {
+	if l.Allow() {
+		return false
+	}
+	d.conn.sendError(wire.CodeRateLimited, fmt.Sprintf("too many %s on this connection: dropped; slow down", what), requestID, commandID)
+	return true
 }
 
 // dashboardJoined registers d for events and sends welcome and the
@@ -141,6 +175,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.cancelCommand(d, m)
 	case *wire.HistoryQuery:
 		r.history(d, m)
+	case *wire.AuditQuery:
+		r.auditQuery(d, m)
 	default:
 		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}
@@ -172,6 +208,9 @@ func validSpec(s *wire.CommandSpec) error {
 
 // run creates one queued command per selected agent and dispatches them.
 func (r *Relay) run(d *dashboard, m *wire.Run) {
+	if !r.permit(d, auth.ActRun, m.RequestID, "") || limited(d, d.runs, "run requests", m.RequestID, "") {
+		return
+	}
 	if err := validSpec(&m.CommandSpec); err != nil {
 		d.conn.sendError(wire.CodeInvalidArgument, err.Error(), m.RequestID, "")
 		return
@@ -207,6 +246,7 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 	}
 	d.conn.sendMessage(accepted)
 	for i, cs := range created {
+		r.audit(d.who, "run", cs.cmd.ID, "ok", "on "+cs.cmd.AgentName+": "+commandLine(cs.cmd.CommandSpec))
 		r.commandChangedLocked(cs)
 		r.dispatchLocked(targets[i])
 	}
@@ -337,14 +377,24 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
 		return
 	}
+	if !r.permit(d, auth.ActInput, "", f.CommandID) || limited(d, d.input, "input frames", "", f.CommandID) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ac := r.runningLocked(d, f.CommandID); ac != nil {
+		if !d.typing[f.CommandID] {
+			d.typing[f.CommandID] = true
+			r.audit(d.who, "input_start", f.CommandID, "ok", "")
+		}
 		ac.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: data})
 	}
 }
 
 func (r *Relay) resize(d *dashboard, m *wire.Resize) {
+	if !r.permit(d, auth.ActResize, "", m.CommandID) {
+		return
+	}
 	if m.Cols <= 0 || m.Rows <= 0 || m.Cols > maxTerminalSide || m.Rows > maxTerminalSide {
 		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("terminal size %dx%d is out of range 1-%d", m.Cols, m.Rows, maxTerminalSide), "", m.CommandID)
 		return
@@ -358,6 +408,9 @@ func (r *Relay) resize(d *dashboard, m *wire.Resize) {
 }
 
 func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
+	if !r.permit(d, auth.ActCancel, m.RequestID, m.CommandID) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.commands[m.CommandID]
@@ -366,6 +419,9 @@ func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
 		return
 	}
 	ac := r.agentConnLocked(cs.cmd.AgentID)
+	if !cs.cmd.State.Final() {
+		r.audit(d.who, "cancel", cs.cmd.ID, "ok", string(cs.cmd.State))
+	}
 	switch cs.cmd.State {
 	case wire.StateQueued:
 		if cs.dispatched && ac != nil {
@@ -458,4 +514,30 @@ func (r *Relay) resolveAgent(idOrName string) string {
 		return ""
 	}
 	return best.info.ID
+}
+
+func (r *Relay) auditQuery(d *dashboard, m *wire.AuditQuery) {
+	if !r.permit(d, auth.ActAudit, m.RequestID, "") {
+		return
+	}
+	if r.tokens.store == nil {
+		d.conn.sendError(wire.CodeNotFound, "authentication is off: there is no audit trail", m.RequestID, "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	entries, err := r.tokens.store.Audit(ctx, m.Limit)
+	if err != nil {
+		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read audit trail: %v", err), m.RequestID, "")
+		return
+	}
+	d.conn.sendMessage(&wire.AuditResult{RequestID: m.RequestID, Entries: entries})
+}
+
+// commandLine renders a command for the audit trail.
+func commandLine(s wire.CommandSpec) string {
+	if s.Shell != "" {
+		return s.Shell
+	}
+	return strings.Join(s.Argv, " ")
 }

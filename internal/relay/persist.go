@@ -102,6 +102,13 @@ func (p *persister) addEvent(e store.Event) {
 	p.signal()
 }
 
+func (p *persister) addAudit(e wire.AuditEntry) {
+	p.mu.Lock()
+	p.next.Audit = append(p.next.Audit, e)
+	p.mu.Unlock()
+	p.signal()
+}
+
 // take swaps out what has accumulated.
 func (p *persister) take() *store.Batch {
 	p.mu.Lock()

@@ -8,6 +8,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,9 +34,15 @@ type Config struct {
 	SendQueueBytes   int64         // bytes queued to one peer before it is cut off; default 16 MiB
 	TailBytes        int           // output kept in memory per command for resuming; default 1 MiB
 	RecentCommands   int           // final commands kept in memory and in snapshots; default 100
-	// CheckOrigin decides whether a browser's cross-origin WebSocket request
-	// is allowed. Default: the Origin must match the Host.
-	CheckOrigin func(*http.Request) bool
+	// NoAuth turns authentication off: every connection acts as an
+	// anonymous admin. Only for loopback-only relays (cmd/relay enforces).
+	NoAuth bool
+	// AllowedOrigins are browser origins, besides the relay's own, whose
+	// pages may open dashboard WebSockets (e.g. "https://ops.example.com").
+	AllowedOrigins   []string
+	MaxConnsPerToken int     // open connections per token; default 64
+	RunsPerSecond    float64 // run requests per dashboard connection; default 10 (burst 4x)
+	InputPerSecond   float64 // input frames per dashboard connection; default 2000 (burst 4x)
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +71,15 @@ func (c *Config) setDefaults() {
 	if c.RecentCommands <= 0 {
 		c.RecentCommands = 100
 	}
+	if c.MaxConnsPerToken <= 0 {
+		c.MaxConnsPerToken = 64
+	}
+	if c.RunsPerSecond <= 0 {
+		c.RunsPerSecond = 10
+	}
+	if c.InputPerSecond <= 0 {
+		c.InputPerSecond = 2000
+	}
 }
 
 // Relay is the server. Create it with New, serve Handler, and call Run to
@@ -75,6 +91,7 @@ type Relay struct {
 	persist  *persister
 	upgrader websocket.Upgrader
 	metrics  *metrics
+	tokens   *tokens
 
 	ctx    context.Context // ends when Run's context ends
 	cancel context.CancelFunc
@@ -86,6 +103,8 @@ type Relay struct {
 	commands   map[string]*commandState // live commands and the recent final ones
 	recent     []string                 // ids of final commands in memory, oldest first
 	dashboards map[*dashboard]struct{}
+	// connsByToken counts open connections per token name.
+	connsByToken map[string]int
 }
 
 // New loads the persisted state from st and returns a relay ready to serve.
@@ -95,18 +114,31 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load relay state: %w", err)
 	}
+	toks := &tokens{}
+	if !cfg.NoAuth {
+		a, ok := st.(store.Auth)
+		if !ok {
+			return nil, errors.New("authentication is on but the store keeps no tokens")
+		}
+		toks.store = a
+		if _, err := toks.refresh(ctx); err != nil {
+			return nil, fmt.Errorf("load tokens: %w", err)
+		}
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Relay{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		store:      st,
-		ctx:        rctx,
-		cancel:     cancel,
-		seq:        state.EventSeq,
-		agents:     make(map[string]*agentState),
-		commands:   make(map[string]*commandState),
-		dashboards: make(map[*dashboard]struct{}),
-		metrics:    newMetrics(),
+		cfg:          cfg,
+		log:          cfg.Logger,
+		store:        st,
+		ctx:          rctx,
+		cancel:       cancel,
+		seq:          state.EventSeq,
+		agents:       make(map[string]*agentState),
+		commands:     make(map[string]*commandState),
+		dashboards:   make(map[*dashboard]struct{}),
+		metrics:      newMetrics(),
+		tokens:       toks,
+		connsByToken: make(map[string]int),
 	}
 	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
 		Help: "Agents connected now."}, r.countOnline))
@@ -114,7 +146,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	r.upgrader = websocket.Upgrader{
 		ReadBufferSize:  32 << 10,
 		WriteBufferSize: 32 << 10,
-		CheckOrigin:     cfg.CheckOrigin,
+		CheckOrigin:     r.checkOrigin,
 	}
 	r.restore(state)
 	return r, nil
@@ -154,6 +186,9 @@ func (r *Relay) Handler() http.Handler {
 	mux.HandleFunc("GET "+wire.AgentPath, r.serveAgent)
 	mux.HandleFunc("GET "+wire.DashboardPath, r.serveDashboard)
 	mux.Handle("GET /metrics", r.metrics.handler())
+	mux.HandleFunc("POST /api/login", r.handleLogin)
+	mux.HandleFunc("POST /api/logout", r.handleLogout)
+	mux.HandleFunc("GET /api/whoami", r.handleWhoami)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -169,13 +204,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	pctx, stopPersist := context.WithCancel(context.WithoutCancel(ctx))
 	bg.Go(func() { r.persist.run(pctx) })
 	bg.Go(func() { r.watchLiveness(ctx) })
+	bg.Go(func() { r.watchTokens(ctx) })
 	<-ctx.Done()
-	r.cancel()
+	r.mu.Lock()
+	r.cancel() // under mu: track sees it before it adds to conns
+	r.mu.Unlock()
 	r.closeAll(wire.CloseGoingAway, "relay shutting down")
 	r.conns.Wait()
 	stopPersist()
 	bg.Wait()
 	return nil
+}
+
+// track counts a connection handler for Run to wait for; it reports false
+// once shutdown has begun.
+func (r *Relay) track() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return false
+	}
+	r.conns.Add(1)
+	return true
 }
 
 // shuttingDownLocked closes c if the relay is shutting down. Joins check
@@ -237,8 +287,13 @@ func (r *Relay) loseAbandoned(now time.Time) {
 
 // upgrade turns an HTTP request into a conn, counted until it closes.
 func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration) (*conn, bool) {
+	if !r.track() {
+		http.Error(w, "relay shutting down", http.StatusServiceUnavailable)
+		return nil, false
+	}
 	ws, err := r.upgrader.Upgrade(w, req, nil)
 	if err != nil {
+		r.conns.Done()
 		r.log.Warn("websocket upgrade failed", "remote", req.RemoteAddr, "path", req.URL.Path, "err", err)
 		return nil, false
 	}

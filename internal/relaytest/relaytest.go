@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/auth"
 	"switchboard/internal/relay"
+	"switchboard/internal/store"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/web"
 )
 
 // Relay is a running relay. Stop and Start may be called repeatedly.
@@ -32,9 +35,50 @@ type Relay struct {
 	done   chan struct{}
 }
 
-// Start runs a relay on a fresh database; it is stopped when the test ends.
+// Start runs a relay on a fresh database with authentication off; it is
+// stopped when the test ends.
 func Start(t testing.TB, cfg relay.Config) *Relay {
 	t.Helper()
+	cfg.NoAuth = true
+	return start(t, cfg)
+}
+
+// StartAuth runs a relay with authentication on and returns it with the
+// secret of an admin token named "admin".
+func StartAuth(t testing.TB, cfg relay.Config) (*Relay, string) {
+	t.Helper()
+	cfg.NoAuth = false
+	r := start(t, cfg)
+	return r, r.Token("admin", store.RoleAdmin, 0)
+}
+
+// Token creates a token in the relay's database and returns its secret.
+// The running relay notices it within its token poll.
+func (r *Relay) Token(name, role string, ttl time.Duration) string {
+	r.t.Helper()
+	secret, tok, err := auth.NewToken(name, role, ttl, time.Now())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.store.CreateToken(context.Background(), tok); err != nil {
+		r.t.Fatal(err)
+	}
+	return secret
+}
+
+// Revoke revokes a token in the relay's database.
+func (r *Relay) Revoke(name string) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.store.RevokeToken(context.Background(), name, time.Now()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func start(t testing.TB, cfg relay.Config) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -69,7 +113,7 @@ func (r *Relay) Start() {
 	}
 	ln := r.listen()
 	r.Addr = ln.Addr().String()
-	srv := &http.Server{Handler: rl.Handler()}
+	srv := &http.Server{Handler: web.Handler(r.cfg.Logger, rl.Handler())}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

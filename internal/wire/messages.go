@@ -12,7 +12,7 @@ type Message interface {
 type Hello struct {
 	Protocol int    `json:"protocol"`
 	Client   string `json:"client,omitempty"` // free text, e.g. "switchboard-tui/0.1"
-	Token    string `json:"token,omitempty"`  // reserved for authentication
+	Token    string `json:"token,omitempty"`  // access token; browsers may use the session cookie instead
 	// Agents only.
 	Agent   *AgentInfo    `json:"agent,omitempty"`
 	Holding []HeldCommand `json:"holding,omitempty"` // commands whose output or exit is not yet acknowledged
@@ -118,6 +118,18 @@ type HistoryResult struct {
 	Commands  []Command `json:"commands"`
 }
 
+// AuditQuery asks for the newest entries of the audit trail (admins only).
+type AuditQuery struct {
+	RequestID string `json:"request_id,omitempty"`
+	Limit     int    `json:"limit,omitempty"` // 0 means 50; at most 1000
+}
+
+// AuditResult answers AuditQuery, newest first.
+type AuditResult struct {
+	RequestID string       `json:"request_id,omitempty"`
+	Entries   []AuditEntry `json:"entries"`
+}
+
 // Error reports a problem with a request or the connection. RequestID and
 // CommandID name what it refers to, when known.
 type Error struct {
@@ -208,6 +220,8 @@ const (
 	TypeAck           = "ack"
 	TypeOutputDropped = "output.dropped"
 	TypeHeartbeat     = "heartbeat"
+	TypeAuditQuery    = "audit"
+	TypeAuditResult   = "audit.result"
 )
 
 func (*Hello) MessageType() string         { return TypeHello }
@@ -232,6 +246,8 @@ func (*SessionOpened) MessageType() string { return TypeSessionOpened }
 func (*Ack) MessageType() string           { return TypeAck }
 func (*OutputDropped) MessageType() string { return TypeOutputDropped }
 func (*Heartbeat) MessageType() string     { return TypeHeartbeat }
+func (*AuditQuery) MessageType() string    { return TypeAuditQuery }
+func (*AuditResult) MessageType() string   { return TypeAuditResult }
 
 // newMessage maps a type name to a fresh value to decode into.
 var newMessage = map[string]func() Message{
@@ -257,4 +273,6 @@ var newMessage = map[string]func() Message{
 	TypeAck:           func() Message { return new(Ack) },
 	TypeOutputDropped: func() Message { return new(OutputDropped) },
 	TypeHeartbeat:     func() Message { return new(Heartbeat) },
+	TypeAuditQuery:    func() Message { return new(AuditQuery) },
+	TypeAuditResult:   func() Message { return new(AuditResult) },
 }

@@ -41,7 +41,9 @@ const (
 	CloseUnsupportedVersion = 4001 // hello.protocol is not spoken here
 	CloseSlowConsumer       = 4002 // the peer did not read fast enough
 	CloseReplaced           = 4003 // the same agent id connected again
-	CloseUnauthorized       = 4401 // reserved for authentication
+	CloseUnauthorized       = 4401 // no valid token: missing, unknown, expired or revoked
+	CloseForbidden          = 4403 // the token's role may not use this endpoint
+	CloseTooManyConnections = 4429 // the token has too many open connections
 )
 
 // Error codes carried by Error.Code.
@@ -57,6 +59,9 @@ const (
 	CodeNotRunning         = "not_running"         // input or resize for a command that is not running
 	CodeSlowConsumer       = "slow_consumer"       // the peer fell behind and was cut off
 	CodeStorage            = "storage"             // the store failed; live traffic continues
+	CodeUnauthorized       = "unauthorized"        // no valid token
+	CodeForbidden          = "forbidden"           // the token's role may not do this
+	CodeRateLimited        = "rate_limited"        // too many requests; the message was dropped
 	CodeInternal           = "internal"
 )
 
@@ -169,4 +174,17 @@ func (t Targets) Matches(a AgentInfo) bool {
 		}
 	}
 	return true
+}
+
+// AuditEntry is one line of the audit trail: who did what, when, and how
+// it went. It never holds a secret.
+type AuditEntry struct {
+	At      time.Time `json:"at"`
+	Token   string    `json:"token,omitempty"` // token name; empty for a failed authentication
+	Role    string    `json:"role,omitempty"`
+	Remote  string    `json:"remote,omitempty"`
+	Action  string    `json:"action"`            // connect, auth_failure, run, input_start, input_end, cancel, token_create, token_revoke
+	Subject string    `json:"subject,omitempty"` // command or agent id, token name
+	Result  string    `json:"result"`            // ok, denied, error
+	Detail  string    `json:"detail,omitempty"`
 }

@@ -31,6 +31,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&Exited{CommandID: "c", State: StateExited, ExitCode: &code, Offset: 9, EndedAt: at, DurationMS: 3},
 		&SessionOpened{Command: cmd}, &Ack{CommandID: "c", Offset: 1, Done: true},
 		&OutputDropped{CommandID: "c", From: 1, To: 2}, &Heartbeat{Running: 3},
+		&AuditQuery{Limit: 2}, &AuditResult{Entries: []AuditEntry{{At: at, Token: "t", Action: "run", Result: "ok"}}},
 	}
 	if len(msgs) != len(newMessage) {
 		t.Fatalf("test covers %d message types, wire defines %d", len(msgs), len(newMessage))

@@ -12,7 +12,7 @@ import (
 // writeStmts are prepared once on the writer and bound to each batch's
 // transaction, so no batch parses SQL.
 type writeStmts struct {
-	agent, command, chunk, chunkLen, event *sql.Stmt
+	agent, command, chunk, chunkLen, event, audit *sql.Stmt
 }
 
 var (
@@ -37,12 +37,13 @@ func prepareWrites(ctx context.Context, w *sql.DB) (writeStmts, error) {
 		&s.chunk:    insertChunk,
 		&s.chunkLen: selectChunkLen,
 		&s.event:    insertEvent,
+		&s.audit:    insertAudit,
 	})
 	return s, err
 }
 
 func (s writeStmts) close() error {
-	return closeAll(s.agent, s.command, s.chunk, s.chunkLen, s.event)
+	return closeAll(s.agent, s.command, s.chunk, s.chunkLen, s.event, s.audit)
 }
 
 // Apply writes b in one transaction, in the order agents, commands, output,
@@ -75,7 +76,7 @@ func (db *DB) apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}()
 	for _, write := range []func(context.Context, *sql.Tx, *store.Batch) error{
-		db.writeAgents, db.writeCommands, db.writeOutput, db.writeEvents,
+		db.writeAgents, db.writeCommands, db.writeOutput, db.writeEvents, db.writeAudit,
 	} {
 		if err := write(ctx, tx, b); err != nil {
 			return err

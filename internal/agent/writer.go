@@ -1,0 +1,181 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// errShutdown ends a connection the agent closed because it shut down.
+var errShutdown = errors.New("agent shut down")
+
+// stream is what the current connection has sent of one command. It is
+// per connection: on a new one it starts again from welcome.resume.
+type stream struct {
+	conn      *relayConn // the connection the fields below are about
+	sent      int64      // offset of the next byte to send
+	announced bool       // a session's "session" message went out
+	exitSent  bool
+}
+
+// outMsg is one message for the writer.
+type outMsg struct {
+	kind    int // websocket.TextMessage or websocket.BinaryMessage
+	data    []byte
+	started *command // for a started message: mark it delivered once written
+}
+
+// writeLoop owns the socket's write side. It does not take messages from
+// a queue: it reads what to send from the agent's state (each command's
+// buffer, start and exit), so output produced while disconnected and
+// output produced live take the same path, and nothing waits on a slow
+// relay but the relay's own connection.
+func (a *Agent) writeLoop(ctx context.Context, rc *relayConn) error {
+	defer rc.ws.Close() // also ends the reader
+	heartbeat := time.NewTicker(rc.heartbeat)
+	defer heartbeat.Stop()
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			rc.close(websocket.CloseGoingAway, "agent disconnecting")
+			return nil
+		case <-rc.wake:
+			if err := a.flush(rc); err != nil {
+				return err
+			}
+		case <-heartbeat.C:
+			hb := &wire.Heartbeat{Running: a.running()}
+			if err := rc.send(outMsg{kind: websocket.TextMessage, data: wire.MustEncode(hb)}); err != nil {
+				return err
+			}
+		case <-ping.C:
+			if err := rc.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return fmt.Errorf("ping relay: %w", err)
+			}
+		}
+	}
+}
+
+// flush sends one round of pending messages: at most one output frame per
+// command, so that a flood from one command neither starves the others
+// nor the heartbeat. It wakes itself again while more is pending.
+func (a *Agent) flush(rc *relayConn) error {
+	batch, more, done := a.collect(rc)
+	for _, m := range batch {
+		if err := rc.send(m); err != nil {
+			return err
+		}
+		if m.started != nil {
+			a.markStarted(m.started)
+		}
+	}
+	if done {
+		rc.close(websocket.CloseGoingAway, "the agent is shutting down")
+		return errShutdown
+	}
+	if more {
+		rc.poke()
+	}
+	return nil
+}
+
+// collect builds the next round of messages. more reports output still
+// unsent; done, that the agent has shut down and the relay has it all.
+func (a *Agent) collect(rc *relayConn) (batch []outMsg, more, done bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.order {
+		s := c.streamFor(rc)
+		batch = a.collectCommand(c, s, batch)
+		more = more || s.sent < c.out.end
+	}
+	return batch, more, a.drained && !more
+}
+
+func (c *command) streamFor(rc *relayConn) *stream {
+	if c.stream.conn != rc {
+		c.stream = stream{conn: rc, sent: rc.resume[c.spec.ID]}
+	}
+	return &c.stream
+}
+
+// collectCommand appends c's pending messages in the order the relay needs
+// them: the session, its start, any lost range, output, and the exit only
+// once all output before it is sent.
+func (a *Agent) collectCommand(c *command, s *stream, batch []outMsg) []outMsg {
+	id := c.spec.ID
+	if c.spec.Session && !s.announced {
+		batch = append(batch, text(&wire.SessionOpened{Command: c.sessionLocked()}))
+		s.announced = true
+	}
+	if c.pid != 0 && !c.startedSent {
+		m := text(&wire.Started{CommandID: id, PID: c.pid, StartedAt: c.startedAt.UTC()})
+		m.started = c
+		batch = append(batch, m)
+	}
+	s.sent = min(s.sent, c.out.end) // a relay claiming more than exists gets it all again
+	if s.sent < c.out.start {
+		// Bytes the relay wants that are gone. Acknowledged ones it has;
+		// the others were dropped and it must hear so, or it would wait.
+		lost := int64(0)
+		for _, l := range c.out.lostIn(s.sent, c.out.start) {
+			batch = append(batch, text(&wire.OutputDropped{CommandID: id, From: l.from, To: l.to}))
+			lost += l.to - l.from
+		}
+		if lost < c.out.start-s.sent {
+			a.log.Warn("the relay asked again for output it had acknowledged as stored; it is gone",
+				"command_id", id, "from", s.sent, "to", c.out.start)
+		}
+		s.sent = c.out.start
+	}
+	if s.sent < c.out.end {
+		n := int(min(c.out.end-s.sent, wire.MaxChunk))
+		frame := wire.AppendOutputFrame(make([]byte, 0, 10+len(id)+n), id, s.sent, nil)
+		batch = append(batch, outMsg{kind: websocket.BinaryMessage, data: c.out.appendFrom(frame, s.sent, n)})
+		s.sent += int64(n)
+	}
+	if c.exit != nil && !s.exitSent && s.sent == c.out.end {
+		batch = append(batch, text(c.exit))
+		s.exitSent = true
+	}
+	return batch
+}
+
+// sessionLocked is the session as announced to the relay.
+func (c *command) sessionLocked() wire.Command {
+	cmd := c.spec
+	cmd.State = wire.StateRunning
+	cmd.CreatedAt = c.startedAt.UTC()
+	cmd.StartedAt = c.startedAt.UTC()
+	return cmd
+}
+
+func (a *Agent) markStarted(c *command) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c.startedSent = true
+}
+
+func text(m wire.Message) outMsg {
+	return outMsg{kind: websocket.TextMessage, data: wire.MustEncode(m)}
+}
+
+func (rc *relayConn) send(m outMsg) error {
+	_ = rc.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := rc.ws.WriteMessage(m.kind, m.data); err != nil {
+		return fmt.Errorf("write to relay: %w", err)
+	}
+	return nil
+}
+
+// close sends a close frame; errors do not matter, the socket closes next.
+func (rc *relayConn) close(code int, reason string) {
+	_ = rc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
