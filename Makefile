@@ -21,14 +21,16 @@ web:
 	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; fi
 
 # Relay with its SQLite file, one local agent, then the dashboard. The relay
-# and agent stop when the dashboard exits.
+# and agent stop when the dashboard exits. On first start the relay writes
+# an admin token to var/admin.token; the agent gets a token of its own.
 run: build
 	@mkdir -p var
 	@$(BIN)/relay --addr $(ADDR) --db $(DB) --log-level warn 2>>var/relay.log & echo $$! > var/relay.pid; \
 	 trap 'kill $$(cat var/agent.pid) $$(cat var/relay.pid) 2>/dev/null' EXIT INT TERM; \
-	 for i in $$(seq 50); do curl -fsS http://$(ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
-	 $(BIN)/agent --relay $(RELAY_URL) --name local --label env=dev --log-level warn 2>>var/agent.log & echo $$! > var/agent.pid; \
-	 sleep 0.5; SWITCHBOARD_RELAY=$(RELAY_URL) $(BIN)/tui
+	 for i in $$(seq 100); do [ -s var/admin.token ] && curl -fsS http://$(ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
+	 umask 077; [ -s var/agent.token ] || $(BIN)/relay token create --db $(DB) --role agent --name local-agent-$$(date +%s) > var/agent.token; \
+	 $(BIN)/agent --relay $(RELAY_URL) --token-file var/agent.token --name local --label env=dev --log-level warn 2>>var/agent.log & echo $$! > var/agent.pid; \
+	 sleep 0.5; SWITCHBOARD_RELAY=$(RELAY_URL) SWITCHBOARD_TOKEN_FILE=var/admin.token $(BIN)/tui
 
 test: web
 	$(GO) vet ./...

@@ -132,10 +132,9 @@ func remoteIP(addr string) string {
 func (r *Relay) authorize(c *conn, req *http.Request, h *wire.Hello, act auth.Action) (principal, bool) {
 	who, err := r.authenticate(req, h)
 	if err != nil {
-		msg := "unauthorized: " + err.Error()
-		c.sendError(wire.CodeUnauthorized, msg, "", "")
+		c.sendError(wire.CodeUnauthorized, err.Error(), "", "")
 		c.setWhy("unauthorized")
-		c.closeGracefully(wire.CloseUnauthorized, msg)
+		c.closeGracefully(wire.CloseUnauthorized, "unauthorized: "+err.Error())
 		return who, false
 	}
 	return who, r.admit(c, who, act)

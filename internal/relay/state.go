@@ -98,6 +98,11 @@ func (r *Relay) finalizeLocked(cs *commandState, ex wire.Exited) {
 	}
 	cs.exit = nil
 	r.metrics.commands.WithLabelValues(string(c.State)).Inc()
+	if c.State == wire.StateRejected {
+		// Refusals by an agent (its --allow list, a bad program) belong in
+		// the trail beside who asked.
+		r.audit(principal{token: c.RequestedBy, remote: c.AgentName}, "rejected", c.ID, "denied", c.Reason)
+	}
 	r.commandChangedLocked(cs) // dashboards learn the final state before output.end
 	cs.out.finish()
 	r.addRecent(cs)
