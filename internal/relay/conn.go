@@ -50,12 +50,13 @@ type conn struct {
 	send    chan outbound
 	pending atomic.Int64 // bytes in send
 
-	closeOnce sync.Once
-	closeWhy  atomic.Value  // string: why we closed, for metrics; unset means the peer left
-	closing   atomic.Bool   // no more messages are queued once set
-	kill      chan struct{} // closed to make the writer stop now
-	readDone  chan struct{} // closed when the reader returns
-	done      chan struct{} // closed when the writer has closed the socket
+	closeOnce  sync.Once
+	closeFrame []byte        // set once, before kill closes
+	closeWhy   atomic.Value  // string: why we closed, for metrics; unset means the peer left
+	closing    atomic.Bool   // no more messages are queued once set
+	kill       chan struct{} // closed to make the writer stop now
+	readDone   chan struct{} // closed when the reader returns
+	done       chan struct{} // closed when the writer has closed the socket
 }
 
 func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64, m *connMetrics) *conn {
@@ -131,6 +132,9 @@ func (c *conn) cutOff() {
 	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", c.pending.Load())
 	c.setWhy("slow_consumer")
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
+	// The writer may be stuck writing to this peer: fail that write now.
+	// (net.Conn deadlines are safe to set from any goroutine.)
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 }
 
 // setWhy records the first reason we close for, as a metrics label.
@@ -151,14 +155,14 @@ func (c *conn) closeGracefully(code int, reason string) {
 }
 
 // closeNow makes the writer send a close frame at once, dropping the queue.
+//
+// It never blocks, so it may be called under any lock: the writer sends
+// the close frame when it sees kill.
 func (c *conn) closeNow(code int, reason string) {
 	c.closing.Store(true)
 	c.closeOnce.Do(func() {
 		c.log.Debug("closing connection", "remote", c.remote, "code", code, "reason", reason)
-		// The close frame is written here, not by the writer: WriteControl
-		// is safe to call concurrently, and the writer may be stuck in a
-		// write to a peer that stopped reading.
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		c.closeFrame = websocket.FormatCloseMessage(code, reason) // read by the writer after kill closes
 		close(c.kill)
 	})
 }
@@ -197,6 +201,9 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case <-c.kill:
+			if c.closeFrame != nil {
+				_ = c.ws.WriteControl(websocket.CloseMessage, c.closeFrame, time.Now().Add(time.Second))
+			}
 			c.linger()
 			return
 		case <-c.readDone:
