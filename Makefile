@@ -7,7 +7,7 @@ ADDR      ?= 127.0.0.1:8080
 RELAY_URL := ws://$(ADDR)
 GOFLAGS_TEST ?= -race -count=1 -timeout 20m
 
-.PHONY: all build web run test bench lint fmt clean
+.PHONY: all build web run test fuzz bench lint fmt clean
 
 all: build
 
@@ -36,6 +36,13 @@ test: web
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test $(GOFLAGS_TEST) ./...
+	$(MAKE) --no-print-directory fuzz
+
+# A short fuzz of message decoding and of the relay's dashboard endpoint;
+# the seed corpora also run in every plain `go test`.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./internal/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzDashboardMessages$$' -fuzztime 10s ./internal/relay
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
