@@ -24,23 +24,11 @@ type agentConn struct {
 }
 
 func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
-	c, ok := r.upgrade(w, req, kindAgent, r.cfg.AgentTimeout)
-	if !ok {
-		return
-	}
-	defer r.conns.Done()
-	go c.writeLoop()
-	defer func() { <-c.done }()
+	r.serve(w, req, kindAgent, r.cfg.AgentTimeout, auth.ActRegisterAgent, r.agentSession)
+}
 
-	h, ok := r.readHello(c)
-	if !ok {
-		return
-	}
-	who, ok := r.authorize(c, req, h, auth.ActRegisterAgent)
-	if !ok {
-		return
-	}
-	defer r.release(who)
+// agentSession serves an agent that said hello and was admitted.
+func (r *Relay) agentSession(c *conn, h *wire.Hello, who principal) {
 	if err := validAgentInfo(h.Agent); err != nil {
 		c.sendError(wire.CodeBadHandshake, err.Error(), "", "")
 		c.closeGracefully(wire.CloseBadHandshake, err.Error())

@@ -40,23 +40,11 @@ type dashboard struct {
 }
 
 func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
-	c, ok := r.upgrade(w, req, kindDashboard, r.cfg.DashboardTimeout)
-	if !ok {
-		return
-	}
-	defer r.conns.Done()
-	go c.writeLoop()
-	defer func() { <-c.done }()
+	r.serve(w, req, kindDashboard, r.cfg.DashboardTimeout, auth.ActWatch, r.dashboardSession)
+}
 
-	h, ok := r.readHello(c)
-	if !ok {
-		return
-	}
-	who, ok := r.authorize(c, req, h, auth.ActWatch)
-	if !ok {
-		return
-	}
-	defer r.release(who)
+// dashboardSession serves a dashboard that said hello and was admitted.
+func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
 	d := &dashboard{conn: c, who: who, client: requester(h.Client, who), subs: make(map[string]*outputLog),
 		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool),
 		runs:  rate.NewLimiter(rate.Limit(r.cfg.RunsPerSecond), int(4*r.cfg.RunsPerSecond)),

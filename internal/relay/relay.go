@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"switchboard/internal/auth"
 	"switchboard/internal/store"
 	"switchboard/internal/wire"
 )
@@ -298,6 +299,30 @@ func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, r
 		return nil, false
 	}
 	return newConn(ws, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes, r.metrics.forKind(kind)), true
+}
+
+// serve runs one WebSocket connection: upgrade, writer, hello and
+// admission, then session until the peer is gone. The writer outlives the
+// session just long enough to flush and close.
+func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration,
+	act auth.Action, session func(*conn, *wire.Hello, principal)) {
+	c, ok := r.upgrade(w, req, kind, readTimeout)
+	if !ok {
+		return
+	}
+	defer r.conns.Done()
+	go c.writeLoop()
+	defer func() { <-c.done }()
+	h, ok := r.readHello(c)
+	if !ok {
+		return
+	}
+	who, ok := r.authorize(c, req, h, act)
+	if !ok {
+		return
+	}
+	defer r.release(who)
+	session(c, h, who)
 }
 
 // countOnline counts connected agents, at scrape time.
