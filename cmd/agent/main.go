@@ -3,8 +3,9 @@
 // their output back. Given a program after "--", it also runs that program
 // at once as a session that dashboards can watch and type into.
 //
-// Every flag can also be set through the environment variable shown in
-// --help; a flag on the command line wins over the environment.
+// Every flag can also be set through its environment variable,
+// SWITCHBOARD_ plus the flag's name (internal/flagenv); a flag on the
+// command line wins over the environment.
 package main
 
 import (
@@ -13,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
@@ -23,12 +23,15 @@ import (
 	"syscall"
 
 	"switchboard/internal/agent"
+	"switchboard/internal/flagenv"
+	"switchboard/internal/tlsconf"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
-const summary = `Usage: agent [flags] [-- PROGRAM [ARGS...]]
+const summary = `
+Usage: agent [flags] [-- PROGRAM [ARGS...]]
 
 Agent connects this machine to a Switchboard relay and runs the commands
 that dashboards send it. Each command runs in its own pseudo-terminal; its
@@ -41,24 +44,25 @@ session: dashboards can watch it, type into it and resize it. When the
 session program exits, the agent reports the exit and keeps serving
 commands.
 
+Protecting this machine: with --allow, the agent runs only the commands
+that match one of the patterns and rejects every other before it starts,
+with a reason dashboards and the relay's audit trail show. A pattern is
+matched against the whole command line: a command given as arguments is
+its arguments joined by single spaces, a shell command is its shell text.
+In a pattern, * matches any run of characters, spaces and slashes
+included, ? matches exactly one, and every other character only itself.
+In a shell command, * and ? never match the shell's control characters
+; & | < > ( ) $ ` + "`" + ` or a line break, so "make *" cannot be extended with a
+second command. For example, --allow 'make *' --allow 'go test ./...'.
+Patterns check only the command line, not the working directory or the
+environment a dashboard sends along, so allow only programs you would
+let a dashboard run with any arguments. The session is yours and is not
+checked. With --no-input, dashboards may watch and resize commands and
+the session but never type into them.
+
 On SIGINT or SIGTERM the agent stops its running commands (SIGTERM, then
 SIGKILL after the cancel grace period), reports them to the relay and
 exits. A second signal exits at once.`
-
-// envNames maps each flag to the environment variable that can set it.
-var envNames = map[string]string{
-	"relay":          "SWITCHBOARD_RELAY",
-	"name":           "SWITCHBOARD_AGENT_NAME",
-	"label":          "SWITCHBOARD_AGENT_LABELS",
-	"max-concurrent": "SWITCHBOARD_MAX_CONCURRENT",
-	"buffer":         "SWITCHBOARD_AGENT_BUFFER",
-	"id":             "SWITCHBOARD_AGENT_ID",
-	"token":          "SWITCHBOARD_TOKEN",
-	"token-file":     "SWITCHBOARD_TOKEN_FILE",
-	"state-dir":      "SWITCHBOARD_STATE_DIR",
-	"cancel-grace":   "SWITCHBOARD_CANCEL_GRACE",
-	"log-level":      "SWITCHBOARD_LOG_LEVEL",
-}
 
 // errReported is a command-line error the flag package already printed.
 var errReported = errors.New("bad command line")
@@ -68,7 +72,7 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	cfg, level, err := parseFlags(args, stderr)
+	cfg, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
@@ -78,8 +82,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Logger = log
+	log := cfg.Logger
 	a, err := agent.New(cfg)
 	if err != nil {
 		log.Error("cannot start the agent", "err", err)
@@ -91,7 +94,8 @@ func run(args []string, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // a second signal now ends the process at once
 	}()
-	log.Info("agent starting", "version", version, "id", a.ID(), "relay", cfg.RelayURL)
+	log.Info("agent starting", "version", version, "id", a.ID(), "relay", cfg.RelayURL,
+		"allow", cfg.Allow, "no_input", cfg.NoInput)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return 1
@@ -99,11 +103,11 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func parseFlags(args []string, stderr io.Writer) (agent.Config, slog.Level, error) {
+// parseFlags reads the environment, then the command line, into a Config.
+func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	cfg := agent.Config{Version: version, Labels: map[string]string{}}
-	level := slog.LevelInfo
 	buffer := byteSize(agent.DefaultBufferBytes)
-	var tokenFile string
+	var allow flagenv.Strings
 	host, _ := os.Hostname()
 
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -116,25 +120,42 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, slog.Level, erro
 	fs.StringVar(&cfg.ID, "id", "", "The agent's stable `id`. By default it is created on first run and kept in the state directory, so the relay recognizes the agent after a restart.")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "The `directory` where the agent keeps its id. The default is $XDG_STATE_HOME/switchboard, or ~/.local/state/switchboard.")
 	fs.DurationVar(&cfg.CancelGrace, "cancel-grace", agent.DefaultCancelGrace, "How long a cancelled or timed-out command has to exit after SIGINT before it gets SIGKILL.")
-	fs.StringVar(&cfg.Token, "token", "", "The access `token` the relay asks for. Prefer the environment variable or --token-file: other users can read command lines.")
-	fs.StringVar(&tokenFile, "token-file", "", "A `file` holding the access token, instead of --token.")
-	fs.TextVar(&level, "log-level", slog.LevelInfo, "The least important log `level` shown: debug, info, warn or error.")
-	fs.Usage = usage(fs)
+	token := fs.String("token", "", "The access `token` the relay asks for. Prefer the environment variable or --token-file: other users can read command lines.")
+	tokenFile := fs.String("token-file", "", "A `file` holding the access token, instead of --token.")
+	ca := fs.String("ca", "", "A PEM `file` of certificate authorities to trust for a wss:// relay, besides the system's.")
+	fs.Var(&allow, "allow", "Run only commands that match this `pattern` (see above), and reject the others. Repeat the flag for more patterns; in the environment, separate them with commas (a pattern with a comma needs the flag). Without it, every command may run.")
+	fs.BoolVar(&cfg.NoInput, "no-input", false, "Refuse all input from dashboards: they may watch and resize this agent's commands and session, but not type into them.")
+	logLevel := fs.String("log-level", "info", "The least important log `level` shown: debug, info, warn or error.")
+	logFormat := fs.String("log-format", "text", "The log `format`, text or json. Logs go to standard error.")
+	fs.Usage = flagenv.Usage(fs, summary)
 
-	if err := applyEnv(fs); err != nil {
-		return cfg, level, err
+	if err := flagenv.Apply(fs); err != nil {
+		return cfg, err
 	}
 	if err := fs.Parse(args); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			err = errReported // flag printed it, with the usage
 		}
-		return cfg, level, err
+		return cfg, err
+	}
+	// The token is the agent's alone: its commands inherit its environment
+	// and could print the token into output that every viewer sees.
+	_ = os.Unsetenv(flagenv.Name("token"))
+
+	var err error
+	if cfg.Logger, err = flagenv.Logger(stderr, *logLevel, *logFormat); err != nil {
+		return cfg, err
+	}
+	if cfg.Token, err = loadToken(*token, *tokenFile); err != nil {
+		return cfg, err
+	}
+	if cfg.TLS, err = tlsconf.Client(*ca); err != nil {
+		return cfg, err
 	}
 	cfg.BufferBytes = int64(buffer)
+	cfg.Allow = allow
 	cfg.Session = fs.Args()
-	token, err := loadToken(cfg.Token, tokenFile)
-	cfg.Token = token
-	return cfg, level, err
+	return cfg, nil
 }
 
 // loadToken returns the token given directly, or else the one in file.
@@ -153,42 +174,6 @@ func loadToken(token, file string) (string, error) {
 		return "", fmt.Errorf("token file %s is empty", file)
 	}
 	return token, nil
-}
-
-// applyEnv sets every flag that has a value in the environment; flags
-// parsed afterwards override it.
-func applyEnv(fs *flag.FlagSet) error {
-	for _, name := range slices.Sorted(maps.Keys(envNames)) {
-		v, ok := os.LookupEnv(envNames[name])
-		if !ok {
-			continue
-		}
-		values := []string{v}
-		if name == "label" {
-			values = strings.Split(v, ",")
-		}
-		for _, v := range values {
-			if err := fs.Set(name, strings.TrimSpace(v)); err != nil {
-				return fmt.Errorf("environment %s=%q: %w", envNames[name], v, err)
-			}
-		}
-	}
-	return nil
-}
-
-func usage(fs *flag.FlagSet) func() {
-	return func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "%s\n\nFlags (each can also be set by the environment variable shown):\n", summary)
-		fs.VisitAll(func(f *flag.Flag) {
-			arg, help := flag.UnquoteUsage(f)
-			fmt.Fprintf(out, "  --%s %s\n      %s\n", f.Name, arg, help)
-			if f.DefValue != "" && f.DefValue != "0" {
-				fmt.Fprintf(out, "      Default: %s.\n", f.DefValue)
-			}
-			fmt.Fprintf(out, "      Environment: %s.\n", envNames[f.Name])
-		})
-	}
 }
 
 // labelFlag collects repeated key=value flags into a map.
@@ -210,6 +195,9 @@ func (l labelFlag) Set(v string) error {
 	l[k] = val
 	return nil
 }
+
+// Repeatable tells flagenv.Apply to split the environment value on commas.
+func (labelFlag) Repeatable() {}
 
 // byteSize is a size in bytes with an optional K, M or G suffix (binary).
 type byteSize int64

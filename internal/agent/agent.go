@@ -13,10 +13,15 @@
 // started at once that dashboards can watch, type into and resize. When it
 // exits the agent reports the exit and keeps serving commands, so that a
 // session ending never takes a build machine off the relay.
+//
+// The agent protects its machine on its own, whatever the relay lets a
+// dashboard do: with Config.Allow it refuses commands that match none of
+// its patterns, and with Config.NoInput it refuses every keystroke.
 package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +46,9 @@ type Config struct {
 	RelayURL string
 	// Token is the access token sent in hello, when the relay requires one.
 	Token string
+	// TLS configures wss:// connections, for instance to trust a private
+	// certificate authority; nil means Go's defaults (the system's roots).
+	TLS *tls.Config
 	// Name is the human name the agent registers under; default: hostname.
 	Name   string
 	Labels map[string]string
@@ -59,6 +67,22 @@ type Config struct {
 	// Session, if set, is a program and its arguments to run at once as a
 	// session (see the package comment).
 	Session []string
+	// Allow, if not empty, limits the commands the relay may start to
+	// those whose command line matches at least one of these patterns; any
+	// other is rejected before it starts, with a reason that says so. The
+	// command line is the argv joined by single spaces, or the shell text.
+	// In a pattern "*" matches any run of characters (spaces and slashes
+	// too) and "?" exactly one; every other character matches itself. In a
+	// shell command "*" and "?" do not match the shell's control
+	// characters ; & | < > ( ) $ ` and line breaks, so "make *" cannot
+	// smuggle in a second command. The session is the operator's own and
+	// is not checked.
+	Allow []string
+	// NoInput refuses all input from dashboards, to commands and the
+	// session alike: they may watch and resize, never type. The relay is
+	// told in the agent's registration (no_input), and each refused input
+	// is answered with an error.
+	NoInput bool
 	// CancelGrace is how long a cancelled or timed-out command has between
 	// SIGINT and SIGKILL (SIGTERM and SIGKILL on shutdown); default 5s.
 	CancelGrace time.Duration
@@ -89,6 +113,7 @@ type Agent struct {
 	cfg      Config
 	info     wire.AgentInfo
 	endpoint string
+	allow    allowList
 	log      *slog.Logger
 
 	procs    sync.WaitGroup     // one per started process, until its exit is recorded
@@ -101,6 +126,7 @@ type Agent struct {
 	order     []*command // cmds in arrival order, so resends are fair and predictable
 	buffered  int64      // output bytes held across all commands
 	forgotten recentIDs  // done commands, so a late duplicate start is not run again
+	refused   refusals   // when each command's refused input was last answered
 	conn      *relayConn // the welcomed connection; nil while disconnected
 	shutting  bool       // no new commands; running ones are being stopped
 	drained   bool       // shutting, and every process has ended
@@ -123,9 +149,14 @@ func New(cfg Config) (*Agent, error) {
 	if !wire.ValidID(cfg.ID) {
 		return nil, fmt.Errorf("agent id %q must be 1-255 printable ASCII characters without spaces", cfg.ID)
 	}
+	allow, err := newAllowList(cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		cfg:      cfg,
 		endpoint: endpoint,
+		allow:    allow,
 		log:      cfg.Logger.With("agent", cfg.Name),
 		cmds:     make(map[string]*command),
 	}
@@ -210,7 +241,7 @@ func (a *Agent) agentInfo() wire.AgentInfo {
 	return wire.AgentInfo{
 		ID: a.cfg.ID, Name: a.cfg.Name, Labels: labels, Hostname: host,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: a.cfg.Version,
-		MaxConcurrent: a.cfg.MaxConcurrent,
+		MaxConcurrent: a.cfg.MaxConcurrent, NoInput: a.cfg.NoInput,
 	}
 }
 

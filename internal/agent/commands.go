@@ -73,7 +73,7 @@ func (a *Agent) start(spec wire.Command) {
 	a.mu.Unlock()
 
 	if refusal != "" {
-		log.Warn("refusing command", "reason", refusal)
+		log.Warn("refusing command", "reason", refusal, "requested_by", spec.RequestedBy)
 		a.finish(c, rejected(refusal))
 		return
 	}
@@ -84,6 +84,9 @@ func (a *Agent) start(spec wire.Command) {
 
 // admitLocked returns why spec cannot run now, or "".
 func (a *Agent) admitLocked(spec wire.Command) string {
+	if reason := a.allow.check(spec.CommandSpec); reason != "" {
+		return reason
+	}
 	if a.shutting {
 		return "the agent is shutting down"
 	}
@@ -220,8 +223,13 @@ func (a *Agent) largestLocked() *command {
 	return big
 }
 
-// input queues bytes typed into c's terminal.
+// input queues bytes typed into command id's terminal, or refuses them
+// if the agent takes no input.
 func (a *Agent) input(id string, data []byte) {
+	if a.cfg.NoInput {
+		a.refuseInput(id, len(data))
+		return
+	}
 	p := a.process(id)
 	if p == nil {
 		a.log.Debug("input for a command that is not running; dropped", "command_id", id, "bytes", len(data))
@@ -230,6 +238,43 @@ func (a *Agent) input(id string, data []byte) {
 	if err := p.sendInput(data); err != nil {
 		a.log.Warn("input dropped", "command_id", id, "bytes", len(data), "err", err)
 	}
+}
+
+// refuseInput drops input and tells the relay why. Keystrokes come many
+// a second, so each command's refusal is answered at most once a second.
+func (a *Agent) refuseInput(id string, n int) {
+	a.mu.Lock()
+	answer := a.conn != nil && a.refused.due(id, time.Now())
+	if answer {
+		a.conn.reply(&wire.Error{Code: wire.CodeForbidden, CommandID: id,
+			Message: fmt.Sprintf("agent %s does not accept input (--no-input)", a.cfg.Name)})
+		a.notifyLocked()
+	}
+	a.mu.Unlock()
+	if answer {
+		a.log.Warn("refused input: this agent does not accept input (--no-input)", "command_id", id, "bytes", n)
+	}
+}
+
+// refusals remembers when refused input to each command was last answered.
+type refusals map[string]time.Time
+
+const (
+	refuseEvery  = time.Second
+	refuseMemory = 1024 // commands remembered; past it, everything is forgotten
+)
+
+// due reports whether refused input to id should be answered now, and if
+// so records that it was.
+func (r *refusals) due(id string, now time.Time) bool {
+	if last, ok := (*r)[id]; ok && now.Sub(last) < refuseEvery {
+		return false
+	}
+	if *r == nil || len(*r) >= refuseMemory {
+		*r = make(refusals)
+	}
+	(*r)[id] = now
+	return true
 }
 
 func (a *Agent) resize(m *wire.Resize) {

@@ -33,6 +33,19 @@ type relayConn struct {
 	heartbeat time.Duration
 	resume    map[string]int64 // welcome.resume: where the relay wants each held command from
 	wake      chan struct{}    // capacity 1; a value means "the agent's state changed, look again"
+
+	replies []outMsg // guarded by Agent.mu: answers to the relay, such as errors, for the writer
+}
+
+// maxReplies bounds the answers waiting for the writer; past it they are
+// dropped, as they are only ever errors about the relay's own requests.
+const maxReplies = 64
+
+// reply queues m for the writer; the caller holds Agent.mu and wakes it.
+func (rc *relayConn) reply(m wire.Message) {
+	if len(rc.replies) < maxReplies {
+		rc.replies = append(rc.replies, text(m))
+	}
 }
 
 // connectLoop keeps a connection to the relay until ctx ends or the agent
@@ -126,7 +139,7 @@ func (a *Agent) connect(ctx context.Context) (*relayConn, error) {
 }
 
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: handshakeWait, Proxy: http.ProxyFromEnvironment}
+	d := websocket.Dialer{HandshakeTimeout: handshakeWait, Proxy: http.ProxyFromEnvironment, TLSClientConfig: a.cfg.TLS}
 	ws, resp, err := d.DialContext(ctx, a.endpoint, nil)
 	if err != nil {
 		if resp != nil {

@@ -91,6 +91,7 @@ func (a *Agent) flush(rc *relayConn) error {
 func (a *Agent) collect(rc *relayConn) (batch []outMsg, more, done bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	batch, rc.replies = rc.replies, nil
 	for _, c := range a.order {
 		s := c.streamFor(rc)
 		batch = a.collectCommand(c, s, batch)

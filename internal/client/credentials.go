@@ -1,14 +1,14 @@
 package client
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/gorilla/websocket"
+
+	"switchboard/internal/tlsconf"
 )
 
 // LoadToken returns the token given directly, or else the one in file
@@ -34,21 +34,14 @@ func LoadToken(token, file string) (string, error) {
 // TLSDialer returns a WebSocket dialer that trusts the certificates in
 // caFile in addition to the system's; with no file, the default dialer.
 func TLSDialer(caFile string) (*websocket.Dialer, error) {
-	if caFile == "" {
+	cfg, err := tlsconf.Client(caFile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
 		return websocket.DefaultDialer, nil
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
-	}
 	d := *websocket.DefaultDialer
-	d.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	d.TLSClientConfig = cfg
 	return &d, nil
 }

@@ -21,7 +21,8 @@ func Name(flagName string) string {
 
 // Apply sets each flag of fs that has a value in the environment. Call it
 // after defining the flags and before fs.Parse, so that flags override.
-// A repeatable flag takes a comma-separated list.
+// A repeatable flag takes a comma-separated list; spaces around each item
+// and empty items are ignored.
 func Apply(fs *flag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -31,7 +32,12 @@ func Apply(fs *flag.FlagSet) error {
 		}
 		values := []string{v}
 		if _, repeatable := f.Value.(interface{ Repeatable() }); repeatable {
-			values = strings.Split(v, ",")
+			values = values[:0]
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					values = append(values, item)
+				}
+			}
 		}
 		for _, v := range values {
 			if e := fs.Set(f.Name, v); e != nil {

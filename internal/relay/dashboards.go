@@ -370,7 +370,16 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ac := r.runningLocked(d, f.CommandID); ac != nil {
+	if cs, ac := r.runningLocked(d, f.CommandID); ac != nil {
+		if a := r.agents[cs.cmd.AgentID]; a != nil && a.info.NoInput {
+			msg := fmt.Sprintf("agent %s does not accept input (--no-input)", a.info.Name)
+			if !d.typing[f.CommandID] {
+				d.typing[f.CommandID] = true // audit the refusal once, not per keystroke
+				r.audit(d.who, "input_start", f.CommandID, "denied", msg)
+			}
+			d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
+			return
+		}
 		if !d.typing[f.CommandID] {
 			d.typing[f.CommandID] = true
 			r.audit(d.who, "input_start", f.CommandID, "ok", "")

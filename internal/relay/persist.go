@@ -162,6 +162,11 @@ func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
 			p.onStored(summarize(b))
 			return
 		}
+		if ctx.Err() != nil && tries == 0 {
+			// Shutting down mid-commit: the final flush retries it.
+			p.commit(context.WithoutCancel(ctx), b, 3)
+			return
+		}
 		p.metrics.storeErrors.Inc()
 		if !p.failing || attempt == 1 {
 			p.log.Error("store write failed; live streaming continues, retrying", "err", err,

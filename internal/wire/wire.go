@@ -105,6 +105,11 @@ type AgentInfo struct {
 	Arch          string            `json:"arch,omitempty"`
 	Version       string            `json:"version,omitempty"`
 	MaxConcurrent int               `json:"max_concurrent"` // commands it runs at once; 0 means 1
+	// NoInput means the agent refuses all input (agent --no-input):
+	// dashboards may watch and resize its commands and session, never type
+	// into them. Input sent anyway is dropped and answered with an Error
+	// (CodeForbidden).
+	NoInput bool `json:"no_input,omitempty"`
 }
 
 // Agent is an agent as dashboards see it: its registration plus live state.

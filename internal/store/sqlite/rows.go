@@ -15,13 +15,13 @@ import (
 
 var agentColumns = []string{
 	"id", "name", "labels", "hostname", "os", "arch", "version",
-	"max_concurrent", "status", "running", "last_seen",
+	"max_concurrent", "status", "running", "last_seen", "no_input",
 }
 
 func agentArgs(a *wire.Agent) []any {
 	return []any{
 		a.ID, a.Name, jsonColumn(a.Labels), a.Hostname, a.OS, a.Arch, a.Version,
-		a.MaxConcurrent, string(a.Status), a.Running, nanos(a.LastSeen),
+		a.MaxConcurrent, string(a.Status), a.Running, nanos(a.LastSeen), a.NoInput,
 	}
 }
 
@@ -32,7 +32,7 @@ func scanAgent(s scanner) (wire.Agent, error) {
 		lastSeen int64
 	)
 	err := s.Scan(&a.ID, &a.Name, &labels, &a.Hostname, &a.OS, &a.Arch, &a.Version,
-		&a.MaxConcurrent, (*string)(&a.Status), &a.Running, &lastSeen)
+		&a.MaxConcurrent, (*string)(&a.Status), &a.Running, &lastSeen, &a.NoInput)
 	if err != nil {
 		return a, err
 	}

@@ -53,7 +53,7 @@ func fullAgent(id string) wire.Agent {
 	return wire.Agent{
 		AgentInfo: wire.AgentInfo{
 			ID: id, Name: "build-" + id, Labels: map[string]string{"pool": "ci", "gpu": ""},
-			Hostname: "box", OS: "linux", Arch: "amd64", Version: "0.1.0", MaxConcurrent: 4,
+			Hostname: "box", OS: "linux", Arch: "amd64", Version: "0.1.0", MaxConcurrent: 4, NoInput: true,
 		},
 		Status: wire.AgentBusy, Running: 2, LastSeen: t0,
 	}
