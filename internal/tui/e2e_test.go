@@ -1,0 +1,246 @@
+package tui
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"switchboard/internal/relay"
+	"switchboard/internal/relaytest"
+)
+
+// The end-to-end test runs the real tui binary in tmux (a real terminal
+// emulator with a pseudo-terminal) against a real relay and a real agent
+// process, and reads the screen as a user would.
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildBinaries builds cmd/tui and cmd/agent once per test binary.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "switchboard-tui-e2e-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", binDir+"/", "switchboard/cmd/tui", "switchboard/cmd/agent").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// tmuxScreen is a tmux server of the test's own (its own socket) with
+// one window running the dashboard.
+type tmuxScreen struct {
+	t    *testing.T
+	sock string
+}
+
+func startTmux(t *testing.T, w, h int, command string) *tmuxScreen {
+	t.Helper()
+	s := &tmuxScreen{t: t, sock: fmt.Sprintf("sb-tui-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	s.run("new-session", "-d", "-s", "main", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), command)
+	s.run("set-option", "-t", "main", "remain-on-exit", "on")
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxScreen) run(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", s.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxScreen) screen() string { return s.run("capture-pane", "-p", "-t", "main") }
+
+// keys sends tmux key names (Enter, C-d, …).
+func (s *tmuxScreen) keys(keys ...string) {
+	s.run(append([]string{"send-keys", "-t", "main"}, keys...)...)
+}
+
+// text types literal text.
+func (s *tmuxScreen) text(text string) { s.run("send-keys", "-t", "main", "-l", text) }
+
+// waitFor polls the screen until cond holds.
+func (s *tmuxScreen) waitFor(what string, cond func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		scr := s.screen()
+		if cond(scr) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s; screen:\n%s", what, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *tmuxScreen) waitText(want ...string) string {
+	s.t.Helper()
+	return s.waitFor(fmt.Sprintf("%q on screen", want), func(scr string) bool {
+		for _, w := range want {
+			if !strings.Contains(scr, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// startAgent runs the real agent binary until the test ends.
+func startAgent(t *testing.T, bin, relayURL, name string) {
+	t.Helper()
+	var log bytes.Buffer
+	cmd := exec.Command(filepath.Join(bin, "agent"), "--relay", relayURL, "--name", name, "--label", "pool=e2e",
+		"--state-dir", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start agent: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	})
+}
+
+func TestDashboardEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs them in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin := buildBinaries(t)
+	r := relaytest.Start(t, relay.Config{})
+	startAgent(t, bin, r.URL(), "e2e-box")
+	logFile := filepath.Join(t.TempDir(), "tui.log")
+	scr := startTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug",
+		filepath.Join(bin, "tui"), r.URL(), logFile))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("tui log:\n%s", b)
+		}
+	})
+
+	scr.waitText("e2e-box", "idle", "● connected", "pool=e2e")
+
+	t.Run("run a command", func(t *testing.T) {
+		scr.keys("Enter")
+		scr.text("printf 'hello-%s\\n' $((6*7)); printf '\\033[31mred\\033[0m\\n'")
+		scr.keys("Enter")
+		got := scr.waitText("hello-42", "red", "✓ exited 0", "1 e2e-box · printf")
+		if strings.Contains(got, "033") {
+			t.Fatalf("escape sequences shown raw:\n%s", got)
+		}
+		colored := scr.run("capture-pane", "-p", "-e", "-t", "main")
+		if !strings.Contains(colored, "\x1b[31mred") {
+			t.Errorf("the pane lost the output's colour")
+		}
+	})
+
+	t.Run("resize", func(t *testing.T) {
+		for _, size := range [][2]int{{80, 24}, {160, 45}, {100, 30}} {
+			scr.run("resize-window", "-t", "main", "-x", fmt.Sprint(size[0]), "-y", fmt.Sprint(size[1]))
+			got := scr.waitFor(fmt.Sprintf("layout at %dx%d", size[0], size[1]), func(s string) bool {
+				lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+				return len(lines) == size[1] && strings.Contains(lines[0], "╮") &&
+					strings.Contains(s, "hello-42") && strings.Contains(lines[len(lines)-1], "connected")
+			})
+			for i, l := range strings.Split(strings.TrimRight(got, "\n"), "\n") {
+				if n := len([]rune(l)); n > size[0] {
+					t.Fatalf("line %d is %d wide at width %d", i, n, size[0])
+				}
+			}
+		}
+	})
+
+	t.Run("interactive cat", func(t *testing.T) {
+		scr.keys(":")
+		scr.text("cat -v")
+		scr.keys("Enter")
+		scr.waitText("e2e-box · cat -v", "▶ running")
+		scr.keys("i")
+		scr.waitText("INTERACTIVE", "ctrl+] releases")
+		scr.text("meow")
+		scr.keys("C-a", "Up", "Enter")
+		// The PTY echoes the line (control characters as ^X), then cat -v
+		// prints what it read: the bytes a terminal sends for those keys.
+		scr.waitFor("the line echoed and printed", func(s string) bool { return strings.Count(s, "meow^A^[[A") >= 2 })
+		scr.keys("C-]")
+		scr.waitFor("interactive mode to end", func(s string) bool { return !strings.Contains(s, "INTERACTIVE") })
+		scr.keys("i")
+		scr.waitText("INTERACTIVE")
+		scr.keys("C-c") // goes to cat, not to the dashboard
+		scr.waitText("keyboard is yours again")
+		if s := scr.screen(); strings.Contains(s, "INTERACTIVE") || strings.Contains(s, "▶ running") {
+			t.Fatalf("still interactive or running after ^C:\n%s", s)
+		}
+	})
+
+	t.Run("reconnect resumes panes", func(t *testing.T) {
+		scr.keys("x", "x") // close the old panes
+		scr.waitText("No command is open")
+		scr.keys(":")
+		scr.text("for i in $(seq 1 20); do echo line-$i; sleep 0.25; done")
+		scr.keys("Enter")
+		scr.waitText("line-3")
+		r.Stop()
+		scr.waitText("reconnecting")
+		time.Sleep(500 * time.Millisecond) // let output pile up at the agent
+		r.Start()
+		got := scr.waitText("line-20", "✓ exited 0", "● connected")
+		for i := 1; i <= 20; i++ {
+			re := regexp.MustCompile(fmt.Sprintf(`(?m)│line-%d\s+│`, i))
+			if n := len(re.FindAllString(got, -1)); n != 1 {
+				t.Fatalf("line-%d shown %d times:\n%s", i, n, got)
+			}
+		}
+	})
+
+	scr.keys("q")
+	deadline := time.Now().Add(10 * time.Second)
+	for scr.run("display-message", "-p", "-t", "main", "#{pane_dead}") != "1\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not quit:\n%s", scr.screen())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := scr.run("display-message", "-p", "-t", "main", "#{pane_dead_status}"); st != "0\n" {
+		t.Fatalf("tui exit status %q", st)
+	}
+}

@@ -1,0 +1,127 @@
+package tui
+
+import (
+	"maps"
+
+	"switchboard/internal/client"
+	"switchboard/internal/wire"
+)
+
+// onEvent applies one client event.
+func (m *Model) onEvent(ev any) {
+	switch ev := ev.(type) {
+	case client.Output:
+		if st := m.streams[ev.CommandID]; st != nil {
+			st.add(ev.Offset, ev.Data, m.c.now())
+		}
+		return // no visible change until the next frame
+	case client.OutputEnd:
+		if st := m.streams[ev.CommandID]; st != nil {
+			st.ended = true
+			if m.panes.find(ev.CommandID) < 0 {
+				delete(m.streams, ev.CommandID)
+			}
+		}
+	case client.Resynced:
+		m.applyState(m.b.State())
+	case client.AgentChanged:
+		m.agents[ev.Agent.ID] = ev.Agent
+		m.list.setAgents(m.agents)
+		m.updateTarget()
+	case client.CommandChanged:
+		m.onCommand(ev.Command)
+	case client.ConnState:
+		m.conn = ev
+		m.retryAt = m.c.now().Add(ev.RetryIn)
+	case client.ServerError:
+		m.setFlash("relay: "+ev.Message, true)
+	}
+	m.dirty = true
+}
+
+// applyState takes a fresh snapshot, after each (re)connect.
+func (m *Model) applyState(s client.State) {
+	m.agents = s.Agents
+	if m.agents == nil {
+		m.agents = map[string]wire.Agent{}
+	}
+	for _, c := range s.Commands {
+		m.cmds[c.ID] = c
+		m.watch(c)
+	}
+	m.list.setAgents(m.agents)
+	m.updateTarget()
+	m.refreshWaiting()
+}
+
+func (m *Model) onCommand(c wire.Command) {
+	m.cmds[c.ID] = c
+	m.watch(c)
+	if i := m.panes.find(c.ID); i >= 0 {
+		p := m.panes.panes[i]
+		switch {
+		case c.State == wire.StateRunning && (m.mine[c.ID] || (m.interactive && i == m.panes.focus)):
+			m.fitRemote(p)
+		case c.Cols > 0 && c.Rows > 0:
+			// Someone else sized the command's terminal: follow it.
+			p.t.resize(c.Cols, c.Rows)
+			p.dirty = true
+		}
+	}
+	if c.State.Final() {
+		if p := m.panes.focused(); m.interactive && p != nil && p.id == c.ID {
+			m.leaveInteractive()
+			m.setFlash("the command ended; the keyboard is yours again", false)
+		}
+	}
+}
+
+// watch follows every running command's output, so that the list can tell
+// which are waiting. A command already running when the dashboard joins is
+// followed from its last retainBytes only.
+func (m *Model) watch(c wire.Command) {
+	if c.State != wire.StateRunning || m.streams[c.ID] != nil {
+		return
+	}
+	from := max(c.OutputBytes-retainBytes, 0)
+	m.streams[c.ID] = newStream(c.ID, from, c.OutputBytes, m.c.now())
+	m.out.subscribe(c.ID, from)
+}
+
+// streamFor returns the command's stream, subscribing from the start when
+// there is none yet.
+func (m *Model) streamFor(c wire.Command) *stream {
+	if st := m.streams[c.ID]; st != nil {
+		return st
+	}
+	st := newStream(c.ID, 0, c.OutputBytes, m.c.now())
+	if c.State.Final() {
+		st.liveFrom = 1 << 62 // all of it is history
+	}
+	m.streams[c.ID] = st
+	m.out.subscribe(c.ID, 0)
+	return st
+}
+
+// refreshWaiting recounts waiting commands per agent for the list and
+// reports whether anything changed.
+func (m *Model) refreshWaiting() bool {
+	w := map[string]int{}
+	for id, st := range m.streams {
+		if m.isWaiting(id, st) {
+			w[m.cmds[id].AgentID]++
+		}
+	}
+	changed := !maps.Equal(w, m.list.waiting)
+	m.list.waiting = w
+	return changed
+}
+
+// isWaiting: running, and silent for WaitingAfter or rang the bell since
+// the user last attended to it.
+func (m *Model) isWaiting(id string, st *stream) bool {
+	if st == nil || m.cmds[id].State != wire.StateRunning {
+		return false
+	}
+	return st.bell || m.c.now().Sub(st.lastOutput) >= m.opts.WaitingAfter
+}

@@ -1,0 +1,320 @@
+package tui
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+
+	"switchboard/internal/client"
+	"switchboard/internal/wire"
+)
+
+// Timing of the dashboard.
+const (
+	// frameInterval paces parsing and redrawing of pane output (60 fps).
+	frameInterval = 16 * time.Millisecond
+	// frameBudget is the parse time all panes share per frame: at most
+	// ~40% of one core however fast output arrives.
+	frameBudget = 6 * time.Millisecond
+	// DefaultWaitingAfter is how long a running command may print nothing
+	// before it is marked waiting.
+	DefaultWaitingAfter = 10 * time.Second
+	requestTimeout      = 15 * time.Second
+	flashFor            = 6 * time.Second
+)
+
+// common is what every component shares: styles, keys and the clock.
+type common struct {
+	st   styles
+	keys keyMap
+	now  func() time.Time
+}
+
+// Options tune the dashboard.
+type Options struct {
+	Relay        string        // shown in the terminal's title
+	WaitingAfter time.Duration // silence after which a running command is "waiting"; 0 means DefaultWaitingAfter
+	Logger       *slog.Logger
+	Now          func() time.Time // the clock; tests replace it
+}
+
+type focusArea int
+
+const (
+	focusList focusArea = iota
+	focusPanes
+	focusBar
+)
+
+// Messages of the root model.
+type (
+	frameMsg     struct{}
+	clockMsg     struct{}
+	runResultMsg struct {
+		line string
+		cmds []wire.Command
+		err  error
+	}
+)
+
+// Model is the dashboard's root: it owns the relay connection's view of the
+// world, handles global keys and hands the rest to the focused component.
+type Model struct {
+	c     *common
+	opts  Options
+	b     Backend
+	out   *outbox
+	log   *slog.Logger
+	w, h  int
+	listW int
+
+	agents  map[string]wire.Agent
+	cmds    map[string]wire.Command
+	streams map[string]*stream
+	mine    map[string]bool // commands this dashboard started
+
+	list   *agentList
+	bar    *cmdBar
+	panes  *paneSet
+	picker *historyPicker
+	help   help.Model
+
+	showHelp    bool
+	focus       focusArea
+	interactive bool
+	conn        client.ConnState
+	retryAt     time.Time
+	flash       string
+	flashBad    bool
+	flashUntil  time.Time
+
+	framePending bool
+	cache        string
+	dirty        bool
+}
+
+// New builds the dashboard on a connected backend.
+func New(b Backend, opts Options) *Model {
+	if opts.WaitingAfter <= 0 {
+		opts.WaitingAfter = DefaultWaitingAfter
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &common{st: defaultStyles(), keys: defaultKeys(), now: opts.Now}
+	m := &Model{c: c, opts: opts, b: b, log: opts.Logger, out: newOutbox(b, opts.Logger),
+		agents: map[string]wire.Agent{}, cmds: map[string]wire.Command{},
+		streams: map[string]*stream{}, mine: map[string]bool{},
+		list: newAgentList(c), bar: newCmdBar(c), panes: &paneSet{c: c}, help: help.New(),
+		conn: client.ConnState{State: client.Connected}, dirty: true}
+	m.list.focused = true
+	m.applyState(b.State())
+	m.resize(80, 24)
+	return m
+}
+
+// Close stops the model's goroutines (panes' reply pumps, the outbox).
+func (m *Model) Close() {
+	for _, p := range m.panes.panes {
+		p.close()
+	}
+	m.panes.panes = nil
+	m.out.close()
+}
+
+// Init starts listening to the relay and the clock.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(m.waitEvents(), clockTick())
+}
+
+func (m *Model) waitEvents() tea.Cmd { return waitEvents(m.b.Events(), m.out.failures) }
+
+func clockTick() tea.Cmd {
+	return tea.Tick(time.Second, func(time.Time) tea.Msg { return clockMsg{} })
+}
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	wasDirty := m.dirty
+	m.dirty = true
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+	case eventsMsg:
+		m.dirty = wasDirty // output alone changes nothing until its frame
+		for _, ev := range msg.events {
+			m.onEvent(ev)
+		}
+		if m.refreshWaiting() {
+			m.dirty = true
+		}
+		return m, tea.Batch(m.waitEvents(), m.scheduleFrame())
+	case sendFailedMsg:
+		m.setFlash(fmt.Sprintf("%s failed: %v", msg.what, msg.err), true)
+		return m, m.waitEvents()
+	case clientClosedMsg:
+		m.conn = client.ConnState{State: client.Offline}
+	case frameMsg:
+		m.framePending = false
+		m.stepPanes()
+		return m, m.scheduleFrame()
+	case clockMsg:
+		m.refreshWaiting()
+		return m, clockTick()
+	case runResultMsg:
+		m.onRunResult(msg)
+		return m, m.scheduleFrame()
+	case historyMsg:
+		if m.picker != nil && m.picker.agentID == msg.agentID {
+			m.picker.loaded(msg)
+		}
+	case openCommandMsg:
+		m.picker = nil
+		m.openPane(msg.cmd)
+		return m, m.scheduleFrame()
+	case closePickerMsg:
+		m.picker = nil
+	case submitMsg:
+		return m, m.run(msg.line)
+	case leaveBarMsg:
+		m.setFocus(focusList)
+	case tea.KeyPressMsg:
+		return m, m.onKey(msg)
+	case tea.PasteMsg:
+		return m, m.onPaste(msg)
+	case tea.MouseWheelMsg:
+		m.onWheel(msg)
+	case tea.MouseClickMsg:
+		m.onClick(msg)
+	default:
+		m.dirty = wasDirty
+	}
+	return m, nil
+}
+
+// scheduleFrame asks for a frame if some pane has output to show.
+func (m *Model) scheduleFrame() tea.Cmd {
+	if m.framePending {
+		return nil
+	}
+	for _, p := range m.panes.panes {
+		if p.pending() > 0 || p.dirty {
+			m.framePending = true
+			return tea.Tick(frameInterval, func(time.Time) tea.Msg { return frameMsg{} })
+		}
+	}
+	return nil
+}
+
+// stepPanes parses pending output, sharing the frame budget between the
+// panes that have some.
+func (m *Model) stepPanes() {
+	busy := 0
+	for _, p := range m.panes.panes {
+		if p.pending() > 0 {
+			busy++
+		}
+	}
+	if busy == 0 {
+		return
+	}
+	budget := max(frameBudget/time.Duration(busy), time.Millisecond)
+	for _, p := range m.panes.panes {
+		if p.pending() > 0 {
+			p.step(budget)
+		}
+	}
+}
+
+// resize lays everything out for a w×h terminal.
+func (m *Model) resize(w, h int) {
+	m.w, m.h = max(w, 20), max(h, 6)
+	m.listW = min(max(m.w*3/10, 26), 40)
+	mainH := m.h - 2
+	m.list.SetSize(m.listW, mainH)
+	m.bar.SetSize(m.w)
+	m.help.SetWidth(m.w - 4)
+	m.layoutPanes()
+}
+
+func (m *Model) layoutPanes() {
+	mainH := m.h - 2
+	if m.panes.zoom {
+		m.panes.SetSize(m.w, mainH)
+	} else {
+		m.panes.SetSize(m.w-m.listW, mainH)
+	}
+	if m.picker != nil {
+		m.picker.SetSize(m.w, mainH)
+	}
+	for _, p := range m.panes.panes {
+		if m.mine[p.id] || (m.interactive && p == m.panes.focused()) {
+			m.fitRemote(p)
+		}
+	}
+}
+
+// fitRemote makes a running command's terminal the size of its pane.
+func (m *Model) fitRemote(p *pane) {
+	if m.cmds[p.id].State != wire.StateRunning {
+		return
+	}
+	if cols, rows, changed := p.fitEmulator(); changed {
+		m.out.resize(p.id, cols, rows)
+	}
+}
+
+func (m *Model) setFlash(s string, bad bool) {
+	m.flash, m.flashBad, m.flashUntil = s, bad, m.c.now().Add(flashFor)
+	if bad {
+		m.log.Warn(s)
+	}
+}
+
+func (m *Model) setFocus(f focusArea) tea.Cmd {
+	m.focus = f
+	m.list.focused = f == focusList
+	if f == focusBar {
+		m.updateTarget()
+		return m.bar.focus()
+	}
+	m.bar.blur()
+	if f == focusPanes {
+		m.attend(m.panes.focused())
+	}
+	return nil
+}
+
+// attend clears the bell mark of a pane the user is looking at.
+func (m *Model) attend(p *pane) {
+	if p != nil {
+		p.st.bell = false
+		m.refreshWaiting()
+	}
+}
+
+// updateTarget refreshes the command bar's target description.
+func (m *Model) updateTarget() {
+	ts := m.list.targets()
+	switch {
+	case len(ts) == 0:
+		m.bar.setTarget("(no agent)")
+	case len(ts) == 1:
+		m.bar.setTarget(ts[0].Name)
+	case len(ts) <= 3:
+		names := make([]string, len(ts))
+		for i, a := range ts {
+			names[i] = a.Name
+		}
+		m.bar.setTarget(strings.Join(names, ", "))
+	default:
+		m.bar.setTarget(fmt.Sprintf("%d agents", len(ts)))
+	}
+}

@@ -1,0 +1,385 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"switchboard/internal/client"
+	"switchboard/internal/wire"
+)
+
+func fourAgents() []wire.Agent {
+	return []wire.Agent{
+		agent("a-1", "build-1", wire.AgentIdle, 0, map[string]string{"pool": "ci"}),
+		agent("a-2", "build-2", wire.AgentBusy, 2, map[string]string{"pool": "ci", "os": "linux"}),
+		agent("a-3", "laptop", wire.AgentOffline, 0, nil),
+		agent("a-4", "ai-box", wire.AgentBusy, 1, map[string]string{"kind": "ai"}),
+	}
+}
+
+func running(id, agentID, agentName, shell string, started time.Time) wire.Command {
+	return wire.Command{ID: id, AgentID: agentID, AgentName: agentName, CommandSpec: wire.CommandSpec{Shell: shell, Cols: 60, Rows: 10},
+		State: wire.StateRunning, StartedAt: started, CreatedAt: started}
+}
+
+func exited(c wire.Command, code int, took time.Duration) wire.Command {
+	c.State, c.ExitCode, c.DurationMS, c.EndedAt = wire.StateExited, &code, took.Milliseconds(), c.StartedAt.Add(took)
+	return c
+}
+
+func TestAgentListShowsStatusBySymbolAndWord(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	h.contains("AGENTS 4",
+		"○ build-1", "idle", "pool=ci",
+		"● build-2", "busy", "os=linux", "2 run",
+		"✕ laptop", "offline", "1m30s ago",
+		"● ai-box", "kind=ai",
+		"● connected", "4 agents")
+	h.checkGeometry()
+}
+
+func TestWaitingMarkedAfterSilenceAndOnBell(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	cmd := running("c-ai", "a-4", "ai-box", "claude", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	eventually(t, "watch subscription", func() bool { return slices.Contains(h.b.Calls(), "subscribe c-ai 0") })
+	h.lacks("waiting")
+
+	h.now = t0.Add(11 * time.Second)
+	h.send(clockMsg{})
+	h.contains("◆ ai-box", "waiting", "1 run", "◆ 1 waiting")
+
+	// Output ends the silence; opening the pane shows it there too.
+	h.events(client.Output{CommandID: "c-ai", Offset: 0, Data: []byte("thinking...\r\n")})
+	h.lacks("◆ ai-box")
+	h.send(openCommandMsg{cmd})
+	h.frames()
+	h.contains("thinking...", "▶ running 11s")
+	h.lacks("◆ waiting")
+
+	// A bell (not the BEL ending an OSC title) marks it waiting at once.
+	h.events(client.Output{CommandID: "c-ai", Offset: 13, Data: []byte("\x1b]0;title\x07Allow? [y/n]")})
+	h.lacks("◆ waiting")
+	h.events(client.Output{CommandID: "c-ai", Offset: 13 + 23, Data: []byte("\a")})
+	h.contains("◆ waiting", "◆ ai-box", "Allow? [y/n]")
+	// Attending to the pane clears the bell.
+	h.key("tab")
+	h.lacks("◆ waiting")
+	h.checkGeometry()
+}
+
+func TestFilterAgents(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	h.key("/")
+	h.typeText("pool=ci")
+	h.contains("AGENTS 2 of 4", "build-1", "build-2")
+	h.lacks("laptop", "ai-box")
+	h.key("enter") // keep the filter, leave the input
+	h.contains("/pool=ci", "build-2")
+	h.key("down")
+	h.contains("run on build-2")
+	h.key("esc") // clears the selection first, then the filter
+	h.key("esc")
+	h.contains("AGENTS 4", "laptop")
+	h.key("/")
+	h.typeText("nomatch")
+	h.contains("no agent matches the filter")
+	h.key("esc")
+	h.contains("AGENTS 4")
+	h.checkGeometry()
+}
+
+func TestMultiSelectRunsOnEveryTarget(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	h.contains("run on ai-box ❯") // agents sort by name
+	h.key("down")
+	h.contains("run on build-1 ❯")
+	h.key("space", "space") // select build-1 and build-2 (the cursor moves down)
+	h.contains("2 selected", "✓ ○ build-1", "✓ ● build-2", "run on build-1, build-2 ❯")
+	h.key("enter")
+	h.typeText("make test")
+	h.key("enter")
+	if len(h.b.runs) != 1 || h.b.runs[0].Shell != "make test" || h.b.runs[0].Cols < 10 {
+		t.Fatalf("runs = %+v", h.b.runs)
+	}
+	eventually(t, "subscriptions", func() bool {
+		c := h.b.Calls()
+		return slices.Contains(c, "subscribe c-1 0") && slices.Contains(c, "subscribe c-2 0")
+	})
+	h.contains("1 build-1 · make test", "2 build-2 · make test", "◌ queued", "started on 2 agent(s): make test")
+	h.key("esc") // esc in the pane area clears nothing harmful
+	h.checkGeometry()
+}
+
+func TestCommandBarHistory(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	h.key(":")
+	for _, line := range []string{"echo one", "echo two", "echo three"} {
+		h.typeText(line)
+		h.key("enter")
+		h.key(":")
+	}
+	h.typeText("draft")
+	h.key("up")
+	h.contains("❯ echo three")
+	h.key("up", "up")
+	h.contains("❯ echo one")
+	h.key("up") // stays at the oldest
+	h.contains("❯ echo one")
+	h.key("down", "down", "down")
+	h.contains("❯ draft")
+	h.key("esc")
+	h.contains("run on ai-box ❯")
+}
+
+func TestPaneTitleFollowsCommand(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	cmd := running("c-7", "a-2", "build-2", "go test ./...", t0.Add(-12*time.Second))
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.events(client.Output{CommandID: "c-7", Offset: 0, Data: []byte("\x1b[32mok\x1b[0m  switchboard/internal/wire\r\n")})
+	h.contains("1 build-2 · go test ./...", "▶ running 12s", "ok  switchboard/internal/wire")
+	if !strings.Contains(h.m.View().Content, "\x1b[32m") {
+		t.Fatal("pane lost the output's colour")
+	}
+	h.events(client.CommandChanged{Command: exited(cmd, 0, 3200*time.Millisecond)}, client.OutputEnd{CommandID: "c-7", Offset: 31})
+	h.contains("✓ exited 0 · 3.2s")
+	h.events(client.CommandChanged{Command: exited(cmd, 2, 1500*time.Millisecond)})
+	h.contains("✗ exited 2 · 1.5s")
+	h.checkGeometry()
+}
+
+func TestPaneFollowsRemoteSizeOfOthersCommands(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	cmd := running("c-7", "a-2", "build-2", "top", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	p := h.m.panes.panes[0]
+	if p.t.cols != 60 || p.t.rows != 10 {
+		t.Fatalf("emulator %dx%d, want the command's 60x10", p.t.cols, p.t.rows)
+	}
+	if slices.ContainsFunc(h.b.Calls(), func(c string) bool { return strings.HasPrefix(c, "resize") }) {
+		t.Fatal("watching someone else's command resized it")
+	}
+	cmd.Cols, cmd.Rows = 100, 20
+	h.events(client.CommandChanged{Command: cmd})
+	if p.t.cols != 100 || p.t.rows != 20 {
+		t.Fatalf("emulator %dx%d after the command was resized to 100x20", p.t.cols, p.t.rows)
+	}
+}
+
+func TestInteractiveModeSendsEveryKey(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	cmd := running("c-cat", "a-1", "build-1", "cat", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.key("i")
+	h.contains("INTERACTIVE", "ctrl+] releases", "every key goes to build-1: cat", "keys go to the process")
+	eventually(t, "resize to the pane", func() bool {
+		for _, c := range h.b.Calls() {
+			if strings.HasPrefix(c, "resize c-cat ") {
+				return true
+			}
+		}
+		return false
+	})
+	h.key("h", "i", "enter", "ctrl+c", "ctrl+d", "up", "q", "?", "tab", "esc", "alt+x", "ctrl+left", "f5", "backspace")
+	want := "hi\r\x03\x04\x1b[Aq?\t\x1b\x1bx\x1b[1;5D\x1b[15~\x7f"
+	eventually(t, "input", func() bool { return h.b.Inputs() == want })
+	// The program switches the cursor keys to application mode.
+	h.events(client.Output{CommandID: "c-cat", Offset: 0, Data: []byte("\x1b[?1h")})
+	h.key("up")
+	eventually(t, "app cursor key", func() bool { return strings.HasSuffix(h.b.Inputs(), "\x1bOA") })
+	h.send(tea.PasteMsg{Content: "pasted"})
+	eventually(t, "paste", func() bool { return strings.HasSuffix(h.b.Inputs(), "pasted") })
+	h.contains("● connected") // the connection stays in view
+	h.key("ctrl+]")
+	h.lacks("INTERACTIVE")
+	h.contains("● connected")
+	h.checkGeometry()
+}
+
+func TestInteractiveRefusedForFinishedCommand(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	cmd := exited(running("c-1", "a-1", "build-1", "true", t0), 0, time.Second)
+	h.send(openCommandMsg{cmd})
+	h.key("i")
+	h.lacks("INTERACTIVE")
+	h.contains("cannot type into it")
+}
+
+func TestInteractiveEndsWithCommand(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	cmd := running("c-1", "a-1", "build-1", "cat", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.key("i")
+	h.contains("INTERACTIVE")
+	h.events(client.CommandChanged{Command: exited(cmd, 0, time.Second)})
+	h.lacks("INTERACTIVE")
+	h.contains("the keyboard is yours again")
+}
+
+func TestHelpListsKeys(t *testing.T) {
+	h := newHarness(t, 80, 24, fourAgents()...)
+	h.key("?")
+	h.contains("Keys", "quit", "filter agents", "select agent", "type into the process", "give keyboard back", "ctrl+]",
+		"scroll up", "history of agent")
+	h.checkGeometry()
+	h.key("esc")
+	h.lacks("give keyboard back")
+	h.key("q")
+}
+
+func TestQuit(t *testing.T) {
+	h := newHarness(t, 80, 24, fourAgents()...)
+	_, cmd := h.m.Update(keyMsg("q"))
+	if cmd == nil {
+		t.Fatal("q returned no command")
+	}
+	if _, ok := cmd().(tea.QuitMsg); !ok {
+		t.Fatal("q does not quit")
+	}
+}
+
+func TestConnectionStateAlwaysVisible(t *testing.T) {
+	h := newHarness(t, 80, 24, fourAgents()...)
+	h.contains("● connected")
+	h.events(client.ConnState{State: client.Reconnecting, RetryIn: 3 * time.Second, Err: errors.New("gone")})
+	h.contains("◌ reconnecting in 3s")
+	h.now = h.now.Add(2 * time.Second)
+	h.send(clockMsg{})
+	h.contains("◌ reconnecting in 1s")
+	h.send(clientClosedMsg{})
+	h.contains("✕ offline")
+	h.checkGeometry()
+}
+
+func TestHistoryOpensPastCommandFromStart(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	past := exited(running("c-old", "a-1", "build-1", "make release", t0.Add(-time.Hour)), 1, 90*time.Second)
+	h.b.hist = []wire.Command{past, exited(running("c-older", "a-1", "build-1", "make", t0.Add(-2*time.Hour)), 0, time.Second)}
+	h.key("down", "h")
+	h.contains("History of build-1", "✗ exit 1", "1m30s", "make release", "✓ exit 0")
+	h.key("enter")
+	h.lacks("History of build-1")
+	eventually(t, "subscribe from 0", func() bool { return slices.Contains(h.b.Calls(), "subscribe c-old 0") })
+	h.events(client.Output{CommandID: "c-old", Offset: 0, Data: []byte("building release\r\nerror: boom\r\n")},
+		client.OutputEnd{CommandID: "c-old", Offset: 30})
+	h.contains("1 build-1 · make release", "✗ exited 1 · 1m30s", "error: boom")
+	h.checkGeometry()
+}
+
+func TestScrollbackByKeysAndWheel(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	cmd := running("c-1", "a-1", "build-1", "seq 200", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	var out strings.Builder
+	for i := 1; i <= 200; i++ {
+		fmt.Fprintf(&out, "line %d\r\n", i)
+	}
+	h.events(client.Output{CommandID: "c-1", Data: []byte(out.String())})
+	h.contains("line 200")
+	h.lacks("line 150\n")
+	h.key("tab") // focus the panes
+	h.key("pgup")
+	h.contains("lines back", "G follows")
+	h.lacks("line 200")
+	h.key("g")
+	h.contains("line 1 ")
+	h.key("G")
+	h.contains("line 200")
+	h.lacks("lines back")
+	h.send(tea.MouseWheelMsg{X: 60, Y: 10, Button: tea.MouseWheelUp})
+	h.contains("3 lines back")
+	h.send(tea.MouseWheelMsg{X: 60, Y: 10, Button: tea.MouseWheelDown})
+	h.lacks("lines back")
+}
+
+func TestPanesSplitAndGrid(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {200, 60}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			h := newHarness(t, size[0], size[1], fourAgents()...)
+			h.checkGeometry()
+			for i := 1; i <= 5; i++ {
+				cmd := running(fmt.Sprintf("c-%d", i), "a-2", "build-2", fmt.Sprintf("job %d", i), t0)
+				h.events(client.CommandChanged{Command: cmd})
+				h.send(openCommandMsg{cmd})
+				h.events(client.Output{CommandID: cmd.ID, Data: []byte(fmt.Sprintf("output of job %d\r\n", i))})
+				h.checkGeometry()
+			}
+			if n := len(h.m.panes.panes); n != maxPanes {
+				t.Fatalf("%d panes, want %d", n, maxPanes)
+			}
+			h.contains("job 5", "output of job 5")
+			h.lacks("job 1 ") // the least recently used pane was replaced
+			h.key("z")        // zoom
+			h.checkGeometry() // the zoomed pane fills the screen
+			h.lacks("AGENTS") // the list is hidden
+			h.key("z", "x")   // unzoom, close one
+			h.checkGeometry()
+			h.key("h")
+			h.checkGeometry()
+			h.key("esc", "?")
+			h.checkGeometry()
+			h.key("esc")
+			h.send(tea.WindowSizeMsg{Width: size[0] + 7, Height: size[1] + 3})
+			h.checkGeometry()
+		})
+	}
+}
+
+func TestResumeKeepsPaneAcrossReconnect(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	cmd := running("c-1", "a-1", "build-1", "count", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.events(client.Output{CommandID: "c-1", Data: []byte("before\r\n")})
+	emu := h.m.panes.panes[0].t
+	h.events(client.ConnState{State: client.Reconnecting, RetryIn: time.Second})
+	h.b.state.Commands["c-1"] = cmd
+	h.events(client.Resynced{Seq: 9}, client.ConnState{State: client.Connected},
+		client.Output{CommandID: "c-1", Offset: 8, Data: []byte("after\r\n")})
+	if h.m.panes.panes[0].t != emu {
+		t.Fatal("the pane's emulator was replaced on reconnect")
+	}
+	h.contains("before", "after", "● connected")
+	// A replayed duplicate is ignored.
+	h.events(client.Output{CommandID: "c-1", Offset: 0, Data: []byte("before\r\n")})
+	if got := strings.Count(h.screen(), "before"); got != 1 {
+		t.Fatalf("'before' shown %d times", got)
+	}
+	if n := strings.Count(strings.Join(h.b.Calls(), "\n"), "subscribe c-1"); n != 1 {
+		t.Fatalf("subscribed %d times; the client resubscribes by itself", n)
+	}
+}
+
+func TestRunErrorShown(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	h.b.runErr = &wire.Error{Code: "no_targets", Message: "no agent matches"}
+	h.key(":")
+	h.typeText("ls")
+	h.key("enter")
+	h.contains("run: no_targets: no agent matches")
+}
+
+func TestCancelAndClosePane(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	cmd := running("c-1", "a-1", "build-1", "sleep 100", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.key("X")
+	eventually(t, "cancel", func() bool { return slices.Contains(h.b.Calls(), "cancel c-1") })
+	h.key("x")
+	h.contains("No command is open")
+	if h.m.streams["c-1"] == nil {
+		t.Fatal("a running command's stream was dropped with its pane")
+	}
+}
