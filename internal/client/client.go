@@ -109,7 +109,9 @@ type subscription struct {
 }
 
 // Dial connects and waits for the relay's snapshot. With cfg.Reconnect the
-// client then survives disconnects; without it, a disconnect ends it.
+// client then survives disconnects, and an unreachable relay at the start
+// is retried like a later disconnect (ConnState events say so); without
+// it, any failure or disconnect ends it.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	u, err := dashboardURL(cfg.Relay)
 	if err != nil {
@@ -129,11 +131,14 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		ctx: cctx, cancel: cancel, done: make(chan struct{}),
 		subs: make(map[string]*subscription), pending: make(map[string]chan wire.Message)}
 	s, err := c.connect(ctx)
-	if err != nil {
+	var refused *wire.Error
+	if err != nil && (!cfg.Reconnect || errors.As(err, &refused) || ctx.Err() != nil) {
+		// Without Reconnect every failure is final; with it, only the
+		// relay's own refusal (a bad token, another protocol) is.
 		cancel()
 		return nil, err
 	}
-	go c.loop(s)
+	go c.loop(s, err)
 	return c, nil
 }
 
@@ -198,23 +203,26 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// loop runs connections one after another until the client ends.
-func (c *Client) loop(s *session) {
+// loop runs connections one after another until the client ends. It
+// starts with s, or, when the first attempt failed with err, by retrying.
+func (c *Client) loop(s *session, err error) {
 	defer close(c.done)
 	defer close(c.events)
 	backoff := 100 * time.Millisecond
 	for {
-		c.emit(ConnState{State: Connected})
-		c.resubscribe(s)
-		started := time.Now()
-		err := s.run()
-		c.detach(err)
-		if c.ctx.Err() != nil || !c.cfg.Reconnect {
-			c.finish(err)
-			return
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = 100 * time.Millisecond
+		if s != nil {
+			c.emit(ConnState{State: Connected})
+			c.resubscribe(s)
+			started := time.Now()
+			err = s.run()
+			c.detach(err)
+			if c.ctx.Err() != nil || !c.cfg.Reconnect {
+				c.finish(err)
+				return
+			}
+			if time.Since(started) > 10*time.Second {
+				backoff = 100 * time.Millisecond
+			}
 		}
 		for {
 			wait := backoff/2 + rand.N(backoff/2+1)
@@ -243,6 +251,7 @@ func (c *Client) finish(err error) {
 	c.err = err
 	c.mu.Unlock()
 	c.emit(ConnState{State: Offline, Err: err})
+	c.cancel() // later calls fail with ErrClosed
 }
 
 // detach forgets the ended session and fails the requests waiting on it.
@@ -301,6 +310,9 @@ func (c *Client) request(ctx context.Context, m wire.Message, setID func(string)
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
 	if cur == nil {
 		return nil, errors.New("not connected to the relay")
 	}

@@ -399,8 +399,11 @@ func (r *Relay) resize(d *dashboard, m *wire.Resize) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cs, ac := r.runningLocked(d, m.CommandID); ac != nil {
-		cs.cmd.Cols, cs.cmd.Rows = m.Cols, m.Rows
 		ac.conn.sendMessage(m)
+		if cs.cmd.Cols != m.Cols || cs.cmd.Rows != m.Rows {
+			cs.cmd.Cols, cs.cmd.Rows = m.Cols, m.Rows
+			r.commandChangedLocked(cs) // other dashboards follow the new size
+		}
 	}
 }
 
