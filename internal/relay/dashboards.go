@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,13 +31,33 @@ const (
 type dashboard struct {
 	conn     *conn
 	who      principal
-	client   string                // who it says it is, for requested_by
-	runs     *rate.Limiter         // run requests
-	input    *rate.Limiter         // input frames
-	typing   map[string]bool       // commands it has typed into; owned by the reader
-	subs     map[string]*outputLog // owned by the reader goroutine
-	catchUp  chan struct{}         // tokens for catch-up frames in flight
+	client   string          // who it says it is, for requested_by
+	runs     *rate.Limiter   // run requests
+	input    *rate.Limiter   // input frames
+	typing   map[string]bool // commands it has typed into; owned by the reader
+	catchUp  chan struct{}   // tokens for catch-up frames in flight
 	released func()
+	replays  sync.WaitGroup // catch-up goroutines, ended before the dashboard is forgotten
+
+	mu   sync.Mutex               // guards subs; taken before outputLog.mu
+	subs map[string]*dashboardSub // by command id
+}
+
+// dashboardSub is one subscription: a catch-up goroutine reads stored
+// output while the reader goes on serving the dashboard; then the
+// subscription lives on in the command's outputLog.
+type dashboardSub struct {
+	out     *outputLog    // nil until attached, and for a command not in memory
+	stopped chan struct{} // closed by unsubscribe, resubscribe or disconnect
+}
+
+// stop ends the subscription: its catch-up, if running, and its place in
+// the output log. Called with d.mu held.
+func (s *dashboardSub) stop(d *dashboard) {
+	close(s.stopped)
+	if s.out != nil {
+		s.out.detach(d)
+	}
 }
 
 func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
@@ -45,7 +66,7 @@ func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
 
 // dashboardSession serves a dashboard that said hello and was admitted.
 func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
-	d := &dashboard{conn: c, who: who, client: requester(h.Client, who), subs: make(map[string]*outputLog),
+	d := &dashboard{conn: c, who: who, client: requester(h.Client, who), subs: make(map[string]*dashboardSub),
 		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool),
 		runs:  rate.NewLimiter(rate.Limit(r.cfg.RunsPerSecond), int(4*r.cfg.RunsPerSecond)),
 		input: rate.NewLimiter(rate.Limit(r.cfg.InputPerSecond), int(4*r.cfg.InputPerSecond))}
@@ -56,9 +77,13 @@ func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
 	r.mu.Lock()
 	delete(r.dashboards, d)
 	r.mu.Unlock()
-	for _, out := range d.subs {
-		out.detach(d)
+	d.mu.Lock()
+	for id, sub := range d.subs {
+		sub.stop(d)
+		delete(d.subs, id)
 	}
+	d.mu.Unlock()
+	d.replays.Wait()
 	for id := range d.typing {
 		r.audit(d.who, "input_end", id, "ok", "dashboard disconnected")
 	}
@@ -153,10 +178,7 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 	case *wire.Subscribe:
 		r.subscribe(d, m)
 	case *wire.Unsubscribe:
-		if out := d.subs[m.CommandID]; out != nil {
-			out.detach(d)
-			delete(d.subs, m.CommandID)
-		}
+		d.unsubscribe(m.CommandID)
 	case *wire.Resize:
 		r.resize(d, m)
 	case *wire.Cancel:
@@ -252,31 +274,50 @@ func describeTargets(t wire.Targets) string {
 }
 
 // subscribe streams a command's output from m.Offset: stored bytes first,
-// read in paced frames, then the memory tail and live output.
+// read in paced frames by a goroutine of its own so that the dashboard's
+// other requests (an unsubscribe among them) are not held up, then the
+// memory tail and live output.
 func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	if m.Offset < 0 {
 		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("offset %d is negative", m.Offset), "", m.CommandID)
 		return
 	}
-	if old := d.subs[m.CommandID]; old != nil {
-		old.detach(d)
-		delete(d.subs, m.CommandID)
-	}
 	r.mu.Lock()
 	cs := r.commands[m.CommandID]
 	r.mu.Unlock()
+	var stored wire.Command // a command no longer in memory, looked up now so errors keep their order
 	if cs == nil {
-		r.streamStored(d, m.CommandID, m.Offset)
-		return
-	}
-	from := m.Offset
-	for {
-		ok, memStart := cs.out.attach(d, from)
-		if ok {
-			d.subs[m.CommandID] = cs.out
+		var ok bool
+		if stored, ok = r.lookupStored(d, m.CommandID); !ok {
 			return
 		}
-		next, err := r.sendStored(d, m.CommandID, from, memStart)
+	}
+	sub := &dashboardSub{stopped: make(chan struct{})}
+	d.mu.Lock()
+	if old := d.subs[m.CommandID]; old != nil {
+		old.stop(d)
+	}
+	d.subs[m.CommandID] = sub
+	d.mu.Unlock()
+	d.replays.Go(func() {
+		if cs == nil {
+			r.streamStored(d, sub, stored, m.Offset)
+			d.forget(m.CommandID, sub)
+			return
+		}
+		r.catchUp(d, sub, cs.out, m.Offset)
+	})
+}
+
+// catchUp sends stored output until memory can serve the rest, then
+// attaches the subscription to the live log.
+func (r *Relay) catchUp(d *dashboard, sub *dashboardSub, out *outputLog, from int64) {
+	for {
+		attached, stopped, memStart := d.attach(sub, out, from)
+		if attached || stopped {
+			return
+		}
+		next, err := r.sendStored(d, sub, out.id, from, memStart)
 		if err != nil {
 			return
 		}
@@ -284,9 +325,45 @@ func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	}
 }
 
+// attach joins sub to the log if memory covers from. It checks under d.mu
+// that the subscription was not stopped meanwhile, so a stopped one never
+// attaches.
+func (d *dashboard) attach(sub *dashboardSub, out *outputLog, from int64) (attached, stopped bool, memStart int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case <-sub.stopped:
+		return false, true, 0
+	default:
+	}
+	attached, memStart = out.attach(d, from)
+	if attached {
+		sub.out = out
+	}
+	return attached, false, memStart
+}
+
+// forget drops a finished subscription unless a newer one replaced it.
+func (d *dashboard) forget(id string, sub *dashboardSub) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.subs[id] == sub {
+		delete(d.subs, id)
+	}
+}
+
+func (d *dashboard) unsubscribe(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if sub := d.subs[id]; sub != nil {
+		sub.stop(d)
+		delete(d.subs, id)
+	}
+}
+
 // sendStored sends one frame of stored output from offset from, stopping
 // before limit, and returns the offset to continue from.
-func (r *Relay) sendStored(d *dashboard, id string, from, limit int64) (int64, error) {
+func (r *Relay) sendStored(d *dashboard, sub *dashboardSub, id string, from, limit int64) (int64, error) {
 	data, start, err := r.store.ReadOutput(r.ctx, id, from, catchUpRead)
 	if err != nil {
 		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read stored output: %v", err), "", id)
@@ -303,6 +380,8 @@ func (r *Relay) sendStored(d *dashboard, id string, from, limit int64) (int64, e
 	case d.catchUp <- struct{}{}:
 	case <-d.conn.kill:
 		return 0, errors.New("connection closed")
+	case <-sub.stopped:
+		return 0, errors.New("unsubscribed")
 	}
 	if !d.conn.enqueueWait(outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}) {
 		d.released()
@@ -311,29 +390,35 @@ func (r *Relay) sendStored(d *dashboard, id string, from, limit int64) (int64, e
 	return start + int64(len(data)), nil
 }
 
-// streamStored serves a command that is no longer in memory, from the store.
-func (r *Relay) streamStored(d *dashboard, id string, from int64) {
+// lookupStored finds a command that is no longer in memory, answering
+// the dashboard when there is none.
+func (r *Relay) lookupStored(d *dashboard, id string) (wire.Command, bool) {
 	cmds, err := r.store.History(r.ctx, store.HistoryQuery{ID: id, Limit: 1})
 	if errors.Is(err, store.ErrNotFound) {
 		cmds, err = nil, nil
 	}
 	if err != nil {
 		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("look up command: %v", err), "", id)
-		return
+		return wire.Command{}, false
 	}
 	if len(cmds) == 0 {
 		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
-		return
+		return wire.Command{}, false
 	}
-	end := cmds[0].OutputBytes
+	return cmds[0], true
+}
+
+// streamStored serves a command that is no longer in memory, from the store.
+func (r *Relay) streamStored(d *dashboard, sub *dashboardSub, c wire.Command, from int64) {
+	end := c.OutputBytes
 	for from < end {
-		next, err := r.sendStored(d, id, from, end)
+		next, err := r.sendStored(d, sub, c.ID, from, end)
 		if err != nil {
 			return
 		}
 		from = next
 	}
-	d.conn.sendMessage(&wire.OutputEnd{CommandID: id, Offset: max(end, from)})
+	d.conn.sendMessage(&wire.OutputEnd{CommandID: c.ID, Offset: max(end, from)})
 }
 
 // runningLocked returns the command if it is running on a connected agent.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"switchboard/internal/agent"
 	"switchboard/internal/client"
 	"switchboard/internal/relay"
@@ -549,5 +551,50 @@ func TestMetrics(t *testing.T) {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestUnsubscribeDuringReplay: a dashboard replaying a long stored output
+// is still served meanwhile, and an unsubscribe stops the replay.
+func TestUnsubscribeDuringReplay(t *testing.T) {
+	r := relaytest.Start(t, relay.Config{TailBytes: 64 << 10})
+	startAgent(t, r, "box", nil)
+	w := watch(t, r)
+	w.waitAgent("box", wire.AgentIdle)
+	c := w.waitEnd(w.run(one("box"), wire.CommandSpec{Shell: "seq 1 1000000"})[0].ID)
+	if c.OutputBytes < 6<<20 {
+		t.Fatalf("only %d bytes of output", c.OutputBytes)
+	}
+	p := dialRaw(t, r, wire.DashboardPath)
+	helloDashboard(p)
+	p.send(&wire.Subscribe{CommandID: c.ID})
+	p.send(&wire.Unsubscribe{CommandID: c.ID})
+	p.send(&wire.HistoryQuery{RequestID: "after", Limit: 1})
+	received := 0
+	_ = p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for answered := false; !answered; {
+		kind, data, err := p.ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == websocket.BinaryMessage {
+			received += len(data)
+			continue
+		}
+		if m, _ := wire.Decode(data); m != nil {
+			_, answered = m.(*wire.HistoryResult)
+		}
+	}
+	// Drain what was already in flight, then nothing more may come.
+	_ = p.ws.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	for {
+		_, data, err := p.ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		received += len(data)
+	}
+	if int64(received) > c.OutputBytes/2 {
+		t.Errorf("received %d of %d bytes after unsubscribing at once", received, c.OutputBytes)
 	}
 }
