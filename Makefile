@@ -44,6 +44,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 10s ./internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzDashboardMessages$$' -fuzztime 10s ./internal/relay
 
+# The fault suite alone (make test runs it too): real relay and agent
+# processes killed, cut off, flooded and starved of disk. Needs root, for
+# the storage scenario's loop-device mounts. Results: docs/reliability.md.
+chaos:
+	$(GO) test $(GOFLAGS_TEST) -v ./internal/chaos/
+
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,12 +134,18 @@ func (s *session) readLoop() error {
 		_ = s.ws.SetReadDeadline(time.Now().Add(clientReadTimeout))
 		return s.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(clientWriteWait))
 	})
+	renewed := time.Now()
 	for {
-		kind, data, err := s.ws.ReadMessage()
+		kind, data, err := readMessage(s.ws)
 		if err != nil {
 			return fmt.Errorf("read from relay: %w", err)
 		}
-		_ = s.ws.SetReadDeadline(time.Now().Add(clientReadTimeout))
+		// Moving the deadline costs more than reading a small message, so
+		// it moves at most every clientReadTimeout/16.
+		if now := time.Now(); now.Sub(renewed) > clientReadTimeout/16 {
+			renewed = now
+			_ = s.ws.SetReadDeadline(now.Add(clientReadTimeout))
+		}
 		if kind == websocket.BinaryMessage {
 			s.c.onFrame(data)
 			continue
@@ -147,6 +156,38 @@ func (s *session) readLoop() error {
 			continue
 		}
 		s.c.onMessage(m)
+	}
+}
+
+// readBufs hold a message while it is read, before it is copied out at
+// its exact size: ReadMessage's growing buffer cost more than the rest of
+// the output path at high rates.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// readMessage reads the next message into a new slice of exactly its size.
+func readMessage(ws *websocket.Conn) (int, []byte, error) {
+	kind, r, err := ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		readBufs.Put(bp)
+	}()
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return kind, bytes.Clone(buf), nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
 	}
 }
 

@@ -2,13 +2,17 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -18,25 +22,46 @@ import (
 // Socket limits. Ping period and read timeout come from Config per kind
 // of peer; these apply to every connection.
 const (
-	writeWait      = 10 * time.Second // one write, or the close frame
+	writeWait      = 10 * time.Second // one batch of writes, or the close frame
 	closeLinger    = time.Second      // time the peer gets to read a close frame
 	sendQueueLen   = 4096             // queued messages per connection
 	catchUpWindow  = 8                // catch-up frames in flight per connection
 	maxTooLargeSay = 1 << 20          // bytes discarded after a too-large message
 )
 
+// Write batching: the writer sends whatever is queued, up to these bounds,
+// in one write system call (writev). Payloads up to inlineMax are copied
+// next to their frame headers; larger ones are written from where they lie.
+const (
+	maxBatchMessages = 256
+	maxBatchBytes    = 1 << 20
+	inlineMax        = 4 << 10
+	maxControlBody   = 125 // RFC 6455 §5.5
+)
+
 var errTooLarge = errors.New("message too large")
 
 // outbound is one message waiting for a connection's writer.
 type outbound struct {
-	kind  int // websocket.TextMessage, BinaryMessage or CloseMessage
+	kind  int // websocket.TextMessage, BinaryMessage, CloseMessage, PingMessage or PongMessage
 	data  []byte
 	after func() // run by the writer once the message is written (or dropped)
 }
 
-// conn is one WebSocket peer. The writer goroutine alone writes to ws; the
-// reader goroutine alone reads. Everyone else queues through send without
-// blocking, and a peer whose queue overflows is cut off, never waited for.
+// conn is one WebSocket peer. A writer goroutine alone writes to the
+// socket; the reader goroutine alone reads. Everyone else queues through
+// enqueue without blocking, and a peer whose queue overflows is cut off,
+// never waited for.
+//
+// The writer runs only while there is something to write: enqueue starts
+// one when none is running, and it ends when the queue is empty, so an
+// idle connection costs one goroutine (its reader), not two. It frames
+// messages itself and writes each batch of queued messages with one
+// system call on ws.NetConn(), instead of one per message through
+// gorilla's writer: under load a dashboard's writer finds many messages
+// queued and sends them together. Nothing else writes to the socket:
+// gorilla's ping and close handlers are replaced by ones that queue their
+// answer.
 type conn struct {
 	// Static after construction.
 	ws          *websocket.Conn
@@ -46,22 +71,31 @@ type conn struct {
 	pingPeriod  time.Duration
 	maxPending  int64 // bytes queued before the peer counts as slow
 	metrics     *connMetrics
+	pinger      *time.Timer // queues a ping every pingPeriod
 
-	send    chan outbound
-	pending atomic.Int64 // bytes in send
+	mu      sync.Mutex
+	queue   []outbound    // messages waiting for the writer, oldest first
+	pending int64         // bytes in queue
+	writing bool          // a writer goroutine is running (or the socket is closed)
+	ended   bool          // the socket is closed; nothing more is written
+	space   chan struct{} // poked when the writer takes messages off a full queue
 
-	closeOnce  sync.Once
-	closeFrame []byte        // set once, before kill closes
-	closeWhy   atomic.Value  // string: why we closed, for metrics; unset means the peer left
-	closing    atomic.Bool   // no more messages are queued once set
-	kill       chan struct{} // closed to make the writer stop now
-	readDone   chan struct{} // closed when the reader returns
-	done       chan struct{} // closed when the writer has closed the socket
+	closeOnce sync.Once
+	closeMsg  []byte        // close frame body for closeNow; set before kill closes
+	closeWhy  atomic.Value  // string: why we closed, for metrics; unset means the peer left
+	closing   atomic.Bool   // no more messages are queued once set
+	kill      chan struct{} // closed to make the writer stop now
+	readDone  chan struct{} // closed when the reader returns
+	done      chan struct{} // closed when the socket is closed and the queue dropped
+
+	// Owned by the running writer; handed from one to the next under mu.
+	batch  []outbound
+	broken bool // a write failed: the stream may hold a partial frame
 }
 
 func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64, m *connMetrics) *conn {
 	m.open.Inc()
-	return &conn{
+	c := &conn{
 		metrics:     m,
 		ws:          ws,
 		log:         log,
@@ -69,11 +103,27 @@ func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.
 		readTimeout: readTimeout,
 		pingPeriod:  pingPeriod,
 		maxPending:  maxPending,
-		send:        make(chan outbound, sendQueueLen),
+		writing:     true, // the first writer is writeLoop, started by the caller
+		space:       make(chan struct{}, 1),
 		kill:        make(chan struct{}),
 		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	// gorilla's default handlers answer from the reader goroutine with
+	// WriteControl; the writer owns the socket, so they queue instead.
+	ws.SetPingHandler(func(data string) error {
+		c.enqueueControl(websocket.PongMessage, []byte(data))
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		body := []byte{}
+		if code != websocket.CloseNoStatusReceived {
+			body = websocket.FormatCloseMessage(code, "")
+		}
+		c.closeWith(body)
+		return nil
+	})
+	return c
 }
 
 // sendMessage queues a control message.
@@ -96,45 +146,100 @@ func (c *conn) enqueue(m outbound) bool {
 		return false
 	}
 	n := int64(len(m.data))
-	if c.pending.Add(n) > c.maxPending && n > 0 {
-		c.pending.Add(-n)
+	c.mu.Lock()
+	if (c.pending+n > c.maxPending && n > 0) || len(c.queue) >= sendQueueLen {
+		c.mu.Unlock()
+		if m.after != nil {
+			m.after()
+		}
 		c.cutOff()
 		return false
 	}
-	select {
-	case c.send <- m:
-		return true
-	default:
-		c.pending.Add(-n)
-		c.cutOff()
-		return false
+	c.queue = append(c.queue, m)
+	c.pending += n
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.write()
 	}
+	return true
 }
 
 // enqueueWait queues m, waiting while the peer's queue is full. Only a
 // connection's own reader may call it, for traffic it paces itself.
 func (c *conn) enqueueWait(m outbound) bool {
+	for {
+		if c.closing.Load() {
+			return false
+		}
+		c.mu.Lock()
+		if len(c.queue) < sendQueueLen {
+			c.queue = append(c.queue, m)
+			c.pending += int64(len(m.data))
+			start := c.startWriterLocked()
+			c.mu.Unlock()
+			if start {
+				go c.write()
+			}
+			return true
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.space:
+		case <-c.kill:
+			return false
+		}
+	}
+}
+
+// enqueueControl queues a control frame (a ping or pong) outside the bounds.
+func (c *conn) enqueueControl(kind int, body []byte) {
 	if c.closing.Load() {
+		return
+	}
+	c.push(outbound{kind: kind, data: controlBody(body)})
+}
+
+// push queues m outside the bounds and makes sure a writer will see it.
+func (c *conn) push(m outbound) {
+	c.mu.Lock()
+	c.queue = append(c.queue, m)
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.write()
+	}
+}
+
+// startWriterLocked reports whether the caller must start a writer: none
+// is running and the socket is still open.
+func (c *conn) startWriterLocked() bool {
+	if c.writing || c.ended {
 		return false
 	}
-	c.pending.Add(int64(len(m.data)))
-	select {
-	case c.send <- m:
-		return true
-	case <-c.kill:
-		c.pending.Add(-int64(len(m.data)))
-		return false
+	c.writing = true
+	return true
+}
+
+// wakeWriter starts a writer if none runs, to notice the end of the
+// connection (kill or readDone).
+func (c *conn) wakeWriter() {
+	c.mu.Lock()
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.write()
 	}
 }
 
 // cutOff disconnects a slow peer. It never blocks: the writer does the work.
 func (c *conn) cutOff() {
-	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", c.pending.Load())
+	c.mu.Lock()
+	pending := c.pending
+	c.mu.Unlock()
+	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", pending)
 	c.setWhy("slow_consumer")
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
-	// The writer may be stuck writing to this peer: fail that write now.
-	// (net.Conn deadlines are safe to set from any goroutine.)
-	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 }
 
 // setWhy records the first reason we close for, as a metrics label.
@@ -144,108 +249,258 @@ func (c *conn) setWhy(why string) {
 
 // closeGracefully queues a close frame behind what is already queued.
 func (c *conn) closeGracefully(code int, reason string) {
+	c.closeWith(websocket.FormatCloseMessage(code, reason))
+}
+
+func (c *conn) closeWith(body []byte) {
 	if c.closing.Swap(true) {
 		return
 	}
-	select {
-	case c.send <- outbound{kind: websocket.CloseMessage, data: websocket.FormatCloseMessage(code, reason)}:
-	default:
-		c.closeNow(code, reason)
-	}
+	c.push(outbound{kind: websocket.CloseMessage, data: controlBody(body)})
 }
 
-// closeNow makes the writer send a close frame at once, dropping the queue.
-//
-// It never blocks, so it may be called under any lock: the writer sends
-// the close frame when it sees kill.
+// closeNow makes the writer send a close frame at once, dropping the
+// queue. It never blocks: a writer stuck on a peer that stopped reading
+// gives up within closeLinger.
 func (c *conn) closeNow(code int, reason string) {
 	c.closing.Store(true)
 	c.closeOnce.Do(func() {
 		c.log.Debug("closing connection", "remote", c.remote, "code", code, "reason", reason)
-		c.closeFrame = websocket.FormatCloseMessage(code, reason) // read by the writer after kill closes
+		c.closeMsg = controlBody(websocket.FormatCloseMessage(code, reason))
 		close(c.kill)
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeLinger))
 	})
+	c.wakeWriter()
 }
 
-// writeLoop owns the socket's write side until the connection ends.
-func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.pingPeriod)
-	defer func() {
-		ping.Stop()
-		c.ws.Close()
-		c.drainQueue()
-		why, _ := c.closeWhy.Load().(string)
-		if why == "" {
-			why = "peer"
-		}
-		c.metrics.disconnects.WithLabelValues(c.metrics.kind, why).Inc()
-		c.metrics.open.Dec()
-		close(c.done)
-	}()
-	for {
-		select {
-		case m := <-c.send:
-			c.pending.Add(-int64(len(m.data)))
-			if m.kind == websocket.CloseMessage {
-				c.closeOnce.Do(func() { close(c.kill) })
-				_ = c.ws.WriteControl(websocket.CloseMessage, m.data, time.Now().Add(writeWait))
-				c.linger()
-				return
-			}
-			if err := c.write(m); err != nil {
-				c.log.Debug("write failed", "remote", c.remote, "err", err)
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				return
-			}
-		case <-c.kill:
-			if c.closeFrame != nil {
-				_ = c.ws.WriteControl(websocket.CloseMessage, c.closeFrame, time.Now().Add(time.Second))
-			}
-			c.linger()
-			return
-		case <-c.readDone:
-			c.flushQueued()
-			return
-		}
+// controlBody cuts a control frame's body to the protocol's limit.
+func controlBody(b []byte) []byte {
+	if len(b) <= maxControlBody {
+		return b
+	}
+	b = b[:maxControlBody]
+	for len(b) > 2 && !utf8.Valid(b[2:]) { // keep the reason valid UTF-8
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
-// flushQueued writes what is still queued after the peer stopped sending,
-// briefly: an error and close frame queued just before must still go out.
-func (c *conn) flushQueued() {
-	deadline := time.Now().Add(closeLinger)
+// writeLoop is the connection's first writer, started by whoever made the
+// connection. It starts the pings; the writers after it are started by
+// enqueue as needed. The connection is over when done is closed.
+func (c *conn) writeLoop() {
+	c.mu.Lock()
+	c.pinger = time.AfterFunc(c.pingPeriod, c.ping)
+	c.mu.Unlock()
+	c.write()
+}
+
+// ping queues a ping and schedules the next.
+func (c *conn) ping() {
+	c.enqueueControl(websocket.PingMessage, nil)
+	c.mu.Lock()
+	if !c.ended {
+		c.pinger.Reset(c.pingPeriod)
+	}
+	c.mu.Unlock()
+}
+
+// write is a writer: it writes what is queued, in batches, and returns
+// when the queue is empty, or closes the connection when it is over (the
+// reader has ended, a write failed, a close frame went out, or the
+// connection was killed).
+func (c *conn) write() {
 	for {
-		select {
-		case m := <-c.send:
-			c.pending.Add(-int64(len(m.data)))
-			if m.kind == websocket.CloseMessage {
-				_ = c.ws.WriteControl(websocket.CloseMessage, m.data, deadline)
-				return
+		if isClosed(c.kill) {
+			c.sendCloseNow()
+			c.finish()
+			return
+		}
+		wait := writeWait
+		if isClosed(c.readDone) {
+			wait = closeLinger // an error and close frame queued just before must still go out
+		}
+		batch, over := c.takeBatch()
+		if over {
+			if isClosed(c.kill) {
+				c.sendCloseNow()
 			}
-			_ = c.ws.SetWriteDeadline(deadline)
-			if err := c.ws.WriteMessage(m.kind, m.data); err != nil {
-				return
-			}
+			c.finish()
+			return
+		}
+		if len(batch) == 0 {
+			return // idle: the next enqueue starts a writer
+		}
+		err := c.writeBatch(batch, time.Now().Add(wait))
+		last := batch[len(batch)-1]
+		for _, m := range batch {
 			if m.after != nil {
 				m.after()
 			}
-		default:
+		}
+		clear(batch)
+		if err != nil {
+			c.log.Debug("write failed", "remote", c.remote, "err", err)
+			c.finish()
+			return
+		}
+		if last.kind == websocket.CloseMessage {
+			c.closeOnce.Do(func() { close(c.kill) })
+			c.linger()
+			c.finish()
 			return
 		}
 	}
 }
 
-func (c *conn) write(m outbound) error {
-	if m.after != nil {
-		defer m.after()
+// takeBatch moves the oldest queued messages, within the batch bounds and
+// up to and including a close frame, into c.batch. With nothing queued
+// it stops this writer, or reports over when the connection must be
+// closed (the reader has ended, or it was killed). Both are checked under
+// mu, which closeNow and the reader take after closing kill and readDone:
+// either this writer sees them, or it stops before they look for one.
+func (c *conn) takeBatch() (batch []outbound, over bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		if isClosed(c.readDone) || isClosed(c.kill) {
+			return nil, true
+		}
+		c.writing = false
+		return nil, false
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	c.metrics.messagesOut.Inc()
-	c.metrics.bytesOut.Add(float64(len(m.data)))
-	return c.ws.WriteMessage(m.kind, m.data)
+	n, size := 0, int64(0)
+	for n < len(c.queue) && n < maxBatchMessages {
+		m := c.queue[n]
+		if n > 0 && size+int64(len(m.data)) > maxBatchBytes {
+			break
+		}
+		n++
+		if m.kind == websocket.CloseMessage {
+			break
+		}
+		if m.kind != websocket.PongMessage && m.kind != websocket.PingMessage {
+			size += int64(len(m.data))
+		}
+	}
+	full := len(c.queue) >= sendQueueLen
+	c.batch = append(c.batch[:0], c.queue[:n]...)
+	rest := copy(c.queue, c.queue[n:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	if rest == 0 && cap(c.queue) > 64 {
+		c.queue = nil // a burst is over: give its memory back
+	}
+	if cap(c.batch) > 2*maxBatchMessages {
+		defer func() { c.batch = nil }() // the caller has it; do not keep a burst's worth
+	}
+	c.pending -= size
+	if full {
+		select {
+		case c.space <- struct{}{}:
+		default:
+		}
+	}
+	return c.batch, false
+}
+
+// writeBatch frames the messages and writes them with one writev.
+func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
+	if c.broken {
+		return errors.New("connection broken by an earlier write error")
+	}
+	inline, bytes := 0, 0
+	for _, m := range batch {
+		inline += 10
+		if len(m.data) <= inlineMax {
+			inline += len(m.data)
+		}
+		bytes += len(m.data)
+	}
+	bp := getScratch(inline)
+	buf := (*bp)[:0]
+	bufs := make(net.Buffers, 0, 2*len(batch)+1)
+	start := 0
+	for _, m := range batch {
+		buf = appendFrameHeader(buf, m.kind, len(m.data))
+		if len(m.data) <= inlineMax {
+			buf = append(buf, m.data...)
+			continue
+		}
+		bufs = append(bufs, buf[start:], m.data)
+		start = len(buf)
+	}
+	if start < len(buf) {
+		bufs = append(bufs, buf[start:])
+	}
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(deadline)
+	var err error
+	if isClosed(c.kill) && batch[0].kind != websocket.CloseMessage {
+		// Checked after setting the deadline: closeNow shortens it after
+		// closing kill, so a write that starts now cannot outlast it.
+		err = errors.New("connection killed")
+	} else {
+		_, err = bufs.WriteTo(nc)
+	}
+	*bp = buf
+	putScratch(bp)
+	if err != nil {
+		c.broken = true
+		return err
+	}
+	c.metrics.messagesOut.Add(float64(len(batch)))
+	c.metrics.bytesOut.Add(float64(bytes))
+	return nil
+}
+
+// appendFrameHeader appends the header of an unmasked, unfragmented
+// WebSocket frame (RFC 6455 §5.2) carrying n bytes. gorilla's message
+// kinds are the frame opcodes.
+func appendFrameHeader(b []byte, kind, n int) []byte {
+	b = append(b, 0x80|byte(kind))
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return append(b, 126, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
+
+var scratchPool sync.Pool // *[]byte: frame headers and small payloads of one batch
+
+func getScratch(n int) *[]byte {
+	if bp, ok := scratchPool.Get().(*[]byte); ok && cap(*bp) >= n {
+		return bp
+	}
+	b := make([]byte, 0, max(n, 4096))
+	return &b
+}
+
+func putScratch(bp *[]byte) {
+	if cap(*bp) <= 2*maxBatchMessages*(inlineMax+10) {
+		scratchPool.Put(bp)
+	}
+}
+
+// sendCloseNow writes closeNow's close frame, unless the stream is broken,
+// and gives the peer a moment to read it.
+func (c *conn) sendCloseNow() {
+	if !c.broken && c.closeMsg != nil {
+		_ = c.writeBatch([]outbound{{kind: websocket.CloseMessage, data: c.closeMsg}}, time.Now().Add(closeLinger))
+	}
+	c.linger()
 }
 
 // linger gives the peer a moment to read our close frame before the socket
@@ -257,31 +512,51 @@ func (c *conn) linger() {
 	}
 }
 
-// drainQueue runs the callbacks of messages that will never be written, so
-// nobody waits on them.
-func (c *conn) drainQueue() {
-	for {
-		select {
-		case m := <-c.send:
-			c.pending.Add(-int64(len(m.data)))
-			if m.after != nil {
-				m.after()
-			}
-		default:
-			return
+// finish closes the socket, which also ends the reader, drops what is
+// still queued (running its callbacks, so nobody waits on them), and
+// records the disconnect. Only the last writer calls it.
+func (c *conn) finish() {
+	c.closing.Store(true)
+	c.mu.Lock()
+	c.ended = true
+	q := c.queue
+	c.queue, c.pending = nil, 0
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.mu.Unlock()
+	c.ws.Close()
+	for _, m := range q {
+		if m.after != nil {
+			m.after()
 		}
 	}
+	why, _ := c.closeWhy.Load().(string)
+	if why == "" {
+		why = "peer"
+	}
+	c.metrics.disconnects.WithLabelValues(c.metrics.kind, why).Inc()
+	c.metrics.open.Dec()
+	close(c.done)
 }
 
 // readLoop reads messages until the connection fails or closes, handing
 // each to handle. It enforces the size limit itself so that it can say why
-// it closes.
+// it closes. handle may keep data.
 func (c *conn) readLoop(handle func(kind int, data []byte)) error {
-	defer close(c.readDone)
+	defer func() {
+		close(c.readDone)
+		c.wakeWriter() // to flush what is queued and close the socket
+	}()
 	c.ws.SetReadLimit(0)
-	_ = c.ws.SetReadDeadline(time.Now().Add(c.readTimeout))
+	// The read deadline moves forward at most every readTimeout/16 rather
+	// than on each message: setting it costs more than reading a small
+	// message, and a silent peer is still cut off within readTimeout.
+	renewed := time.Now()
+	_ = c.ws.SetReadDeadline(renewed.Add(c.readTimeout))
 	c.ws.SetPongHandler(func(string) error {
-		return c.ws.SetReadDeadline(time.Now().Add(c.readTimeout))
+		renewed = time.Now()
+		return c.ws.SetReadDeadline(renewed.Add(c.readTimeout))
 	})
 	for {
 		kind, r, err := c.ws.NextReader()
@@ -301,22 +576,44 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		if err != nil {
 			return fmt.Errorf("read message: %w", err)
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.readTimeout))
+		if now := time.Now(); now.Sub(renewed) > c.readTimeout/16 {
+			renewed = now
+			_ = c.ws.SetReadDeadline(now.Add(c.readTimeout))
+		}
 		c.metrics.messagesIn.Inc()
 		c.metrics.bytesIn.Add(float64(len(data)))
 		handle(kind, data)
 	}
 }
 
-// readLimited reads a whole message of at most limit bytes.
+// readBufs are scratch buffers messages are read into before being copied
+// out at their exact size: reading into a growing buffer cost more than
+// the rest of the output path together.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readLimited reads a whole message of at most limit bytes into a new
+// slice of exactly its size.
 func readLimited(r io.Reader, limit int) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, err
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		readBufs.Put(bp)
+	}()
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(len(buf), limit+1-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return bytes.Clone(buf), nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if n > int64(limit) {
-		return nil, errTooLarge
-	}
-	return buf.Bytes(), nil
 }

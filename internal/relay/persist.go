@@ -14,9 +14,24 @@ import (
 // stored row: small writes cost one row per batch instead of one each.
 const maxChunkRow = 64 << 10
 
+// Commit pacing. While only output is waiting, a commit begins at least
+// minCommitGap after the previous one began, unless commitBytes of it are
+// waiting. A commit costs about the same for each command with output in
+// it, however little (SQLite rewrites one index page per command), so
+// with many small streams fewer, larger commits store the same bytes for
+// a fraction of the CPU, with fewer rows and fewer acks. Anything else
+// (a command, agent, event or audit entry) is committed without waiting:
+// a new command starts only once stored. An idle relay commits at once:
+// the gap only holds back a commit that follows another closely.
+const (
+	minCommitGap = 200 * time.Millisecond
+	commitBytes  = 8 << 20
+)
+
 // stored reports what one committed batch made durable.
 type stored struct {
 	outputEnd map[string]int64 // command id -> end of its stored output
+	commands  []string         // ids of the commands whose state is stored
 	final     []wire.Command   // commands whose final state is stored
 }
 
@@ -34,18 +49,29 @@ type persister struct {
 	next     store.Batch
 	cmdIndex map[string]int // command id -> index in next.Commands
 	lastOut  map[string]int // command id -> index of its last chunk in next.Output
-	wake     chan struct{}
-	failing  bool // the last commit failed; reported once per outage
+	outBytes int            // output bytes in next
+	wake     chan struct{}  // something was queued
+	now      chan struct{}  // commit without waiting out the gap
+	failing  bool           // the last commit failed; reported once per outage
 }
 
 func newPersister(s store.Store, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
 	return &persister{store: s, log: log, metrics: m, onStored: onStored,
-		cmdIndex: make(map[string]int), lastOut: make(map[string]int), wake: make(chan struct{}, 1)}
+		cmdIndex: make(map[string]int), lastOut: make(map[string]int), wake: make(chan struct{}, 1),
+		now: make(chan struct{}, 1)}
 }
 
-func (p *persister) signal() {
+func (p *persister) signal() { poke(p.wake) }
+
+// urge wakes the persister to commit without waiting out the gap.
+func (p *persister) urge() {
+	poke(p.now)
+	poke(p.wake)
+}
+
+func poke(ch chan struct{}) {
 	select {
-	case p.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -55,19 +81,37 @@ func (p *persister) signal() {
 func (p *persister) addOutput(id string, offset int64, data []byte) {
 	p.metrics.storePending.Add(float64(len(data)))
 	p.mu.Lock()
+	p.outBytes += len(data)
+	if p.outBytes >= commitBytes {
+		poke(p.now)
+	}
 	if i, ok := p.lastOut[id]; ok {
 		c := &p.next.Output[i]
 		if c.Offset+int64(len(c.Data)) == offset && len(c.Data)+len(data) <= maxChunkRow {
+			if cap(c.Data)-len(c.Data) < len(data) {
+				// Output outgrowing its first buffer is a stream: make room
+				// for a whole row at once rather than copy it at each doubling.
+				row := make([]byte, len(c.Data), maxChunkRow)
+				copy(row, c.Data)
+				c.Data = row
+			}
 			c.Data = append(c.Data, data...)
 			p.mu.Unlock()
 			p.signal()
 			return
 		}
 	}
-	// Copy: the caller's slice is shared with subscribers' frames, and merging
-	// appends to it.
-	buf := make([]byte, len(data), max(len(data), 4096))
-	copy(buf, data)
+	// The caller's slice is shared with subscribers' frames and never
+	// changes. A large one is kept as it is, capped so that a merge copies
+	// it rather than append into the frame's memory; small ones are copied
+	// into room for the merges that follow.
+	var buf []byte
+	if len(data) >= maxChunkRow/4 {
+		buf = data[:len(data):len(data)]
+	} else {
+		buf = make([]byte, len(data), max(len(data), 4096))
+		copy(buf, data)
+	}
 	p.lastOut[id] = len(p.next.Output)
 	p.next.Output = append(p.next.Output, store.Chunk{CommandID: id, Offset: offset, Data: buf})
 	p.mu.Unlock()
@@ -85,28 +129,28 @@ func (p *persister) addCommand(c wire.Command) {
 		p.next.Commands = append(p.next.Commands, c)
 	}
 	p.mu.Unlock()
-	p.signal()
+	p.urge()
 }
 
 func (p *persister) addAgent(a wire.Agent) {
 	p.mu.Lock()
 	p.next.Agents = append(p.next.Agents, a)
 	p.mu.Unlock()
-	p.signal()
+	p.urge()
 }
 
 func (p *persister) addEvent(e store.Event) {
 	p.mu.Lock()
 	p.next.Events = append(p.next.Events, e)
 	p.mu.Unlock()
-	p.signal()
+	p.urge()
 }
 
 func (p *persister) addAudit(e wire.AuditEntry) {
 	p.mu.Lock()
 	p.next.Audit = append(p.next.Audit, e)
 	p.mu.Unlock()
-	p.signal()
+	p.urge()
 }
 
 // take swaps out what has accumulated.
@@ -118,13 +162,19 @@ func (p *persister) take() *store.Batch {
 	}
 	b := p.next
 	p.next = store.Batch{}
+	p.outBytes = 0
 	clear(p.cmdIndex)
 	clear(p.lastOut)
+	select {
+	case <-p.now: // a stale signal would cut the next gap short
+	default:
+	}
 	return &b
 }
 
 // run commits batches until ctx ends, then commits what is left.
 func (p *persister) run(ctx context.Context) {
+	var last time.Time // when the last commit began
 	for {
 		select {
 		case <-p.wake:
@@ -132,6 +182,19 @@ func (p *persister) run(ctx context.Context) {
 			p.flush(context.WithoutCancel(ctx), 3)
 			return
 		}
+		if gap := minCommitGap - time.Since(last); gap > 0 {
+			t := time.NewTimer(gap)
+			select {
+			case <-t.C:
+			case <-p.now:
+				t.Stop()
+			case <-ctx.Done():
+				t.Stop()
+				p.flush(context.WithoutCancel(ctx), 3)
+				return
+			}
+		}
+		last = time.Now()
 		if b := p.take(); b != nil {
 			p.commit(ctx, b, 0)
 		}
@@ -206,6 +269,7 @@ func summarize(b *store.Batch) stored {
 		}
 	}
 	for _, c := range b.Commands {
+		s.commands = append(s.commands, c.ID)
 		if c.State.Final() {
 			s.final = append(s.final, c)
 		}

@@ -166,6 +166,7 @@ func (r *Relay) restore(s store.State) {
 	}
 	for _, c := range s.Commands {
 		cs := r.newCommandState(c)
+		cs.stored = true
 		r.commands[c.ID] = cs
 		if a := r.agents[c.AgentID]; a != nil {
 			a.live[c.ID] = cs
@@ -402,11 +403,20 @@ func (r *Relay) agentChangedLocked(a *agentState) {
 	})
 }
 
-// onStored runs after each commit: it trims memory and acknowledges stored
-// output to the agents that sent it.
+// onStored runs after each commit: it trims memory, acknowledges stored
+// output to the agents that sent it, and dispatches the commands whose
+// records are now stored.
 func (r *Relay) onStored(s stored) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, id := range s.commands {
+		if cs := r.commands[id]; cs != nil && !cs.stored {
+			cs.stored = true
+			if a := r.agents[cs.cmd.AgentID]; a != nil && cs.cmd.State == wire.StateQueued {
+				r.dispatchLocked(a)
+			}
+		}
+	}
 	for id, end := range s.outputEnd {
 		cs := r.commands[id]
 		if cs == nil {

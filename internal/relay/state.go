@@ -43,6 +43,7 @@ func (a *agentState) unqueue(cs *commandState) {
 type commandState struct {
 	cmd           wire.Command // guarded by Relay.mu
 	out           *outputLog   // its own lock
+	stored        bool         // its record is in the store: only then may it start
 	dispatched    bool         // start was sent on the agent's current connection
 	cancelPending bool         // a cancel waits for the agent to reconnect
 	exit          *wire.Exited // the agent's exit report, waiting for output to catch up
@@ -56,6 +57,9 @@ func (cs *commandState) snapshot() wire.Command {
 }
 
 // dispatchLocked sends queued commands to the agent while it has room.
+// A command starts only once its record is stored: a relay that restarted
+// without it would not know the command its agent holds, and would throw
+// the output away.
 func (r *Relay) dispatchLocked(a *agentState) {
 	if a.conn == nil {
 		return
@@ -71,7 +75,7 @@ func (r *Relay) dispatchLocked(a *agentState) {
 		if active >= limit {
 			return
 		}
-		if cs.dispatched {
+		if cs.dispatched || !cs.stored {
 			continue
 		}
 		cs.dispatched = true

@@ -59,8 +59,8 @@ func (db *DB) Apply(ctx context.Context, b *store.Batch) error {
 		return nil
 	}
 	if err := db.apply(ctx, b); err != nil {
-		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w",
-			db.path, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err)
+		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",
+			db.path, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err, diagnose(db.path, err))
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ type DB struct {
 func Open(ctx context.Context, path string) (*DB, error) {
 	db, err := open(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w%s", path, err, diagnose(path, err))
 	}
 	return db, nil
 }

@@ -1,0 +1,184 @@
+package relay
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// connPair is a relay conn and the client at the other end of it.
+type connPair struct {
+	c      *conn
+	client *websocket.Conn
+}
+
+// newConnPair serves one conn on loopback, reading and discarding what
+// the client sends, with the given queue budget.
+func newConnPair(t *testing.T, maxPending int64) connPair {
+	t.Helper()
+	m := newMetrics()
+	accepted := make(chan *conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c := newConn(ws, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind(kindDashboard))
+		go c.writeLoop()
+		accepted <- c
+		_ = c.readLoop(func(int, []byte) {})
+		<-c.done
+	}))
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		srv.Close()
+	})
+	return connPair{c: <-accepted, client: client}
+}
+
+func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	var want [][]byte
+	for i, n := range []int{0, 1, 125, 126, 4 << 10, 4<<10 + 1, 65535, 65536, 300 << 10} {
+		b := bytes.Repeat([]byte{byte('a' + i)}, n)
+		want = append(want, b)
+		kind := websocket.BinaryMessage
+		if i%2 == 1 {
+			kind = websocket.TextMessage
+		}
+		if !p.c.enqueue(outbound{kind: kind, data: b}) {
+			t.Fatalf("enqueue %d refused", i)
+		}
+	}
+	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i, w := range want {
+		kind, got, err := p.client.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if wantKind := websocket.BinaryMessage + i%2*(websocket.TextMessage-websocket.BinaryMessage); kind != wantKind {
+			t.Errorf("message %d: kind %d, want %d", i, kind, wantKind)
+		}
+		if !bytes.Equal(got, w) {
+			t.Errorf("message %d: %d bytes, want %d", i, len(got), len(w))
+		}
+	}
+}
+
+func TestConnCutsOffSlowConsumer(t *testing.T) {
+	p := newConnPair(t, 1<<20) // the client reads nothing for now
+	chunk := make([]byte, 64<<10)
+	began := time.Now()
+	refused := false
+	for range 1000 { // 64 MiB: far beyond the budget and the socket buffers
+		if !p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: chunk}) {
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		t.Fatal("a peer that reads nothing was never cut off")
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("enqueue blocked for %s", d)
+	}
+	select {
+	case <-p.c.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection did not close after the cut-off")
+	}
+	if why, _ := p.c.closeWhy.Load().(string); why != "slow_consumer" {
+		t.Errorf("closed for %q", why)
+	}
+}
+
+func TestConnCloseGracefullyFlushesFirst(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	for i := range 100 {
+		p.c.enqueue(outbound{kind: websocket.TextMessage, data: []byte{byte(i)}})
+	}
+	p.c.closeGracefully(wire.CloseTooBig, strings.Repeat("é", 100)) // 200 bytes: cut to fit a control frame
+	if p.c.enqueue(outbound{kind: websocket.TextMessage, data: []byte("late")}) {
+		t.Error("a message queued after the close was accepted")
+	}
+	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range 100 {
+		_, got, err := p.client.ReadMessage()
+		if err != nil || len(got) != 1 || got[0] != byte(i) {
+			t.Fatalf("message %d: %q %v", i, got, err)
+		}
+	}
+	_, _, err := p.client.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != wire.CloseTooBig {
+		t.Fatalf("got %v, want close %d", err, wire.CloseTooBig)
+	}
+	if len(ce.Text) != 122 || !strings.HasPrefix(ce.Text, "éé") { // 125 - 2 code bytes, whole runes only
+		t.Errorf("close reason of %d bytes: %q", len(ce.Text), ce.Text)
+	}
+}
+
+func TestConnAnswersPingAndEchoesClose(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	pong := make(chan string, 1)
+	p.client.SetPongHandler(func(s string) error { pong <- s; return nil })
+	go func() {
+		for {
+			if _, _, err := p.client.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := p.client.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-pong:
+		if s != "hi" {
+			t.Errorf("pong %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+	if err := p.client.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the relay side did not close after the peer's close")
+	}
+}
+
+func TestConnCloseNowNeverBlocks(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	chunk := make([]byte, 1<<20)
+	for range 64 { // more than the socket buffers hold: the writer blocks
+		p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: chunk})
+	}
+	time.Sleep(100 * time.Millisecond)
+	began := time.Now()
+	p.c.closeNow(wire.CloseGoingAway, "bye")
+	if d := time.Since(began); d > 100*time.Millisecond {
+		t.Errorf("closeNow took %s", d)
+	}
+	select {
+	case <-p.c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a writer stuck on a peer that reads nothing did not give up")
+	}
+}
