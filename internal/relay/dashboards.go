@@ -129,37 +129,9 @@ func (r *Relay) dashboardJoined(d *dashboard) {
 	}
 	r.dashboards[d] = struct{}{}
 	d.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
-	for _, part := range splitSnapshot(r.snapshotLocked()) {
-		d.conn.sendMessage(part)
+	for _, part := range r.snapshotPartsLocked() {
+		d.conn.enqueue(outbound{kind: websocket.TextMessage, data: part})
 	}
-}
-
-// splitSnapshot cuts a snapshot into messages of about snapshotPart bytes
-// so that no message comes near the size limit; all but the last are
-// marked partial.
-func splitSnapshot(s *wire.Snapshot) []*wire.Snapshot {
-	var parts []*wire.Snapshot
-	cur := &wire.Snapshot{Seq: s.Seq, Agents: []wire.Agent{}, Commands: []wire.Command{}}
-	size := 0
-	grow := func(item any) {
-		b, _ := json.Marshal(item)
-		if size+len(b) > snapshotPart && size > 0 {
-			cur.Partial = true
-			parts = append(parts, cur)
-			cur = &wire.Snapshot{Seq: s.Seq, Agents: []wire.Agent{}, Commands: []wire.Command{}}
-			size = 0
-		}
-		size += len(b)
-	}
-	for _, a := range s.Agents {
-		grow(a)
-		cur.Agents = append(cur.Agents, a)
-	}
-	for _, c := range s.Commands {
-		grow(c)
-		cur.Commands = append(cur.Commands, c)
-	}
-	return append(parts, cur)
 }
 
 func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {

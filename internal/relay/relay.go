@@ -106,6 +106,7 @@ type Relay struct {
 	dashboards map[*dashboard]struct{}
 	// connsByToken counts open connections per token name.
 	connsByToken map[string]int
+	snapCache    *snapshotCache
 }
 
 // New loads the persisted state from st and returns a relay ready to serve.
@@ -450,17 +451,4 @@ func (r *Relay) addRecent(cs *commandState) {
 		delete(r.commands, r.recent[0])
 		r.recent = r.recent[1:]
 	}
-}
-
-// snapshotLocked is the full live state for a dashboard joining now.
-func (r *Relay) snapshotLocked() *wire.Snapshot {
-	s := &wire.Snapshot{Seq: r.seq, Agents: make([]wire.Agent, 0, len(r.agents)), Commands: make([]wire.Command, 0, len(r.commands))}
-	for _, a := range r.agents {
-		a.refresh()
-		s.Agents = append(s.Agents, a.info)
-	}
-	for _, cs := range r.commands {
-		s.Commands = append(s.Commands, cs.snapshot())
-	}
-	return s
 }
