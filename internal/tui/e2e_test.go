@@ -240,7 +240,19 @@ func TestDashboardEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st := scr.run("display-message", "-p", "-t", "main", "#{pane_dead_status}"); st != "0\n" {
-		t.Fatalf("tui exit status %q", st)
+	// tmux marks the pane dead when the terminal closes, and records the
+	// exit status once the process has ended.
+	deadline = time.Now().Add(10 * time.Second)
+	dead := time.Now()
+	var st string
+	for st = scr.run("display-message", "-p", "-t", "main", "#{pane_dead_status}/#{pane_dead_signal}"); st == "/\n"; {
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+		st = scr.run("display-message", "-p", "-t", "main", "#{pane_dead_status}/#{pane_dead_signal}")
+	}
+	if st != "0/\n" {
+		t.Fatalf("tui exit status/signal %q, %s after its terminal closed", st, time.Since(dead))
 	}
 }
