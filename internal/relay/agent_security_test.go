@@ -73,7 +73,7 @@ func (b *lockedBuffer) String() string {
 // wss and runs commands; one that does not trust it never registers.
 func TestAgentOverTLS(t *testing.T) {
 	dir := t.TempDir()
-	caFile, cert := makeCA(t, dir)
+	caFile, cert := relaytest.ServerCert(t, dir)
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "db"))
 	if err != nil {
 		t.Fatal(err)
