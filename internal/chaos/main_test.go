@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"switchboard/internal/proctest"
 )
 
 // bin holds the relay and agent binaries built for this run.
@@ -17,22 +18,12 @@ var bin string
 // internal/e2e does), runs the scenarios, and fails the run if any
 // goroutine of the test process outlived them.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchboard-chaos-")
+	dir, err := proctest.Build("relay", "agent")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	bin = dir
-	args := []string{"build", "-o", dir + "/"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "switchboard/cmd/relay", "switchboard/cmd/agent")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
-	}
 	// Open the runtime's network poller now, so that its descriptors are
 	// part of every test's starting count rather than a "leak" of the first.
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {

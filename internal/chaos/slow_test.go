@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -143,7 +144,7 @@ func TestStalledDashboard(t *testing.T) {
 	// command's 1 MiB tail and what awaits storage; the allowance covers
 	// the garbage collector's headroom and, with -race, its shadow memory.
 	limit := 192.0
-	if raceEnabled {
+	if proctest.Race {
 		limit = 512
 	}
 	if growth > limit {

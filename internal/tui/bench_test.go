@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -202,7 +203,7 @@ func TestFloodedPaneStaysCurrent(t *testing.T) {
 		t.Skip("runs for a second or three")
 	}
 	limit := 100 * time.Millisecond
-	if raceEnabled {
+	if proctest.Race {
 		limit = time.Second // the race detector slows parsing ~10×
 	}
 	data := logFlood(8 << 20)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/proctest"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
 )
@@ -31,14 +32,7 @@ var (
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "switchboard-tui-e2e-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/", "switchboard/cmd/tui", "switchboard/cmd/agent").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		binDir, buildErr = proctest.Build("tui", "agent")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 )
 
 func TestTermRepliesGoToRemoteOnlyWhenInteractive(t *testing.T) {
@@ -139,7 +140,7 @@ func TestSkipAheadMarksTheGap(t *testing.T) {
 	h.send(eventsMsg{[]any{client.Output{CommandID: "c-1", Data: flood}, client.Output{CommandID: "c-1", Offset: int64(len(flood)), Data: []byte("THE END\r\n")}}})
 	start := time.Now()
 	h.send(frameMsg{})
-	if el := time.Since(start); el > 200*time.Millisecond && !raceEnabled {
+	if el := time.Since(start); el > 200*time.Millisecond && !proctest.Race {
 		t.Fatalf("one frame took %v", el)
 	}
 	if p.pending() != 0 {

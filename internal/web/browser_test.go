@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"switchboard/internal/proctest"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
 	"switchboard/internal/web"
@@ -32,18 +33,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprint(os.Stderr, "internal/web: ", web.NotBuilt)
 		os.Exit(1)
 	}
-	dir, err := os.MkdirTemp("", "switchboard-web-test-")
+	dir, err := proctest.Build("agent")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	agentBin = filepath.Join(dir, "agent")
-	build := exec.Command("go", "build", "-o", agentBin, "switchboard/cmd/agent")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the agent:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -1,5 +1,5 @@
 //go:build !race
 
-package tui
+package proctest
 
 const raceEnabled = false

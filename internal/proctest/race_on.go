@@ -1,5 +1,5 @@
 //go:build race
 
-package chaos
+package proctest
 
 const raceEnabled = true
