@@ -113,6 +113,32 @@ func TestAgentLockedDown(t *testing.T) {
 	if log := ag.logText(); strings.Contains(log, agentToken) {
 		t.Errorf("the agent logged its token:\n%s", log)
 	}
+
+	// The audit trail from the command line, as an admin reads it; a
+	// viewer may not.
+	tokenFile := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tokenFile, []byte(admin+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := tui(t, "", "audit", "--json", "--relay", "wss://"+addr, "--ca", caFile, "--token-file", tokenFile)
+	if code != 0 || !strings.Contains(out, `"action": "rejected"`) || !strings.Contains(out, `"token": "e2e-admin"`) {
+		t.Errorf("tui audit: code %d, stderr %q, out:\n%s", code, stderr, out)
+	}
+	viewer := createToken(t, db, "viewer", "e2e-viewer")
+	_, stderr, code = tui(t, "", "audit", "--relay", "wss://"+addr, "--ca", caFile, "--token", viewer)
+	if code == 0 || !strings.Contains(stderr, "forbidden") {
+		t.Errorf("tui audit as a viewer: code %d, stderr %q", code, stderr)
+	}
+}
+
+// TestInsecureNoAuthOnlyOnLoopback: the relay refuses to run without
+// authentication on an address other machines can reach.
+func TestInsecureNoAuthOnlyOnLoopback(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "relay"), "--insecure-no-auth", "--addr", "0.0.0.0:0", "--db", filepath.Join(t.TempDir(), "db"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs a loopback --addr") {
+		t.Fatalf("relay --insecure-no-auth on 0.0.0.0: err %v, output %q", err, out)
+	}
 }
 
 // runAndRead runs spec on the locked agent and returns the final command

@@ -112,7 +112,10 @@ func tui(t *testing.T, relay string, args ...string) (stdout, stderr string, cod
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "tui"), args...)
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_RELAY=ws://"+relay)
+	cmd.Env = os.Environ()
+	if relay != "" {
+		cmd.Env = append(cmd.Env, "SWITCHBOARD_RELAY=ws://"+relay)
+	}
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
