@@ -50,8 +50,12 @@ fuzz:
 chaos:
 	$(GO) test $(GOFLAGS_TEST) -v ./internal/chaos/
 
+# Every load scenario (S1-S6) against the real relay, then the Go
+# benchmarks; results, command line and machine go to docs/benchmarks.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@mkdir -p var
+	$(GO) test -run '^$$' -bench . -benchmem ./... | tee var/gobench.txt
+	$(BIN)/swbench --out docs/benchmarks.md --gobench var/gobench.txt
 
 lint:
 	$(GO) vet ./...

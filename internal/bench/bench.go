@@ -1,0 +1,268 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config says what to run.
+type Config struct {
+	// Quick runs every scenario for a few seconds at reduced scale and
+	// checks only correctness.
+	Quick bool
+	// Only names the scenarios to run (S1 … S5); empty runs all.
+	Only []string
+	// WorkDir holds the databases and the S2 file; default a temporary
+	// directory removed afterwards.
+	WorkDir string
+	// RelayBin runs this relay binary (with RelayArgs after --addr, --db,
+	// --log-level warn and --pprof) instead of the generator's own relay
+	// child. It must accept connections without a token.
+	RelayBin  string
+	RelayArgs []string
+	// ProfileDir, when set, receives CPU profiles of the relay taken during
+	// the measured part of S1, S2 and S4.
+	ProfileDir string
+	// Log receives progress lines and the relays' logs; default stderr.
+	Log io.Writer
+	// S1Agents and S1Rate, when set, replace S1's number of agents and
+	// messages per second per agent, to find where latency turns.
+	S1Agents int
+	S1Rate   float64
+}
+
+// scale is how big each scenario is.
+type scale struct {
+	s1Agents, s1Dashes, s1Streams int
+	s1Rate                        float64 // messages per second per agent
+	s1MsgSize                     int
+	s1Warmup, s1Window            time.Duration
+
+	s2Bytes, s2PTYBytes int64
+	s2Frame             int
+	s2Window            int64 // unacknowledged bytes a simulated agent keeps, like the real agent's buffer
+
+	s3Keys int
+
+	s4Agents, s4Dashes int
+
+	s5History int64
+	s5Starts  int
+}
+
+var fullScale = scale{
+	s1Agents: 1000, s1Dashes: 50, s1Streams: 10, s1Rate: 100, s1MsgSize: 100,
+	s1Warmup: 3 * time.Second, s1Window: 20 * time.Second,
+	s2Bytes: 200 << 20, s2PTYBytes: 200 << 20, s2Frame: 64 << 10, s2Window: 64 << 20,
+	s3Keys:   2000,
+	s4Agents: 10000, s4Dashes: 100,
+	s5History: 1 << 30, s5Starts: 5,
+}
+
+var quickScale = scale{
+	s1Agents: 40, s1Dashes: 5, s1Streams: 4, s1Rate: 100, s1MsgSize: 100,
+	s1Warmup: 500 * time.Millisecond, s1Window: 2 * time.Second,
+	s2Bytes: 8 << 20, s2PTYBytes: 4 << 20, s2Frame: 64 << 10, s2Window: 2 << 20,
+	s3Keys:   100,
+	s4Agents: 300, s4Dashes: 10,
+	s5History: 16 << 20, s5Starts: 1,
+}
+
+// Row is one line of the results table.
+type Row struct {
+	Scenario, Measure, Target, Result string
+	Verdict                           string // "met", "NOT met", or empty where there is no target
+}
+
+// Report is what a run found.
+type Report struct {
+	Quick bool
+	Rows  []Row
+	Notes []string
+	// Problems are correctness failures: output lost, duplicated, corrupt
+	// or not stored, connections dropped. A quick run passes when empty.
+	Problems []string
+	// Others is the most CPU, in cores, that processes other than the
+	// relay and the generator used during a measured window.
+	Others float64
+}
+
+// observe records what else ran on the machine during a measured window.
+func (r *Report) observe(u usage) {
+	r.Others = max(r.Others, u.machine-u.relay-u.self)
+}
+
+func (r *Report) add(scenario, measure, target, result string, met *bool) {
+	v := ""
+	if met != nil && !r.Quick {
+		v = "NOT met"
+		if *met {
+			v = "met"
+		}
+	}
+	r.Rows = append(r.Rows, Row{Scenario: scenario, Measure: measure, Target: target, Result: result, Verdict: v})
+}
+
+func (r *Report) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *Report) problem(scenario string, msgs ...string) {
+	const most = 20 // per call: one broken stream is enough to say what happened
+	for i, m := range msgs {
+		if i == most {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: … and %d more", scenario, len(msgs)-most))
+			break
+		}
+		r.Problems = append(r.Problems, scenario+": "+m)
+	}
+}
+
+func ptr(b bool) *bool { return &b }
+
+// env is what a scenario runs with.
+type env struct {
+	cfg  Config
+	sc   scale
+	rep  *Report
+	work string
+}
+
+func (e *env) logf(format string, args ...any) {
+	fmt.Fprintf(e.cfg.Log, "swbench: "+format+"\n", args...)
+}
+
+// startRelay runs a relay on a database file in the work directory.
+func (e *env) startRelay(ctx context.Context, db string) (*relayProc, error) {
+	return startRelay(ctx, relayOptions{db: filepath.Join(e.work, db), bin: e.cfg.RelayBin, args: e.cfg.RelayArgs, log: e.cfg.Log})
+}
+
+// profile takes a CPU profile of the relay over d in the background, if
+// profiles were asked for; wait for it with the returned function.
+func (e *env) profile(p *relayProc, d time.Duration, name string) func() {
+	if e.cfg.ProfileDir == "" {
+		return func() {}
+	}
+	stopSelf := e.profileSelf(name)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer stopSelf()
+		path := filepath.Join(e.cfg.ProfileDir, name+".cpu.pprof")
+		if err := p.profile(d, path); err != nil {
+			e.logf("profile %s: %v", name, err)
+			return
+		}
+		e.logf("relay CPU profile: %s", path)
+	}()
+	return func() { <-done }
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// profileSelf profiles the load generator itself until the returned
+// function is called, so that its share of the machine can be explained.
+func (e *env) profileSelf(name string) func() {
+	path := filepath.Join(e.cfg.ProfileDir, name+".generator.cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		e.logf("profile generator: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		e.logf("profile generator: %v", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+type scenario struct {
+	name string
+	run  func(context.Context, *env) error
+}
+
+var scenarios = []scenario{
+	{"S1", runFanout},
+	{"S2", runStream},
+	{"S3", runEcho},
+	{"S4", runIdle},
+	{"S5", runStorage},
+}
+
+// Run runs the scenarios and returns what they found. An error means the
+// generator could not run a scenario; what the scenarios found, problems
+// included, is in the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	cfg.Log = &lockedWriter{w: cfg.Log} // relays, agents and scenarios log at once
+	for _, name := range cfg.Only {
+		if !slices.ContainsFunc(scenarios, func(s scenario) bool { return strings.EqualFold(s.name, name) }) {
+			return nil, fmt.Errorf("no scenario %q: there are S1 to S5", name)
+		}
+	}
+	e := &env{cfg: cfg, sc: fullScale, rep: &Report{Quick: cfg.Quick}, work: cfg.WorkDir}
+	if cfg.Quick {
+		e.sc = quickScale
+	}
+	if cfg.S1Agents > 0 {
+		e.sc.s1Agents = cfg.S1Agents
+	}
+	if cfg.S1Rate > 0 {
+		e.sc.s1Rate = cfg.S1Rate
+	}
+	if e.work == "" {
+		dir, err := os.MkdirTemp("", "swbench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		e.work = dir
+	} else if err := os.MkdirAll(e.work, 0o755); err != nil {
+		return nil, err
+	}
+	if err := raiseFileLimit(); err != nil {
+		e.logf("raise file descriptor limit: %v", err)
+	}
+	var errs []error
+	for _, s := range scenarios {
+		if len(cfg.Only) > 0 && !slices.ContainsFunc(cfg.Only, func(n string) bool { return strings.EqualFold(n, s.name) }) {
+			continue
+		}
+		e.logf("%s …", s.name)
+		began := time.Now()
+		if err := s.run(ctx, e); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			e.rep.problem(s.name, "did not complete: "+err.Error())
+		}
+		e.logf("%s done in %s", s.name, time.Since(began).Round(time.Millisecond))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return e.rep, errors.Join(errs...)
+}

@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"switchboard/internal/relay"
+	"switchboard/internal/store/sqlite"
+)
+
+// RelayChild runs a relay and exits if this process was started as the
+// generator's relay child; otherwise it returns at once. Call it first in
+// main (and in TestMain of tests that run the generator).
+//
+// The child is what cmd/relay builds (the SQLite store, relay.New, the
+// relay's handler with /debug/pprof), with authentication off, which
+// cmd/relay allows on loopback only; it listens on loopback only.
+func RelayChild() {
+	if os.Getenv(envChild) != "1" {
+		return
+	}
+	if err := serveRelay(os.Getenv(envAddr), os.Getenv(envDB)); err != nil {
+		fmt.Fprintln(os.Stderr, "swbench relay:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func serveRelay(addr, dbPath string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, orphaned := context.WithCancel(ctx)
+	defer orphaned()
+	go exitWithParent(ctx, orphaned)
+	if err := raiseFileLimit(); err != nil {
+		log.Warn("raise file descriptor limit", "err", err)
+	}
+
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := relay.New(ctx, relay.Config{Version: "swbench", Logger: log, NoAuth: true}, st)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", r.Handler())
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// exitWithParent ends the relay if the generator dies without stopping it.
+func exitWithParent(ctx context.Context, stop func()) {
+	parent := os.Getppid()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getppid() != parent {
+				stop()
+				return
+			}
+		}
+	}
+}
+
+// raiseFileLimit lifts this process's open file limit as far as allowed:
+// S4 holds over ten thousand sockets on each side.
+func raiseFileLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	want := max(lim.Max, 65536)
+	if lim.Cur >= want {
+		return nil
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}); err == nil {
+		return nil
+	}
+	lim.Cur = lim.Max // without privilege: up to the hard limit
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// fileLimit returns the current soft limit on open files.
+func fileLimit() uint64 {
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}

@@ -1,0 +1,17 @@
+// Package bench is Switchboard's load generator, run by cmd/swbench and by
+// `make bench`. It starts a real relay on a real SQLite file in a process of
+// its own (so that its CPU time and memory can be read from /proc), drives
+// it over real WebSockets, and measures the scenarios of the performance
+// issue: fan-in and fan-out (S1), one stream as fast as it goes (S2),
+// interactive echo (S3), many idle connections (S4) and storage (S5).
+//
+// Agents are simulated by minimal protocol peers built on internal/wire,
+// except where a real pseudo-terminal matters (S2 through a PTY, S3), which
+// use the real agent of internal/agent. Dashboards are internal/client, the
+// one dashboard client.
+//
+// Every scenario also checks correctness: each byte of each stream arrives
+// once, in offset order, with the content the agent sent, and is stored.
+// Quick mode runs every scenario briefly at reduced scale and reports only
+// those checks, never timings.
+package bench

@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+
+	"switchboard/internal/wire"
+)
+
+// echoShell puts the terminal in raw mode, so that cat itself echoes each
+// key as it arrives (no line discipline echo, no line buffering).
+const echoShell = "stty raw -echo && exec cat"
+
+const echoWarmup = 50
+
+// echoCheck collects the bytes echoed back and wakes the typist.
+type echoCheck struct {
+	mu   sync.Mutex
+	got  []byte
+	wake chan struct{}
+}
+
+func (c *echoCheck) feed(off int64, data []byte, _ int64) {
+	c.mu.Lock()
+	if off == int64(len(c.got)) {
+		c.got = append(c.got, data...)
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *echoCheck) received() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.got)
+}
+
+func (c *echoCheck) result() streamResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return streamResult{received: int64(len(c.got))}
+}
+
+// runEcho is S3: one key at a time from a dashboard to cat in a real PTY
+// and back, timed per key; and the same through a raw PTY for reference.
+func runEcho(ctx context.Context, e *env) error {
+	raw, err := rawEcho(e.sc.s3Keys)
+	if err != nil {
+		return err
+	}
+	p, err := e.startRelay(ctx, "s3.db")
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	ra, err := e.startRealAgent(p.url(), "s3-echo")
+	if err != nil {
+		return err
+	}
+	defer ra.stop()
+	d, err := dialDash(ctx, p.url(), "swbench-s3")
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if err := waitAgent(d, ra.name); err != nil {
+		return err
+	}
+	id, err := runOne(ctx, d, ra.name, wire.CommandSpec{Shell: echoShell})
+	if err != nil {
+		return err
+	}
+	ec := &echoCheck{wake: make(chan struct{}, 1)}
+	if err := d.follow(id, ec); err != nil {
+		return err
+	}
+	if err := waitFor(30*time.Second, "the echo command to run", func() bool {
+		return d.c.State().Commands[id].State == wire.StateRunning
+	}); err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond) // stty has switched the terminal to raw
+	lat, typed, err := typeKeys(d, id, ec, e.sc.s3Keys)
+	if err != nil {
+		return err
+	}
+	if err := d.c.Cancel(id); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.waitEnded(wctx); err != nil {
+		e.rep.problem("S3", err.Error())
+	}
+	d.close()
+	ec.mu.Lock()
+	if !bytes.Equal(ec.got, typed) {
+		e.rep.problem("S3", fmt.Sprintf("echo differs from what was typed: typed %d bytes, got %d back", len(typed), len(ec.got)))
+	}
+	ec.mu.Unlock()
+	e.rep.problem("S3", d.errs...)
+	e.rep.problem("S3", d.drops...)
+	e.rep.add("S3", "interactive echo: key from a dashboard → relay → agent → cat in a real PTY → back",
+		"p50 ≤ 250 µs, p99 ≤ 1 ms", lat.String(), ptr(lat.n > 0 && lat.p50 <= 250*time.Microsecond && lat.p99 <= time.Millisecond))
+	e.rep.add("S3", "reference: one key echoed by cat through a raw PTY, no relay", "", raw.String(), nil)
+	return nil
+}
+
+// typeKeys types n keys (after a warm-up) one at a time, waiting for each
+// echo, and returns the round trips and every byte typed.
+func typeKeys(d *dash, id string, ec *echoCheck, n int) (latency, []byte, error) {
+	var samples []int64
+	var typed []byte
+	for i := range n + echoWarmup {
+		key := []byte{'a' + byte(i%26)}
+		began := time.Now()
+		if err := d.c.Input(id, key); err != nil {
+			return latency{}, nil, fmt.Errorf("input: %w", err)
+		}
+		typed = append(typed, key...)
+		timeout := time.After(5 * time.Second)
+		for ec.received() < len(typed) {
+			select {
+			case <-ec.wake:
+			case <-timeout:
+				return latency{}, nil, fmt.Errorf("key %d: no echo within 5s", i)
+			}
+		}
+		if i >= echoWarmup {
+			samples = append(samples, int64(time.Since(began)))
+		}
+	}
+	return summarize(samples), typed, nil
+}
+
+// rawEcho times n keys echoed by cat in a raw-mode PTY read directly.
+func rawEcho(n int) (latency, error) {
+	cmd := exec.Command("sh", "-c", echoShell)
+	f, err := pty.Start(cmd)
+	if err != nil {
+		return latency{}, fmt.Errorf("start cat in a pty: %w", err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		f.Close()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var samples []int64
+	buf := make([]byte, 64)
+	for i := range n + echoWarmup {
+		key := []byte{'a' + byte(i%26)}
+		began := time.Now()
+		if _, err := f.Write(key); err != nil {
+			return latency{}, err
+		}
+		k, err := f.Read(buf)
+		if err != nil || k != 1 || buf[0] != key[0] {
+			return latency{}, fmt.Errorf("raw pty echo: read %q, %v; want %q", buf[:k], err, key)
+		}
+		if i >= echoWarmup {
+			samples = append(samples, int64(time.Since(began)))
+		}
+	}
+	return summarize(samples), nil
+}

@@ -1,0 +1,328 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"switchboard/internal/wire"
+)
+
+// dialAgents connects n simulated agents, at most par at a time.
+func dialAgents(ctx context.Context, relayURL string, n, par int, name string, labels map[string]string,
+	onStart func(*simAgent, wire.Command)) ([]*simAgent, error) {
+	out := make([]*simAgent, n)
+	errs := make([]error, n)
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(par, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				out[i], errs[i] = dialSimAgent(ctx, relayURL, fmt.Sprintf("%s-%05d", name, i), labels, onStart)
+				if errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAgents(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+func closeAgents(agents []*simAgent) {
+	var wg sync.WaitGroup
+	for _, a := range agents {
+		if a != nil {
+			wg.Go(a.close)
+		}
+	}
+	wg.Wait()
+}
+
+// emitter is one simulated agent's running command in S1.
+type emitter struct {
+	a     *simAgent
+	cmd   string
+	phase time.Duration // spreads the agents' sends over the period
+	sent  atomic.Int64  // bytes sent
+	err   error
+}
+
+// runFanout is S1: many agents each emitting small messages at a steady
+// rate, many dashboards each following all events and some streams.
+func runFanout(ctx context.Context, e *env) error {
+	sc := e.sc
+	p, err := e.startRelay(ctx, "s1.db")
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+
+	started := make(chan *emitter, sc.s1Agents)
+	labels := map[string]string{"pool": "s1"}
+	agents, err := dialAgents(ctx, p.url(), sc.s1Agents, 64, "s1", labels, func(a *simAgent, c wire.Command) {
+		started <- &emitter{a: a, cmd: c.ID}
+	})
+	if err != nil {
+		return err
+	}
+	defer closeAgents(agents)
+	dashes, err := dialDashes(ctx, p.url(), sc.s1Dashes)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, d := range dashes {
+			d.close()
+		}
+	}()
+
+	ems, err := startAll(ctx, dashes[0], started, sc.s1Agents, wire.Targets{Labels: labels})
+	if err != nil {
+		return err
+	}
+	since := time.Now().Add(sc.s1Warmup).UnixNano()
+	lats := make([][]int64, len(dashes))
+	for i, d := range dashes {
+		for j := range sc.s1Streams {
+			em := ems[(i*sc.s1Streams+j*7919)%len(ems)]
+			if err := d.follow(em.cmd, newMessageCheck(sc.s1MsgSize, since, &lats[i])); err != nil {
+				return err
+			}
+		}
+	}
+
+	stop := make(chan struct{})
+	var workers sync.WaitGroup
+	startEmitters(&workers, ems, sc, stop)
+	e.logf("S1: %d agents × %.0f msg/s of %d B; %d dashboards × %d streams; warm-up %s, measuring %s",
+		sc.s1Agents, sc.s1Rate, sc.s1MsgSize, sc.s1Dashes, sc.s1Streams, sc.s1Warmup, sc.s1Window)
+	time.Sleep(sc.s1Warmup)
+	m := measureWindow(p, ems, sc.s1Window, e.profile(p, sc.s1Window, "s1"))
+	close(stop)
+	workers.Wait()
+
+	if err := finishAll(ctx, ems, dashes); err != nil {
+		e.rep.problem("S1", err.Error())
+	}
+	var all []int64
+	var tally streamResult
+	var msgs int64
+	drops := 0
+	for i, d := range dashes {
+		drops += len(d.drops)
+		all = append(all, lats[i]...)
+		e.rep.problem("S1", d.problems(func(id string) int64 { return sentBy(ems, id) })...)
+		e.rep.problem("S1", d.errs...)
+		t := d.tally()
+		tally.missing, tally.repeated, tally.corrupt = tally.missing+t.missing, tally.repeated+t.repeated, tally.corrupt+t.corrupt
+		msgs += t.received / int64(sc.s1MsgSize)
+	}
+	e.reportFanout(m, summarize(all), tally, msgs, drops)
+	if err := p.stop(); err != nil {
+		e.rep.problem("S1", "relay stop: "+err.Error())
+	}
+	return e.checkStored("S1", "s1.db", ems, func() streamCheck { return newMessageCheck(sc.s1MsgSize, math.MaxInt64, new([]int64)) })
+}
+
+// startAll runs one command on every matching agent and waits until each
+// has started.
+func startAll(ctx context.Context, d *dash, started chan *emitter, n int, targets wire.Targets) ([]*emitter, error) {
+	cmds, err := d.c.Run(ctx, targets, wire.CommandSpec{Argv: []string{"swbench-output"}})
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	if len(cmds) != n {
+		return nil, fmt.Errorf("run selected %d agents, want %d", len(cmds), n)
+	}
+	ems := make([]*emitter, 0, n)
+	timeout := time.After(60 * time.Second)
+	for len(ems) < n {
+		select {
+		case em := <-started:
+			em.phase = time.Duration(len(ems)) * time.Second / time.Duration(n)
+			ems = append(ems, em)
+		case <-timeout:
+			return nil, fmt.Errorf("only %d of %d commands started within 60s", len(ems), n)
+		}
+	}
+	return ems, nil
+}
+
+// startEmitters sends each emitter's messages at the scenario's rate from
+// a few worker goroutines, each owning a share of the agents. A worker
+// that falls behind catches up, so the rate holds on average.
+func startEmitters(wg *sync.WaitGroup, ems []*emitter, sc scale, stop chan struct{}) {
+	const workers, tick = 8, 2 * time.Millisecond
+	began := time.Now()
+	for w := range min(workers, len(ems)) {
+		wg.Go(func() {
+			msg := make([]byte, sc.s1MsgSize)
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				for i := w; i < len(ems); i += workers {
+					ems[i].emitDue(msg, time.Since(began), sc.s1Rate)
+				}
+			}
+		})
+	}
+}
+
+// emitDue sends the messages due by elapsed, at most a few per call.
+func (em *emitter) emitDue(msg []byte, elapsed time.Duration, rate float64) {
+	if em.err != nil {
+		return
+	}
+	size := int64(len(msg))
+	due := int64((elapsed + em.phase).Seconds() * rate)
+	for n := 0; n < 10 && em.sent.Load()/size < due; n++ {
+		off := em.sent.Load()
+		fillMessage(msg, uint64(off/size), time.Now().UnixNano())
+		if em.err = em.a.sendOutput(em.cmd, off, msg); em.err != nil {
+			return
+		}
+		em.sent.Add(size)
+	}
+}
+
+func sentBy(ems []*emitter, id string) int64 {
+	for _, em := range ems {
+		if em.cmd == id {
+			return em.sent.Load()
+		}
+	}
+	return -1
+}
+
+// finishAll ends every command, waits for every followed stream to end
+// and for the relay to acknowledge every command as stored.
+func finishAll(ctx context.Context, ems []*emitter, dashes []*dash) error {
+	var errs []error
+	for _, em := range ems {
+		if em.err != nil {
+			errs = append(errs, fmt.Errorf("agent of %s: send: %w", em.cmd, em.err))
+		}
+		if err := em.a.exit(em.cmd, em.sent.Load(), time.Now()); err != nil {
+			errs = append(errs, fmt.Errorf("agent of %s: exit: %w", em.cmd, err))
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	for _, d := range dashes {
+		if err := d.waitEnded(wctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, em := range ems {
+		if err := em.a.waitAcked(wctx, em.cmd, em.sent.Load(), true); err != nil {
+			errs = append(errs, fmt.Errorf("command %s: %w", em.cmd, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// window is what was measured over the steady part of a run.
+type window struct {
+	dur          time.Duration
+	cpu          usage
+	sent, stored int64   // bytes sent by the agents and acknowledged as stored, over the window
+	lag0, lag1   int64   // bytes sent but not yet acknowledged, at the start and end
+	pendingMax   float64 // the relay's switchboard_store_pending_bytes, highest sample
+	slow         float64 // slow-consumer disconnects during the window
+	commits      float64 // store commits during the window
+	commitSecs   float64 // time they took
+}
+
+// measureWindow samples the relay and the agents over d.
+func measureWindow(p *relayProc, ems []*emitter, d time.Duration, waitProfile func()) window {
+	sent0, acked0 := totals(ems)
+	slow0 := slowConsumers(p)
+	m0, _ := p.metrics()
+	cpu := p.startCPU()
+	w := window{lag0: sent0 - acked0}
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		time.Sleep(min(time.Second, time.Until(end)))
+		if m, err := p.metrics(); err == nil {
+			w.pendingMax = max(w.pendingMax, m["switchboard_store_pending_bytes"])
+		}
+	}
+	w.cpu = cpu.read()
+	w.dur = time.Since(cpu.wall0)
+	sent1, acked1 := totals(ems)
+	w.sent, w.stored, w.lag1 = sent1-sent0, acked1-acked0, sent1-acked1
+	w.slow = slowConsumers(p) - slow0
+	if m1, err := p.metrics(); err == nil && m0 != nil {
+		w.commits = m1["switchboard_store_commit_seconds_count"] - m0["switchboard_store_commit_seconds_count"]
+		w.commitSecs = m1["switchboard_store_commit_seconds_sum"] - m0["switchboard_store_commit_seconds_sum"]
+	}
+	waitProfile()
+	return w
+}
+
+func totals(ems []*emitter) (sent, acked int64) {
+	for _, em := range ems {
+		sent += em.sent.Load()
+		a, _ := em.a.ackedAt(em.cmd)
+		acked += a
+	}
+	return sent, acked
+}
+
+func slowConsumers(p *relayProc) float64 {
+	m, err := p.metrics()
+	if err != nil {
+		return 0
+	}
+	return m[`switchboard_disconnects_total{kind="dashboard",reason="slow_consumer"}`]
+}
+
+func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64, drops int) {
+	sc := e.sc
+	r := e.rep
+	r.observe(w.cpu)
+	r.add("S1", fmt.Sprintf("latency, agent send → dashboard receive (%d agents × %.0f msg/s × %d B, %d dashboards × %d streams)",
+		sc.s1Agents, sc.s1Rate, sc.s1MsgSize, sc.s1Dashes, sc.s1Streams), "p99 < 50 ms", lat.String(), ptr(lat.n > 0 && lat.p99 < 50*time.Millisecond))
+	lost := tally.missing + tally.repeated + tally.corrupt
+	r.add("S1", "messages lost (followed streams, checked to the last byte)", "0",
+		fmt.Sprintf("%d of %d messages; %d B missing, %d B repeated, %d corrupt; %d dashboard disconnects (%.0f slow consumer in the window)",
+			lost/int64(sc.s1MsgSize), msgs, tally.missing, tally.repeated, tally.corrupt, drops, w.slow), ptr(lost == 0 && drops == 0))
+	r.note("S1: on loopback the kernel does a TCP segment's receive work in the sender's system call, so the generator's CPU " +
+		"includes much of the relay's receive work (each simulated agent's message is one write, as a real agent's is) and the relay's includes the dashboards'.")
+	r.add("S1", "relay CPU", "< 1 core", fmt.Sprintf("%.2f cores (CPU in use: %s)", w.cpu.relay, w.cpu), ptr(w.cpu.relay < 1))
+	in := float64(w.sent) / w.dur.Seconds()
+	st := float64(w.stored) / w.dur.Seconds()
+	r.add("S5", "stored vs ingested bytes/s during S1", "no growing backlog",
+		fmt.Sprintf("ingested %s/s, stored %s/s; unstored %s at start, %s at end (relay pending max %s); %.0f commits/s of %s mean",
+			mb(in), mb(st), mb(float64(w.lag0)), mb(float64(w.lag1)), mb(w.pendingMax), w.commits/w.dur.Seconds(),
+			fmtDur(time.Duration(w.commitSecs/max(1, w.commits)*1e9))),
+		ptr(float64(w.lag1) <= max(in, float64(w.lag0)*1.5)))
+}
+
+// mb formats bytes as MB (10^6), with three significant digits.
+func mb(b float64) string {
+	switch {
+	case b >= 1e9:
+		return fmt.Sprintf("%.3g GB", b/1e9)
+	case b >= 1e6:
+		return fmt.Sprintf("%.3g MB", b/1e6)
+	case b >= 1e3:
+		return fmt.Sprintf("%.3g kB", b/1e3)
+	default:
+		return fmt.Sprintf("%.0f B", b)
+	}
+}

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/creack/pty"
+
+	"switchboard/internal/agent"
+	"switchboard/internal/wire"
+)
+
+// realAgent is a real agent (internal/agent) running in this process.
+type realAgent struct {
+	name string
+	stop func()
+}
+
+func (e *env) startRealAgent(relayURL, name string) (*realAgent, error) {
+	dir, err := os.MkdirTemp(e.work, "agent-")
+	if err != nil {
+		return nil, err
+	}
+	a, err := agent.New(agent.Config{RelayURL: relayURL, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
+		CancelGrace: time.Second, Logger: slog.New(slog.NewTextHandler(e.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Run(ctx)
+	}()
+	return &realAgent{name: name, stop: func() { cancel(); <-done }}, nil
+}
+
+// waitFor polls cond every 10 ms for up to d.
+func waitFor(d time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// waitAgent waits until the dashboard sees the named agent connected.
+func waitAgent(d *dash, name string) error {
+	return waitFor(30*time.Second, "agent "+name+" to connect", func() bool {
+		for _, a := range d.c.State().Agents {
+			if a.Name == name && a.Status != wire.AgentOffline {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// runOne runs a command on the named agent and returns its id.
+func runOne(ctx context.Context, d *dash, name string, spec wire.CommandSpec) (string, error) {
+	cmds, err := d.c.Run(ctx, wire.Targets{Agents: []string{name}}, spec)
+	if err != nil {
+		return "", fmt.Errorf("run: %w", err)
+	}
+	if len(cmds) != 1 {
+		return "", fmt.Errorf("run selected %d agents, want 1", len(cmds))
+	}
+	return cmds[0].ID, nil
+}
+
+// writePatternFile writes n bytes of the pattern to path.
+func writePatternFile(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < n; {
+		k := int(min(int64(len(buf)), n-off))
+		fillPattern(buf[:k], off)
+		if _, err := f.Write(buf[:k]); err != nil {
+			f.Close()
+			return err
+		}
+		off += int64(k)
+	}
+	return f.Close()
+}
+
+// rawPTYRate reads a PTY running cat of path to its end, as a plain Go
+// program would, and returns the bytes per second.
+func rawPTYRate(path string, want int64) (float64, error) {
+	cmd := exec.Command("cat", path)
+	began := time.Now()
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 200, Rows: 50})
+	if err != nil {
+		return 0, fmt.Errorf("start cat in a pty: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		n += int64(k)
+		if err != nil {
+			break // EIO once cat has exited and closed the terminal
+		}
+	}
+	elapsed := time.Since(began)
+	_ = cmd.Wait()
+	if n != want {
+		return 0, fmt.Errorf("raw pty read %d bytes of %d", n, want)
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// streamPTY is S2 through a real PTY: a real agent runs cat of a file,
+// a dashboard receives it; the raw PTY read rate is measured around it.
+func (e *env) streamPTY(ctx context.Context) error {
+	n := e.sc.s2PTYBytes
+	path := filepath.Join(e.work, "s2-pty.dat")
+	if err := writePatternFile(path, n); err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	raw1, err := rawPTYRate(path, n)
+	if err != nil {
+		return err
+	}
+	rate, lost, err := e.catThroughRelay(ctx, path, n)
+	if err != nil {
+		return err
+	}
+	raw2, err := rawPTYRate(path, n)
+	if err != nil {
+		return err
+	}
+	raw := max(raw1, raw2)
+	e.rep.add("S2", fmt.Sprintf("one stream through a real PTY: agent runs cat of a %s file → relay (storing) → dashboard", mb(float64(n))),
+		"≥ 80 % of the raw PTY read rate, 0 B lost",
+		fmt.Sprintf("%s/s = %.0f %% of raw %s/s (raw runs %s/s and %s/s); %d B lost", mb(rate), 100*rate/raw, mb(raw), mb(raw1), mb(raw2), lost),
+		ptr(rate >= 0.8*raw && lost == 0))
+	return nil
+}
+
+// catThroughRelay runs cat of path on a real agent and returns the rate at
+// which a dashboard received it, and the bytes lost.
+func (e *env) catThroughRelay(ctx context.Context, path string, n int64) (float64, int64, error) {
+	p, err := e.startRelay(ctx, "s2-pty.db")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.stop()
+	ra, err := e.startRealAgent(p.url(), "s2-pty")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ra.stop()
+	d, err := dialDash(ctx, p.url(), "swbench-s2-pty")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.close()
+	if err := waitAgent(d, ra.name); err != nil {
+		return 0, 0, err
+	}
+	waitProfile := e.profile(p, time.Duration(max(1, n/(100<<20)))*time.Second, "s2-pty")
+	defer waitProfile()
+	cpu := p.startCPU()
+	began := time.Now()
+	id, err := runOne(ctx, d, ra.name, wire.CommandSpec{Argv: []string{"cat", path}, Cols: 200, Rows: 50})
+	if err != nil {
+		return 0, 0, err
+	}
+	chk := &patternCheck{}
+	if err := d.follow(id, chk); err != nil {
+		return 0, 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Second)
+	defer cancel()
+	if err := d.waitEnded(wctx); err != nil {
+		return 0, 0, err
+	}
+	u := cpu.read()
+	e.rep.observe(u)
+	e.logf("S2: cat through the relay: CPU in use: %s", u)
+	cmd := d.c.State().Commands[id]
+	if cmd.State != wire.StateExited || cmd.ExitCode == nil || *cmd.ExitCode != 0 {
+		e.rep.problem("S2", fmt.Sprintf("cat through the relay ended %s (exit %v, %s)", cmd.State, cmd.ExitCode, cmd.Reason))
+	}
+	e.rep.problem("S2", d.problems(func(string) int64 { return n })...)
+	e.rep.problem("S2", d.errs...)
+	if len(d.drops) > 0 {
+		e.rep.note("S2 through a PTY: the dashboard was disconnected %d times and resumed: %s", len(d.drops), d.drops[0])
+	}
+	res := chk.result()
+	if res.received == 0 {
+		return 0, 0, errors.New("no output arrived")
+	}
+	rate := float64(res.received) / time.Unix(0, chk.last).Sub(began).Seconds()
+	return rate, res.missing + max(0, n-res.received) + cmd.LostBytes, nil
+}
