@@ -245,6 +245,7 @@ type window struct {
 	slow         float64 // slow-consumer disconnects during the window
 	commits      float64 // store commits during the window
 	commitSecs   float64 // time they took
+	lagTrend     float64 // bytes/s by which the unstored backlog grew, least squares over the window
 }
 
 // measureWindow samples the relay and the agents over d.
@@ -255,12 +256,16 @@ func measureWindow(p *relayProc, ems []*emitter, d time.Duration, waitProfile fu
 	cpu := p.startCPU()
 	w := window{lag0: sent0 - acked0}
 	end := time.Now().Add(d)
+	var at, lag []float64
 	for time.Now().Before(end) {
 		time.Sleep(min(time.Second, time.Until(end)))
 		if m, err := p.metrics(); err == nil {
 			w.pendingMax = max(w.pendingMax, m["switchboard_store_pending_bytes"])
 		}
+		s, a := totals(ems)
+		at, lag = append(at, time.Since(cpu.wall0).Seconds()), append(lag, float64(s-a))
 	}
+	w.lagTrend = slope(at, lag)
 	w.cpu = cpu.read()
 	w.dur = time.Since(cpu.wall0)
 	sent1, acked1 := totals(ems)
@@ -272,6 +277,22 @@ func measureWindow(p *relayProc, ems []*emitter, d time.Duration, waitProfile fu
 	}
 	waitProfile()
 	return w
+}
+
+// slope fits y = a + b·x by least squares and returns b.
+func slope(x, y []float64) float64 {
+	n := float64(len(x))
+	if n < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range x {
+		sx, sy, sxx, sxy = sx+x[i], sy+y[i], sxx+x[i]*x[i], sxy+x[i]*y[i]
+	}
+	if d := n*sxx - sx*sx; d != 0 {
+		return (n*sxy - sx*sy) / d
+	}
+	return 0
 }
 
 func totals(ems []*emitter) (sent, acked int64) {
@@ -306,11 +327,14 @@ func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64
 	r.add("S1", "relay CPU", "< 1 core", fmt.Sprintf("%.2f cores (CPU in use: %s)", w.cpu.relay, w.cpu), ptr(w.cpu.relay < 1))
 	in := float64(w.sent) / w.dur.Seconds()
 	st := float64(w.stored) / w.dur.Seconds()
+	// Growing: the unstored backlog trends up by more than 2 % of the
+	// ingest rate, or ends above two seconds of input.
+	growing := w.lagTrend > 0.02*in || float64(w.lag1) > 2*in
 	r.add("S5", "stored vs ingested bytes/s during S1", "no growing backlog",
-		fmt.Sprintf("ingested %s/s, stored %s/s; unstored %s at start, %s at end (relay pending max %s); %.0f commits/s of %s mean",
-			mb(in), mb(st), mb(float64(w.lag0)), mb(float64(w.lag1)), mb(w.pendingMax), w.commits/w.dur.Seconds(),
+		fmt.Sprintf("ingested %s/s, stored %s/s; unstored %s at start, %s at end, trend %+.0f kB/s (relay pending max %s); %.0f commits/s of %s mean",
+			mb(in), mb(st), mb(float64(w.lag0)), mb(float64(w.lag1)), w.lagTrend/1e3, mb(w.pendingMax), w.commits/w.dur.Seconds(),
 			fmtDur(time.Duration(w.commitSecs/max(1, w.commits)*1e9))),
-		ptr(float64(w.lag1) <= max(in, float64(w.lag0)*1.5)))
+		ptr(!growing))
 }
 
 // mb formats bytes as MB (10^6), with three significant digits.

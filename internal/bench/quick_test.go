@@ -123,3 +123,12 @@ BenchmarkFloodedPane/log/200x60/10MBps-2 1 2002449871 ns/op  0.3237 cores  11.65
 		t.Errorf("row without figures %q", row)
 	}
 }
+
+func TestSlope(t *testing.T) {
+	if got := slope([]float64{1, 2, 3, 4}, []float64{10, 12, 14, 16}); got != 2 {
+		t.Errorf("slope %v, want 2", got)
+	}
+	if got := slope([]float64{1}, []float64{5}); got != 0 {
+		t.Errorf("slope of one point %v", got)
+	}
+}

@@ -29,7 +29,9 @@ func ThisMachine() Machine {
 	m := Machine{CPU: "unknown", Cores: runtime.NumCPU(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
 		Date: time.Now().UTC(), Load: loadAvg()}
 	m.CPU = firstField("/proc/cpuinfo", "model name", m.CPU)
-	m.MemTotal = firstField("/proc/meminfo", "MemTotal", "")
+	if kb, err := strconv.ParseFloat(strings.TrimSuffix(firstField("/proc/meminfo", "MemTotal", ""), " kB"), 64); err == nil {
+		m.MemTotal = mb(kb * 1024)
+	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = "Linux " + strings.TrimSpace(string(b))
 	}
@@ -133,8 +135,8 @@ func (d *Document) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
-	if d.GoBench != "" {
-		fmt.Fprintf(b, "\n## Go benchmarks\n\n```\n%s\n```\n", strings.TrimSpace(d.GoBench))
+	if lines := benchLines(d.GoBench); lines != "" {
+		fmt.Fprintf(b, "\n## Go benchmarks\n\nThe hot paths on their own: `go test -bench` as `make bench` runs it, benchmark lines only.\n\n```\n%s\n```\n", lines)
 	}
 	if d.Kept != "" {
 		fmt.Fprintf(b, "\n%s\n", strings.TrimSpace(d.Kept))
@@ -195,6 +197,17 @@ func benchMetricLines(out, prefix, part, unit string) []float64 {
 		}
 	}
 	return vals
+}
+
+// benchLines keeps the package and result lines of go test -bench output.
+func benchLines(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "pkg: ") || strings.HasPrefix(line, "Benchmark") {
+			keep = append(keep, strings.TrimRight(line, " \t"))
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

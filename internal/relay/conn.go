@@ -240,6 +240,9 @@ func (c *conn) cutOff() {
 	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", pending)
 	c.setWhy("slow_consumer")
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
+	// The writer may be stuck writing to this peer: fail that write now.
+	// (net.Conn deadlines are safe to set from any goroutine.)
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 }
 
 // setWhy records the first reason we close for, as a metrics label.
