@@ -54,7 +54,7 @@ chaos:
 # benchmarks; results, command line and machine go to docs/benchmarks.md.
 bench: build
 	@mkdir -p var
-	$(GO) test -run '^$$' -bench . -benchmem ./... | tee var/gobench.txt
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem ./... > var/gobench.txt || { cat var/gobench.txt; exit 1; }
 	$(BIN)/swbench --out docs/benchmarks.md --gobench var/gobench.txt
 
 lint:
