@@ -284,7 +284,13 @@ func TestDashboardsSeeSameOrder(t *testing.T) {
 		w1.waitEnd(id)
 		relaytest.Eventually(t, waitLong, "second dashboard sees the end", func() bool { return w2.command(id).State.Final() })
 	}
-	// w2 joined at the same time as w1; both logs must be identical.
+	// Both joined before any agent; once both have seen every agent back
+	// to idle, their logs must be identical.
+	for i := range 3 {
+		w1.waitAgent(fmt.Sprintf("box%d", i), wire.AgentIdle)
+		w2.waitAgent(fmt.Sprintf("box%d", i), wire.AgentIdle)
+	}
+	relaytest.Eventually(t, waitLong, "both logs complete", func() bool { return len(w1.eventLog()) == len(w2.eventLog()) })
 	e1, e2 := w1.eventLog(), w2.eventLog()
 	if !slices.Equal(e1, e2) {
 		t.Fatalf("dashboards disagree:\n%s\n---\n%s", strings.Join(e1, "\n"), strings.Join(e2, "\n"))
