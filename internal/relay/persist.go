@@ -133,22 +133,21 @@ func (p *persister) addCommand(c wire.Command) {
 }
 
 func (p *persister) addAgent(a wire.Agent) {
-	p.mu.Lock()
-	p.next.Agents = append(p.next.Agents, a)
-	p.mu.Unlock()
-	p.urge()
+	p.add(func(b *store.Batch) { b.Agents = append(b.Agents, a) })
 }
 
 func (p *persister) addEvent(e store.Event) {
-	p.mu.Lock()
-	p.next.Events = append(p.next.Events, e)
-	p.mu.Unlock()
-	p.urge()
+	p.add(func(b *store.Batch) { b.Events = append(b.Events, e) })
 }
 
 func (p *persister) addAudit(e wire.AuditEntry) {
+	p.add(func(b *store.Batch) { b.Audit = append(b.Audit, e) })
+}
+
+// add puts something into the next batch and asks for a commit.
+func (p *persister) add(put func(*store.Batch)) {
 	p.mu.Lock()
-	p.next.Audit = append(p.next.Audit, e)
+	put(&p.next)
 	p.mu.Unlock()
 	p.urge()
 }
