@@ -37,7 +37,7 @@ func TestAgentLockedDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	https := &http.Client{Transport: &http.Transport{TLSClientConfig: trust}}
-	waitFor(t, 15*time.Second, "relay /healthz over https", func() bool {
+	relaytest.Eventually(t, 15*time.Second, "relay /healthz over https", func() bool {
 		resp, err := https.Get("https://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -67,7 +67,7 @@ func TestAgentLockedDown(t *testing.T) {
 	}
 	defer cl.Close()
 	var agent wire.Agent
-	waitFor(t, 20*time.Second, "the agent online", func() bool {
+	relaytest.Eventually(t, 20*time.Second, "the agent online", func() bool {
 		for _, a := range cl.State().Agents {
 			if a.Name == "locked" && a.Status == wire.AgentIdle {
 				agent = a
@@ -165,7 +165,7 @@ func runAndRead(t *testing.T, cl *client.Client, spec wire.CommandSpec) (wire.Co
 				}
 			case client.OutputEnd:
 				if ev.CommandID == id {
-					waitFor(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State.Final() })
+					relaytest.Eventually(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State.Final() })
 					return cl.State().Commands[id], out.String()
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"switchboard/internal/client"
+	"switchboard/internal/relaytest"
 	"switchboard/internal/store/sqlite"
 	"switchboard/internal/wire"
 )
@@ -24,7 +25,7 @@ func TestCLI(t *testing.T) {
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "cli-two", "--label", "pool=ci", "--state-dir", t.TempDir())
 
 	var agents []wire.Agent
-	waitFor(t, 15*time.Second, "two agents listed", func() bool {
+	relaytest.Eventually(t, 15*time.Second, "two agents listed", func() bool {
 		out, _, code := tui(t, addr, "agents", "--json")
 		agents = nil
 		return code == 0 && json.Unmarshal([]byte(out), &agents) == nil && len(agents) == 2 &&
@@ -86,7 +87,7 @@ func TestCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "sleep running", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateRunning })
+	relaytest.Eventually(t, 10*time.Second, "sleep running", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateRunning })
 	out, stderr, code = tui(t, addr, "cancel", cmds[0].ID)
 	if code != 0 || !strings.Contains(out, "cancelled") {
 		t.Errorf("cancel: code %d, %q %q", code, out, stderr)
@@ -108,7 +109,7 @@ func TestRelayKill9MidCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	waitFor(t, 15*time.Second, "agent online", func() bool {
+	relaytest.Eventually(t, 15*time.Second, "agent online", func() bool {
 		for _, a := range cl.State().Agents {
 			if a.Name == "worker" && a.Status == wire.AgentIdle {
 				return true
@@ -161,7 +162,7 @@ func TestRelayKill9MidCommand(t *testing.T) {
 	if got.String() != want.String() {
 		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), want.Len())
 	}
-	waitFor(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State == wire.StateExited })
+	relaytest.Eventually(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State == wire.StateExited })
 	relay.stop(syscall.SIGTERM)
 
 	st, err := sqlite.Open(context.Background(), db)
@@ -197,21 +198,21 @@ func TestAgentKilledCommandsLost(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor(t, 15*time.Second, "agent idle", func() bool { return status() == wire.AgentIdle })
+	relaytest.Eventually(t, 15*time.Second, "agent idle", func() bool { return status() == wire.AgentIdle })
 	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"doomed"}}, wire.CommandSpec{Argv: []string{"sleep", "60"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "running", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateRunning })
+	relaytest.Eventually(t, 10*time.Second, "running", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateRunning })
 	ag.stop(syscall.SIGKILL)
-	waitFor(t, 5*time.Second, "agent offline", func() bool { return status() == wire.AgentOffline })
-	waitFor(t, 10*time.Second, "command lost", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateLost })
+	relaytest.Eventually(t, 5*time.Second, "agent offline", func() bool { return status() == wire.AgentOffline })
+	relaytest.Eventually(t, 10*time.Second, "command lost", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateLost })
 	if c := cl.State().Commands[cmds[0].ID]; !strings.Contains(c.Reason, "offline") {
 		t.Errorf("lost reason %q", c.Reason)
 	}
 	// The agent restarts (same state dir, so same id) and runs new work.
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "doomed", "--state-dir", stateDir)
-	waitFor(t, 15*time.Second, "agent back", func() bool { return status() == wire.AgentIdle })
+	relaytest.Eventually(t, 15*time.Second, "agent back", func() bool { return status() == wire.AgentIdle })
 	if n := len(cl.State().Agents); n != 1 {
 		t.Errorf("%d agents after restart, want 1 (stable id)", n)
 	}

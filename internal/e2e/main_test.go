@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"switchboard/internal/proctest"
+	"switchboard/internal/relaytest"
 	"syscall"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func startRelay(t *testing.T, addr, db string, extra ...string) *proc {
 		extra = extra[1:]
 	}
 	p := start(t, "relay", append([]string{"--addr", addr, "--db", db, "--log-level", "warn"}, extra...)...)
-	waitFor(t, 15*time.Second, "relay /healthz", func() bool {
+	relaytest.Eventually(t, 15*time.Second, "relay /healthz", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -126,15 +127,4 @@ func tui(t *testing.T, relay string, args ...string) (stdout, stderr string, cod
 		t.Fatalf("tui %v: %v", args, err)
 	}
 	return out.String(), errb.String(), 0
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
