@@ -29,7 +29,7 @@ Flags:
 `
 
 func main() {
-	bench.RelayChild() // when started as the relay child, serve and exit
+	bench.Child() // when started as the relay or agent child, serve and exit
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -22,6 +22,7 @@ const (
 	pingPeriod       = 10 * time.Second // our own pings, so a silent relay is noticed even if it never pings
 	stableAfter      = 10 * time.Second // a connection this old resets the backoff
 	defaultHeartbeat = 5 * time.Second  // if welcome does not say
+	frameOverhead    = 1024             // an output frame's bytes besides its data, with room to spare
 )
 
 // relayConn is one welcomed connection to the relay. The writer goroutine
@@ -139,7 +140,11 @@ func (a *Agent) connect(ctx context.Context) (*relayConn, error) {
 }
 
 func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
-	d := websocket.Dialer{HandshakeTimeout: handshakeWait, Proxy: http.ProxyFromEnvironment, TLSClientConfig: a.cfg.TLS}
+	// A write buffer that holds a whole output frame: with gorilla's
+	// default 4 KiB, a 256 KiB frame went out as 64 fragments, one
+	// system call each, and the agent drained the terminal slower.
+	d := websocket.Dialer{HandshakeTimeout: handshakeWait, Proxy: http.ProxyFromEnvironment, TLSClientConfig: a.cfg.TLS,
+		WriteBufferSize: wire.MaxChunk + frameOverhead}
 	ws, resp, err := d.DialContext(ctx, a.endpoint, nil)
 	if err != nil {
 		if resp != nil {
@@ -238,7 +243,15 @@ func (rc *relayConn) poke() {
 // readLoop handles the relay's messages until the connection fails.
 func (a *Agent) readLoop(rc *relayConn) error {
 	ws := rc.ws
-	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(readWait)) }
+	// The deadline moves at most every readWait/16, not on each message:
+	// moving it costs more than reading a keystroke.
+	var renewed time.Time
+	extend := func() {
+		if now := time.Now(); now.Sub(renewed) > readWait/16 {
+			renewed = now
+			_ = ws.SetReadDeadline(now.Add(readWait))
+		}
+	}
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	ws.SetPingHandler(func(data string) error {

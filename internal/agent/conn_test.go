@@ -57,6 +57,33 @@ func TestCommandRunsOverTheConnection(t *testing.T) {
 	})
 }
 
+// A flood is read a few KiB at a time; it goes out in far fewer, larger
+// frames than reads, and still whole and in order.
+func TestFloodIsSentInGatheredFrames(t *testing.T) {
+	const total = 8 << 20
+	relay := newTestRelay(t)
+	runTestAgent(t, relay, nil)
+	p := relay.accept(t)
+	p.expectHello(t)
+	p.welcome(t)
+	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: fmt.Sprintf("head -c %d /dev/zero", total)}))
+
+	s := p.follow(t, "c-1", 0)
+	if len(s.out) != total || bytes.ContainsFunc(s.out, func(r rune) bool { return r != 0 }) {
+		t.Fatalf("got %d bytes (want %d zero bytes)", len(s.out), total)
+	}
+	frames := 0
+	for _, m := range s.order {
+		if m == "output" {
+			frames++
+		}
+	}
+	if frames > total/(16<<10) {
+		t.Fatalf("%d frames for %d bytes: %d bytes a frame, about one terminal read each", frames, total, total/frames)
+	}
+	t.Logf("%d frames, %d bytes a frame", frames, total/frames)
+}
+
 func TestInputAndResizeOverTheConnection(t *testing.T) {
 	relay := newTestRelay(t)
 	runTestAgent(t, relay, nil)

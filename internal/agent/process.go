@@ -52,6 +52,9 @@ type process struct {
 	input   chan []byte   // to the input writer goroutine
 	done    chan struct{} // closed when run is finishing: the input writer quits
 
+	inMu     sync.Mutex // orders input: held while writing it or queueing it
+	inQueued int        // chunks queued for the input writer and not yet written
+
 	exited  atomic.Bool // reaped: reads are draining what is left
 	abandon atomic.Bool // a stop arrived while draining: stop reading now
 
@@ -233,22 +236,66 @@ func (p *process) writeInput() {
 		case <-p.done:
 			return
 		case b := <-p.input:
-			if _, err := p.ptmx.Write(b); err != nil {
+			_, err := p.ptmx.Write(b)
+			p.inMu.Lock()
+			p.inQueued--
+			p.inMu.Unlock()
+			if err != nil {
 				return // the terminal is gone; later input is dropped at the queue
 			}
 		}
 	}
 }
 
-// sendInput queues b for the terminal without blocking: a program that
-// does not read its input must not stall the connection that carries it.
+// sendInput writes b to the terminal without blocking. While nothing
+// is queued it writes at once, from the caller's goroutine: a keystroke
+// then reaches the program without waking the input writer, which is
+// most of an interactive echo's time in the agent. What the terminal
+// does not take at once is queued for the input writer, behind which
+// later input waits its turn; a program that does not read its input
+// must not stall the connection that carries it.
 func (p *process) sendInput(b []byte) error {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	if p.inQueued == 0 {
+		n, err := p.writeNow(b)
+		if err != nil {
+			return fmt.Errorf("write to terminal: %w", err)
+		}
+		if b = b[n:]; len(b) == 0 {
+			return nil
+		}
+	}
 	select {
 	case p.input <- b:
+		p.inQueued++
 		return nil
 	default:
 		return errInputFull
 	}
+}
+
+// writeNow writes what the terminal takes without waiting.
+func (p *process) writeNow(b []byte) (int, error) {
+	rc, err := p.ptmx.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true // never wait: the input writer does the waiting
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == unix.EAGAIN || werr == unix.EINTR:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
 }
 
 // resize sets the terminal size; the kernel tells the program (SIGWINCH).

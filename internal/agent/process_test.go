@@ -211,6 +211,57 @@ func TestInputReachesTheProgram(t *testing.T) {
 	}
 }
 
+// Input is written at once while the terminal takes it, and queued behind
+// what it did not take: a program that reads late still gets every byte,
+// in order.
+func TestInputTheTerminalCannotTakeAtOnceArrivesInOrder(t *testing.T) {
+	const chunks, size = 48, 1024
+	dst := filepath.Join(t.TempDir(), "got")
+	rp := startTest(t, wire.CommandSpec{Shell: "stty raw -echo && printf R && sleep 0.5 && head -c 49152 > " + dst}, time.Second)
+	eventually(t, 5*time.Second, "the ready mark", func() bool { return rp.out.String() == "R" })
+	var want []byte
+	for i := range chunks {
+		chunk := bytes.Repeat([]byte{'a' + byte(i%26)}, size)
+		if err := rp.p.sendInput(chunk); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+		want = append(want, chunk...)
+	}
+	rp.p.inMu.Lock()
+	queued := rp.p.inQueued
+	rp.p.inMu.Unlock()
+	if queued == 0 {
+		t.Fatal("the terminal took all input at once; the test needs some of it queued")
+	}
+	if r := rp.wait(t, 20*time.Second); r.exitCode == nil || *r.exitCode != 0 {
+		t.Fatalf("result %+v, want exit 0", r)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the program read %d bytes, not the %d typed in order", len(got), len(want))
+	}
+}
+
+// A program that never reads its terminal does not block the sender:
+// input beyond the queue is refused at once.
+func TestInputToAProgramThatDoesNotReadIsRefusedNotBlocked(t *testing.T) {
+	rp := startTest(t, wire.CommandSpec{Shell: "stty raw -echo && printf R && sleep 30"}, time.Second)
+	eventually(t, 5*time.Second, "the ready mark", func() bool { return rp.out.String() == "R" })
+	chunk := bytes.Repeat([]byte{'x'}, 4096)
+	var refused error
+	for range 4 * inputQueue {
+		if refused = rp.p.sendInput(chunk); refused != nil {
+			break
+		}
+	}
+	if refused != errInputFull {
+		t.Fatalf("after %d KiB to a program that does not read: %v, want %v", 4*inputQueue*4, refused, errInputFull)
+	}
+}
+
 func TestResizeIsVisibleToTheProgram(t *testing.T) {
 	rp := startTest(t, wire.CommandSpec{Shell: "stty size; read x; stty size", Cols: 100, Rows: 30}, time.Second)
 	eventually(t, 5*time.Second, "the first size", func() bool { return rp.out.String() == "30 100\r\n" })

@@ -28,7 +28,20 @@ type outMsg struct {
 	kind    int // websocket.TextMessage or websocket.BinaryMessage
 	data    []byte
 	started *command // for a started message: mark it delivered once written
+	output  int      // bytes of command output it carries
 }
+
+// Output gathering. A command that floods its terminal is read a few KiB
+// at a time, thousands of reads a second. Sent one frame per read, every
+// hop (this writer, the relay, its store, each dashboard) paid per frame,
+// and the flood ran a fifth slower than it could. So after a flush that
+// sent a flood's worth of output, the writer lets output gather for up to
+// gatherFor before it sends again; a keystroke's echo, a few bytes after
+// a quiet moment, goes out at once.
+const (
+	floodBytes = 2 << 10
+	gatherFor  = time.Millisecond
+)
 
 // writeLoop owns the socket's write side. It does not take messages from
 // a queue: it reads what to send from the agent's state (each command's
@@ -41,17 +54,47 @@ func (a *Agent) writeLoop(ctx context.Context, rc *relayConn) error {
 	defer heartbeat.Stop()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	var (
+		gathering bool      // gather is set: the next flush waits for it
+		lastFlush time.Time // when the last flush that sent output ended
+		lastBytes int       // how much output it sent
+		backlog   bool      // it left more than a frame unsent
+	)
+	flush := func() error {
+		sent, more, err := a.flush(rc)
+		if sent > 0 {
+			lastFlush, lastBytes, backlog = time.Now(), sent, more
+		}
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			rc.close(websocket.CloseGoingAway, "agent disconnecting")
 			return nil
 		case <-rc.wake:
-			if err := a.flush(rc); err != nil {
+			if gathering {
+				continue // the gather timer flushes
+			}
+			if wait := gatherFor - time.Since(lastFlush); lastBytes >= floodBytes && !backlog && wait > 0 {
+				gathering = true
+				gather.Reset(wait)
+				continue
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		case <-gather.C:
+			gathering = false
+			if err := flush(); err != nil {
 				return err
 			}
 		case <-heartbeat.C:
 			hb := &wire.Heartbeat{Running: a.running()}
+			_ = rc.ws.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := rc.send(outMsg{kind: websocket.TextMessage, data: wire.MustEncode(hb)}); err != nil {
 				return err
 			}
@@ -65,25 +108,28 @@ func (a *Agent) writeLoop(ctx context.Context, rc *relayConn) error {
 
 // flush sends one round of pending messages: at most one output frame per
 // command, so that a flood from one command neither starves the others
-// nor the heartbeat. It wakes itself again while more is pending.
-func (a *Agent) flush(rc *relayConn) error {
+// nor the heartbeat. It wakes itself again while more is pending, and
+// returns how many bytes of output it sent and whether more is pending.
+func (a *Agent) flush(rc *relayConn) (sent int, more bool, err error) {
 	batch, more, done := a.collect(rc)
+	_ = rc.ws.SetWriteDeadline(time.Now().Add(writeWait))
 	for _, m := range batch {
 		if err := rc.send(m); err != nil {
-			return err
+			return sent, more, err
 		}
 		if m.started != nil {
 			a.markStarted(m.started)
 		}
+		sent += m.output
 	}
 	if done {
 		rc.close(websocket.CloseGoingAway, "the agent is shutting down")
-		return errShutdown
+		return sent, more, errShutdown
 	}
 	if more {
 		rc.poke()
 	}
-	return nil
+	return sent, more, nil
 }
 
 // collect builds the next round of messages. more reports output still
@@ -139,7 +185,7 @@ func (a *Agent) collectCommand(c *command, s *stream, batch []outMsg) []outMsg {
 	if s.sent < c.out.end {
 		n := int(min(c.out.end-s.sent, wire.MaxChunk))
 		frame := wire.AppendOutputFrame(make([]byte, 0, 10+len(id)+n), id, s.sent, nil)
-		batch = append(batch, outMsg{kind: websocket.BinaryMessage, data: c.out.appendFrom(frame, s.sent, n)})
+		batch = append(batch, outMsg{kind: websocket.BinaryMessage, data: c.out.appendFrom(frame, s.sent, n), output: n})
 		s.sent += int64(n)
 	}
 	if c.exit != nil && !s.exitSent && s.sent == c.out.end {
@@ -168,8 +214,8 @@ func text(m wire.Message) outMsg {
 	return outMsg{kind: websocket.TextMessage, data: wire.MustEncode(m)}
 }
 
+// send writes one message; the caller has set the write deadline.
 func (rc *relayConn) send(m outMsg) error {
-	_ = rc.ws.SetWriteDeadline(time.Now().Add(writeWait))
 	if err := rc.ws.WriteMessage(m.kind, m.data); err != nil {
 		return fmt.Errorf("write to relay: %w", err)
 	}

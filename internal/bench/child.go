@@ -15,26 +15,53 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"switchboard/internal/agent"
 	"switchboard/internal/relay"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/wire"
 )
 
-// RelayChild runs a relay and exits if this process was started as the
-// generator's relay child; otherwise it returns at once. Call it first in
-// main (and in TestMain of tests that run the generator).
+// Child runs a relay or an agent and exits if this process was started
+// as one of the generator's children; otherwise it returns at once. Call
+// it first in main (and in TestMain of tests that run the generator).
 //
-// The child is what cmd/relay builds (the SQLite store, relay.New, the
-// relay's handler with /debug/pprof), with authentication off, which
-// cmd/relay allows on loopback only; it listens on loopback only.
-func RelayChild() {
-	if os.Getenv(envChild) != "1" {
+// The relay child is what cmd/relay builds (the SQLite store, relay.New,
+// the relay's handler with /debug/pprof), with authentication off, which
+// cmd/relay allows on loopback only; it listens on loopback only. The
+// agent child is what cmd/agent builds, in a process of its own as in
+// use, so that it shares no Go runtime with the dashboards measuring it.
+func Child() {
+	switch {
+	case os.Getenv(envChild) == "1":
+		if err := serveRelay(os.Getenv(envAddr), os.Getenv(envDB)); err != nil {
+			fmt.Fprintln(os.Stderr, "swbench relay:", err)
+			os.Exit(1)
+		}
+	case os.Getenv(envAgentChild) == "1":
+		if err := runAgent(os.Getenv(envAgentRelay), os.Getenv(envAgentName), os.Getenv(envAgentDir)); err != nil {
+			fmt.Fprintln(os.Stderr, "swbench agent:", err)
+			os.Exit(1)
+		}
+	default:
 		return
 	}
-	if err := serveRelay(os.Getenv(envAddr), os.Getenv(envDB)); err != nil {
-		fmt.Fprintln(os.Stderr, "swbench relay:", err)
-		os.Exit(1)
-	}
 	os.Exit(0)
+}
+
+// runAgent runs a real agent until SIGTERM or the generator's end.
+func runAgent(relayURL, name, dir string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, orphaned := context.WithCancel(ctx)
+	defer orphaned()
+	go exitWithParent(ctx, orphaned)
+	a, err := agent.New(agent.Config{RelayURL: relayURL, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
+		CancelGrace: time.Second, Logger: log})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
 }
 
 func serveRelay(addr, dbPath string) error {
@@ -84,7 +111,7 @@ func serveRelay(addr, dbPath string) error {
 	return g.Wait()
 }
 
-// exitWithParent ends the relay if the generator dies without stopping it.
+// exitWithParent ends a child if the generator dies without stopping it.
 func exitWithParent(ctx context.Context, stop func()) {
 	parent := os.Getppid()
 	t := time.NewTicker(time.Second)

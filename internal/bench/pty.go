@@ -4,41 +4,55 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
 
-	"switchboard/internal/agent"
 	"switchboard/internal/wire"
 )
 
-// realAgent is a real agent (internal/agent) running in this process.
+// realAgent is a real agent (internal/agent) running in a child process.
 type realAgent struct {
 	name string
-	stop func()
+	cmd  *exec.Cmd
+	done chan error
 }
 
+// startRealAgent starts an agent process connected to relayURL.
 func (e *env) startRealAgent(relayURL, name string) (*realAgent, error) {
 	dir, err := os.MkdirTemp(e.work, "agent-")
 	if err != nil {
 		return nil, err
 	}
-	a, err := agent.New(agent.Config{RelayURL: relayURL, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
-		CancelGrace: time.Second, Logger: slog.New(slog.NewTextHandler(e.cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = a.Run(ctx)
-	}()
-	return &realAgent{name: name, stop: func() { cancel(); <-done }}, nil
+	cmd := exec.Command(self) // Child takes over before any flag is parsed
+	cmd.Env = append(os.Environ(), envAgentChild+"=1", envAgentRelay+"="+relayURL, envAgentName+"="+name, envAgentDir+"="+dir)
+	cmd.Stdout, cmd.Stderr = e.cfg.Log, e.cfg.Log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	ra := &realAgent{name: name, cmd: cmd, done: make(chan error, 1)}
+	go func() { ra.done <- cmd.Wait() }()
+	return ra, nil
+}
+
+// stop ends the agent as a service manager would: SIGTERM, then SIGKILL
+// if it has not exited within 10 s.
+func (ra *realAgent) stop() {
+	_ = ra.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-ra.done:
+	case <-time.After(10 * time.Second):
+		_ = ra.cmd.Process.Kill()
+		<-ra.done
+	}
 }
 
 // waitFor polls cond every 10 ms for up to d.

@@ -10,7 +10,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	RelayChild() // the generator starts this test binary again as its relay
+	Child() // the generator starts this test binary again as its relay and agents
 	os.Exit(m.Run())
 }
 

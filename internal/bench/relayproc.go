@@ -20,11 +20,16 @@ import (
 )
 
 // Environment of a relay child: the generator runs its own executable
-// again with these set (see RelayChild).
+// again with these set (see Child).
 const (
 	envChild = "SWBENCH_RELAY_CHILD"
 	envAddr  = "SWBENCH_RELAY_ADDR"
 	envDB    = "SWBENCH_RELAY_DB"
+
+	envAgentChild = "SWBENCH_AGENT_CHILD"
+	envAgentRelay = "SWBENCH_AGENT_RELAY"
+	envAgentName  = "SWBENCH_AGENT_NAME"
+	envAgentDir   = "SWBENCH_AGENT_DIR"
 )
 
 // clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
@@ -66,7 +71,7 @@ func startRelay(ctx context.Context, opts relayOptions) (*relayProc, error) {
 		if err != nil {
 			return nil, fmt.Errorf("find own executable: %w", err)
 		}
-		cmd = exec.Command(self) // RelayChild takes over before any flag is parsed
+		cmd = exec.Command(self) // Child takes over before any flag is parsed
 		cmd.Env = append(os.Environ(), envChild+"=1", envAddr+"="+addr, envDB+"="+opts.db)
 	}
 	cmd.Stdout, cmd.Stderr = opts.log, opts.log
