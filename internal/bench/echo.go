@@ -19,17 +19,20 @@ const echoShell = "stty raw -echo && exec cat"
 
 const echoWarmup = 50
 
-// echoCheck collects the bytes echoed back and wakes the typist.
+// echoCheck collects the bytes echoed back, with when the dashboard
+// received the last of them, and wakes the typist.
 type echoCheck struct {
-	mu   sync.Mutex
-	got  []byte
-	wake chan struct{}
+	mu     sync.Mutex
+	got    []byte
+	lastAt int64 // Unix ns: when the dashboard received the last bytes
+	wake   chan struct{}
 }
 
-func (c *echoCheck) feed(off int64, data []byte, _ int64) {
+func (c *echoCheck) feed(off int64, data []byte, now int64) {
 	c.mu.Lock()
 	if off == int64(len(c.got)) {
 		c.got = append(c.got, data...)
+		c.lastAt = now
 	}
 	c.mu.Unlock()
 	select {
@@ -38,10 +41,11 @@ func (c *echoCheck) feed(off int64, data []byte, _ int64) {
 	}
 }
 
-func (c *echoCheck) received() int {
+// received returns how many bytes came back, and when the last arrived.
+func (c *echoCheck) received() (int, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.got)
+	return len(c.got), c.lastAt
 }
 
 func (c *echoCheck) result() streamResult {
@@ -116,27 +120,33 @@ func runEcho(ctx context.Context, e *env) error {
 }
 
 // typeKeys types n keys (after a warm-up) one at a time, waiting for each
-// echo, and returns the round trips and every byte typed.
+// echo, and returns the round trips and every byte typed. A round trip
+// ends when the dashboard's event loop receives the echo, not when this
+// goroutine gets round to looking.
 func typeKeys(d *dash, id string, ec *echoCheck, n int) (latency, []byte, error) {
 	var samples []int64
 	var typed []byte
 	for i := range n + echoWarmup {
 		key := []byte{'a' + byte(i%26)}
-		began := time.Now()
+		began := time.Now().UnixNano()
 		if err := d.c.Input(id, key); err != nil {
 			return latency{}, nil, fmt.Errorf("input: %w", err)
 		}
 		typed = append(typed, key...)
 		timeout := time.After(5 * time.Second)
-		for ec.received() < len(typed) {
+		for {
+			n, at := ec.received()
+			if n >= len(typed) {
+				if i >= echoWarmup {
+					samples = append(samples, at-began)
+				}
+				break
+			}
 			select {
 			case <-ec.wake:
 			case <-timeout:
 				return latency{}, nil, fmt.Errorf("key %d: no echo within 5s", i)
 			}
-		}
-		if i >= echoWarmup {
-			samples = append(samples, int64(time.Since(began)))
 		}
 	}
 	return summarize(samples), typed, nil

@@ -441,7 +441,8 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 			d.typing[f.CommandID] = true
 			r.audit(d.who, "input_start", f.CommandID, "ok", "")
 		}
-		ac.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: data})
+		cs.out.typed(time.Now())
+		ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
 	}
 }
 

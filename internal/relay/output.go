@@ -2,6 +2,8 @@ package relay
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -33,7 +35,8 @@ type subscription struct {
 // state lock. Lock order: Relay.mu before outputLog.mu.
 type outputLog struct {
 	id      string
-	tailCap int // bytes of stored output worth keeping in memory
+	tailCap int          // bytes of stored output worth keeping in memory
+	typedAt atomic.Int64 // when a dashboard last typed into the command, Unix ns
 
 	mu       sync.Mutex
 	received int64 // end of the output received so far
@@ -78,7 +81,22 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh [
 	return c.data, o.exitAt >= 0 && o.received >= o.exitAt
 }
 
-// deliver sends the part of c that s still needs.
+// interactiveFor is how long after a keystroke a command's output counts
+// as its echo, which a person is waiting to see.
+const interactiveFor = 2 * time.Second
+
+// typed records that a dashboard typed into the command.
+func (o *outputLog) typed(now time.Time) { o.typedAt.Store(now.UnixNano()) }
+
+// interactive reports whether someone typed into the command lately.
+func (o *outputLog) interactive() bool {
+	return time.Now().UnixNano()-o.typedAt.Load() < int64(interactiveFor)
+}
+
+// deliver sends the part of c that s still needs. The output of a command
+// someone is typing into takes the connection's fast path (enqueueNow);
+// other output is left to the writer goroutines, which under load send
+// many messages with each write.
 func (o *outputLog) deliver(s *subscription, c memChunk) {
 	if c.end() <= s.next {
 		return
@@ -88,7 +106,12 @@ func (o *outputLog) deliver(s *subscription, c memChunk) {
 		raw = wire.OutputFrame(o.id, s.next, c.data[s.next-c.offset:])
 	}
 	s.next = c.end()
-	s.d.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: raw})
+	m := outbound{kind: websocket.BinaryMessage, data: raw}
+	if o.interactive() {
+		s.d.conn.enqueueNow(m)
+	} else {
+		s.d.conn.enqueue(m)
+	}
 }
 
 // trim forgets the oldest chunks beyond tailCap, but never one that is not
