@@ -71,14 +71,15 @@ func (a *Agent) writeLoop(ctx context.Context, rc *relayConn) error {
 		return err
 	}
 	for {
+		wake := rc.wake
+		if gathering {
+			wake = nil // the gather timer flushes; pokes meanwhile would only wake this goroutine
+		}
 		select {
 		case <-ctx.Done():
 			rc.close(websocket.CloseGoingAway, "agent disconnecting")
 			return nil
-		case <-rc.wake:
-			if gathering {
-				continue // the gather timer flushes
-			}
+		case <-wake:
 			if wait := gatherFor - time.Since(lastFlush); lastBytes >= floodBytes && !backlog && wait > 0 {
 				gathering = true
 				gather.Reset(wait)
@@ -89,6 +90,10 @@ func (a *Agent) writeLoop(ctx context.Context, rc *relayConn) error {
 			}
 		case <-gather.C:
 			gathering = false
+			select {
+			case <-rc.wake: // what it says is about to be sent
+			default:
+			}
 			if err := flush(); err != nil {
 				return err
 			}
