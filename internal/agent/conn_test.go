@@ -84,6 +84,39 @@ func TestFloodIsSentInGatheredFrames(t *testing.T) {
 	t.Logf("%d frames, %d bytes a frame", frames, total/frames)
 }
 
+// Typed one keystroke at a time, every byte value comes back intact, each
+// echo before the next key.
+func TestEchoOneKeystrokeAtATime(t *testing.T) {
+	relay := newTestRelay(t)
+	runTestAgent(t, relay, nil)
+	p := relay.accept(t)
+	p.expectHello(t)
+	p.welcome(t)
+	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: "stty raw -echo -iexten && printf R && exec cat"}))
+	var got []byte
+	next := int64(0)
+	readUntil := func(n int) {
+		p.until(t, func(r received) bool {
+			if r.msg == nil && r.frame.CommandID == "c-1" {
+				if r.frame.Offset != next {
+					t.Fatalf("frame at offset %d, want %d", r.frame.Offset, next)
+				}
+				got = append(got, r.frame.Data...)
+				next = r.frame.End()
+			}
+			return len(got) >= n
+		})
+	}
+	readUntil(1)
+	for i := range 256 {
+		p.sendInput(t, "c-1", []byte{byte(i)})
+		readUntil(2 + i)
+	}
+	if want := append([]byte("R"), allBytes()...); !bytes.Equal(got, want) {
+		t.Fatalf("echoed %q, want %q", got, want)
+	}
+}
+
 func TestInputAndResizeOverTheConnection(t *testing.T) {
 	relay := newTestRelay(t)
 	runTestAgent(t, relay, nil)
