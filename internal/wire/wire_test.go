@@ -206,3 +206,31 @@ func BenchmarkParseOutputFrame(b *testing.B) {
 		_, _ = ParseFrame(frame)
 	}
 }
+
+// Decode reads a leading "type" without a first parse; messages where
+// that could read differently from encoding/json take the full parse.
+func TestDecodeTypeShortcutAgreesWithFullParse(t *testing.T) {
+	cases := []struct {
+		in   string
+		want string // message type, or "" for an error
+	}{
+		{`{"type":"subscribe","command_id":"c1","offset":0}`, TypeSubscribe},
+		{`{"command_id":"c1","type":"subscribe"}`, TypeSubscribe},
+		{`{"type":"hello","type":"subscribe","command_id":"c1"}`, TypeSubscribe}, // the last one wins, as in encoding/json
+		{`{"type":"sub\u0073cribe","command_id":"c1"}`, TypeSubscribe},
+		{`{"type":"subscribe","command_id":"c1"`, ""}, // truncated: still refused
+		{`{"type":"subscribe","command_id":"c1"} trailing`, ""},
+		{`{"type":"nope"}`, ""},
+	}
+	for _, c := range cases {
+		m, err := Decode([]byte(c.in))
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("%s: decoded as %s, want an error", c.in, m.MessageType())
+		case c.want != "" && err != nil:
+			t.Errorf("%s: %v", c.in, err)
+		case c.want != "" && m.MessageType() != c.want:
+			t.Errorf("%s: decoded as %s, want %s", c.in, m.MessageType(), c.want)
+		}
+	}
+}
