@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -146,30 +147,35 @@ func (e *env) streamPTY(ctx context.Context) error {
 		return err
 	}
 	defer os.Remove(path)
-	raw1, err := rawPTYRate(path, n)
-	if err != nil {
-		return err
+	// Raw and relayed runs alternate, twice each, so that both meet the
+	// same spells of a shared machine; each side's best run counts.
+	var raws, rates []float64
+	var lost int64
+	for run := range 2 {
+		raw, err := rawPTYRate(path, n)
+		if err != nil {
+			return err
+		}
+		rate, l, err := e.catThroughRelay(ctx, path, n, run)
+		if err != nil {
+			return err
+		}
+		raws, rates, lost = append(raws, raw), append(rates, rate), lost+l
 	}
-	rate, lost, err := e.catThroughRelay(ctx, path, n)
-	if err != nil {
-		return err
-	}
-	raw2, err := rawPTYRate(path, n)
-	if err != nil {
-		return err
-	}
-	raw := max(raw1, raw2)
+	raw, rate := slices.Max(raws), slices.Max(rates)
 	e.rep.add("S2", fmt.Sprintf("one stream through a real PTY: agent runs cat of a %s file → relay (storing) → dashboard", mb(float64(n))),
 		"≥ 80 % of the raw PTY read rate, 0 B lost",
-		fmt.Sprintf("%s/s = %.0f %% of raw %s/s (raw runs %s/s and %s/s); %d B lost", mb(rate), 100*rate/raw, mb(raw), mb(raw1), mb(raw2), lost),
+		fmt.Sprintf("%s/s = %.0f %% of raw %s/s (relayed runs %s/s and %s/s; raw runs %s/s and %s/s, alternating); %d B lost",
+			mb(rate), 100*rate/raw, mb(raw), mb(rates[0]), mb(rates[1]), mb(raws[0]), mb(raws[1]), lost),
 		ptr(rate >= 0.8*raw && lost == 0))
 	return nil
 }
 
-// catThroughRelay runs cat of path on a real agent and returns the rate at
-// which a dashboard received it, and the bytes lost.
-func (e *env) catThroughRelay(ctx context.Context, path string, n int64) (float64, int64, error) {
-	p, err := e.startRelay(ctx, "s2-pty.db")
+// catThroughRelay runs cat of path on a real agent, with a relay and
+// database of its own for each run, and returns the rate at which a
+// dashboard received it, and the bytes lost.
+func (e *env) catThroughRelay(ctx context.Context, path string, n int64, run int) (float64, int64, error) {
+	p, err := e.startRelay(ctx, fmt.Sprintf("s2-pty-%d.db", run))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -187,7 +193,7 @@ func (e *env) catThroughRelay(ctx context.Context, path string, n int64) (float6
 	if err := waitAgent(d, ra.name); err != nil {
 		return 0, 0, err
 	}
-	waitProfile := e.profile(p, time.Duration(max(1, n/(100<<20)))*time.Second, "s2-pty")
+	waitProfile := e.profile(p, time.Duration(max(1, n/(100<<20)))*time.Second, fmt.Sprintf("s2-pty-%d", run))
 	defer waitProfile()
 	cpu := p.startCPU()
 	began := time.Now()
