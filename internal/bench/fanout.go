@@ -312,6 +312,16 @@ func slowConsumers(p *relayProc) float64 {
 	return m[`switchboard_disconnects_total{kind="dashboard",reason="slow_consumer"}`]
 }
 
+// fellBehind counts the times a dashboard left the live fan-out for a
+// paced catch-up.
+func fellBehind(p *relayProc) float64 {
+	m, err := p.metrics()
+	if err != nil {
+		return 0
+	}
+	return m["switchboard_fanout_fell_behind_total"]
+}
+
 func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64, drops int) {
 	sc := e.sc
 	r := e.rep

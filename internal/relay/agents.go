@@ -194,7 +194,11 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		}
 		ac.logs[f.CommandID] = log
 	}
-	if _, exitReady := log.appendFrame(f, data, r.persist); exitReady {
+	_, exitReady, behind := log.appendFrame(f, data, r.persist)
+	for _, s := range behind {
+		s.d.fallBehind(r, log, s.owner, s.next)
+	}
+	if exitReady {
 		r.completeExit(f.CommandID)
 	}
 }

@@ -68,7 +68,7 @@ func benchFanOut(b *testing.B, size, n int) {
 		}
 		raw := wire.OutputFrame(out.id, off, data)
 		f, _ := wire.ParseFrame(raw)
-		out.appendFrame(f, raw, p)
+		_, _, _ = out.appendFrame(f, raw, p)
 		out.markStored(f.End()) // as the persister would, so memory stays bounded
 		off = f.End()
 	}

@@ -172,6 +172,16 @@ func (c *conn) enqueue(m outbound) bool {
 	return true
 }
 
+// lagging reports whether the peer is so far behind that it should not be
+// sent n more bytes of live output: half its bounds are queued. Output it
+// misses is sent later, paced (see dashboard.fallBehind); the bounds
+// themselves are for everything else.
+func (c *conn) lagging(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending+int64(n) > c.maxPending/2 || len(c.queue) >= sendQueueLen/2
+}
+
 // enqueueNow is enqueue for the messages a person waits on: output and
 // keystrokes. When the connection is idle, the caller writes m itself
 // with one non-blocking system call instead of starting a writer: the

@@ -24,7 +24,8 @@ const (
 	maxTerminalSide = 1000     // columns or rows
 	maxSpecBytes    = 64 << 10 // encoded size of one command's argv, shell, cwd and env
 	catchUpRead     = wire.MaxChunk
-	snapshotPart    = 256 << 10 // target encoded size of one snapshot message
+	catchUpPoll     = 20 * time.Millisecond // how often a caught-up catch-up checks a lagging dashboard again
+	snapshotPart    = 256 << 10             // target encoded size of one snapshot message
 )
 
 // dashboard is one connected dashboard.
@@ -281,20 +282,54 @@ func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	})
 }
 
-// catchUp sends stored output until memory can serve the rest, then
-// attaches the subscription to the live log.
+// catchUp sends output from the store, then from memory, paced by the
+// dashboard's catch-up window, until it is close enough to live to attach
+// the subscription to the live log.
 func (r *Relay) catchUp(d *dashboard, sub *dashboardSub, out *outputLog, from int64) {
 	for {
 		attached, stopped, memStart := d.attach(sub, out, from)
 		if attached || stopped {
 			return
 		}
-		next, err := r.sendStored(d, sub, out.id, from, memStart)
+		var next int64
+		var err error
+		if from < memStart {
+			next, err = r.sendStored(d, sub, out.id, from, memStart)
+		} else {
+			next, err = r.sendMemory(d, sub, out, from)
+		}
 		if err != nil {
 			return
 		}
+		if next == from {
+			// Nothing more to send, but the dashboard is still behind
+			// on what it was sent: wait for it to read.
+			select {
+			case <-time.After(catchUpPoll):
+			case <-d.conn.kill:
+				return
+			case <-sub.stopped:
+				return
+			}
+		}
 		from = next
 	}
+}
+
+// fallBehind moves a subscription whose dashboard fell behind on live
+// output (its queue past half its bound) to a catch-up, which sends what
+// it missed at the pace the dashboard reads and attaches it again once it
+// is close to live. A dashboard slower than the output it follows sees it
+// late instead of being disconnected.
+func (d *dashboard) fallBehind(r *Relay, out *outputLog, sub *dashboardSub, from int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.subs[out.id] != sub || isClosed(sub.stopped) {
+		return // unsubscribed or replaced meanwhile
+	}
+	sub.out = nil
+	r.metrics.fellBehind.Inc()
+	d.replays.Go(func() { r.catchUp(d, sub, out, from) })
 }
 
 // attach joins sub to the log if memory covers from. It checks under d.mu
@@ -308,7 +343,7 @@ func (d *dashboard) attach(sub *dashboardSub, out *outputLog, from int64) (attac
 		return false, true, 0
 	default:
 	}
-	attached, memStart = out.attach(d, from)
+	attached, memStart = out.attach(d, sub, from)
 	if attached {
 		sub.out = out
 	}
@@ -347,17 +382,38 @@ func (r *Relay) sendStored(d *dashboard, sub *dashboardSub, id string, from, lim
 	if end := start + int64(len(data)); end > limit {
 		data = data[:limit-start]
 	}
-	frame := wire.OutputFrame(id, start, data)
+	if err := d.sendPaced(sub, wire.OutputFrame(id, start, data)); err != nil {
+		return 0, err
+	}
+	return start + int64(len(data)), nil
+}
+
+// sendPaced queues a catch-up frame once fewer than catchUpWindow are in
+// flight, so a catch-up never runs ahead of what the dashboard reads.
+func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 	select {
 	case d.catchUp <- struct{}{}:
 	case <-d.conn.kill:
-		return 0, errors.New("connection closed")
+		return errors.New("connection closed")
 	case <-sub.stopped:
-		return 0, errors.New("unsubscribed")
+		return errors.New("unsubscribed")
 	}
 	if !d.conn.enqueueWait(outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}) {
 		d.released()
-		return 0, errors.New("connection closed")
+		return errors.New("connection closed")
+	}
+	return nil
+}
+
+// sendMemory sends one frame of output held in memory from offset from,
+// and returns the offset to continue from.
+func (r *Relay) sendMemory(d *dashboard, sub *dashboardSub, out *outputLog, from int64) (int64, error) {
+	data, start := out.readMem(from, catchUpRead)
+	if len(data) == 0 {
+		return from, nil // trimmed meanwhile: attach sends it to the store
+	}
+	if err := d.sendPaced(sub, wire.OutputFrame(out.id, start, data)); err != nil {
+		return 0, err
 	}
 	return start + int64(len(data)), nil
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	messagesOut  *prometheus.CounterVec // kind
 	bytesOut     *prometheus.CounterVec // kind
 	disconnects  *prometheus.CounterVec // kind, reason
+	fellBehind   prometheus.Counter
 	commands     *prometheus.CounterVec // final state
 	queued       prometheus.Gauge
 	storeBatch   prometheus.Histogram // rows per commit
@@ -47,6 +48,8 @@ func newMetrics() *metrics {
 			Help: "Message bytes written, by connection kind."}, []string{"kind"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_disconnects_total",
 			Help: "Connections closed, by kind and reason (slow_consumer, too_large, replaced, handshake, peer, shutdown)."}, []string{"kind", "reason"}),
+		fellBehind: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_fanout_fell_behind_total",
+			Help: "Times a dashboard fell so far behind on a command's output that it left the live fan-out for a paced catch-up."}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_commands_total",
 			Help: "Commands that reached a final state, by state."}, []string{"state"}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_commands_queued",
@@ -61,7 +64,7 @@ func newMetrics() *metrics {
 			Help: "Output bytes received but not yet stored."}),
 	}
 	m.registry.MustRegister(m.connections, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.disconnects,
-		m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
+		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -23,9 +23,14 @@ func (c memChunk) end() int64 { return c.offset + int64(len(c.data)) }
 // subscription is one dashboard following one command's output. next is
 // the offset of the first byte the dashboard still needs.
 type subscription struct {
-	d    *dashboard
-	next int64
+	d     *dashboard
+	owner *dashboardSub // the dashboard's record of it
+	next  int64
 }
+
+// attachWithin bounds the output a catch-up sends at once when it joins
+// the live fan-out; more than that it sends paced, a frame at a time.
+const attachWithin = 1 << 20
 
 // outputLog is one command's output as the relay holds it: the recent tail
 // in memory, and everything not yet stored, plus the dashboards following
@@ -55,13 +60,15 @@ func newOutputLog(id string, stored int64, tailCap int) *outputLog {
 }
 
 // appendFrame adds an output frame from the agent and fans it out. It
-// returns the bytes that were new (nil for a duplicate) and whether a
-// pending exit is now complete.
-func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh []byte, exitReady bool) {
+// returns the bytes that were new (nil for a duplicate), whether a
+// pending exit is now complete, and the subscriptions it took out of the
+// fan-out because their dashboards fell behind: the caller moves them to
+// a catch-up (dashboard.fallBehind), which takes locks this one may not.
+func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh []byte, exitReady bool, behind []*subscription) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.ended || f.End() <= o.received {
-		return nil, false // a resend of what we already have
+		return nil, false, nil // a resend of what we already have
 	}
 	if f.Offset < o.received {
 		// Partly a resend: keep only the new tail.
@@ -74,11 +81,14 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh [
 	o.memBytes += len(c.data)
 	o.received = c.end()
 	p.addOutput(o.id, c.offset, c.data)
-	for _, s := range o.subs {
-		o.deliver(s, c)
+	for d, s := range o.subs {
+		if !o.deliver(s, c) {
+			delete(o.subs, d)
+			behind = append(behind, s)
+		}
 	}
 	o.trim()
-	return c.data, o.exitAt >= 0 && o.received >= o.exitAt
+	return c.data, o.exitAt >= 0 && o.received >= o.exitAt, behind
 }
 
 // interactiveFor is how long after a keystroke a command's output counts
@@ -96,10 +106,14 @@ func (o *outputLog) interactive() bool {
 // deliver sends the part of c that s still needs. The output of a command
 // someone is typing into takes the connection's fast path (enqueueNow);
 // other output is left to the writer goroutines, which under load send
-// many messages with each write.
-func (o *outputLog) deliver(s *subscription, c memChunk) {
+// many messages with each write. It reports false, sending nothing, when
+// the dashboard has fallen too far behind to be sent more live output.
+func (o *outputLog) deliver(s *subscription, c memChunk) bool {
 	if c.end() <= s.next {
-		return
+		return true
+	}
+	if s.d.conn.lagging(len(c.raw)) {
+		return false
 	}
 	raw := c.raw
 	if c.offset < s.next {
@@ -112,6 +126,7 @@ func (o *outputLog) deliver(s *subscription, c memChunk) {
 	} else {
 		s.d.conn.enqueue(m)
 	}
+	return true
 }
 
 // trim forgets the oldest chunks beyond tailCap, but never one that is not
@@ -148,17 +163,21 @@ func (o *outputLog) memStartLocked() int64 {
 }
 
 // attach subscribes d from offset if memory can serve everything from
-// there, sending that backlog in coalesced frames. It reports false, and
-// the offset memory starts at, when the caller must first read from the
-// store.
-func (o *outputLog) attach(d *dashboard, from int64) (ok bool, memStart int64) {
+// there, it is at most attachWithin, and d is not behind, sending that
+// backlog in coalesced frames. Otherwise it reports false, and the offset
+// memory starts at: the caller sends what comes before, paced, from the
+// store (before memStart) or from memory (readMem), or waits for d.
+func (o *outputLog) attach(d *dashboard, owner *dashboardSub, from int64) (ok bool, memStart int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	memStart = o.memStartLocked()
 	if from < memStart && from < o.stored {
 		return false, memStart
 	}
-	s := &subscription{d: d, next: from}
+	if o.received-from > attachWithin || d.conn.lagging(int(o.received-from)) {
+		return false, memStart
+	}
+	s := &subscription{d: d, owner: owner, next: from}
 	o.sendBacklog(s)
 	if o.ended && s.next >= o.endAt {
 		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
@@ -198,6 +217,43 @@ func (o *outputLog) sendBacklog(s *subscription) {
 		s.next = off + int64(len(data))
 	}
 	flush()
+}
+
+// readMem copies up to limit bytes of output held in memory, from the
+// first held byte at or after from; it returns them and their offset,
+// or nothing if memory no longer holds output at from.
+func (o *outputLog) readMem(from int64, limit int) ([]byte, int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if from < o.memStartLocked() {
+		return nil, from
+	}
+	var buf []byte
+	start := int64(-1)
+	for _, c := range o.chunks {
+		if c.end() <= from {
+			continue
+		}
+		data, off := c.data, c.offset
+		if off < from {
+			data, off = data[from-off:], from
+		}
+		if start >= 0 && start+int64(len(buf)) != off {
+			break // a range the agent lost: the next read starts after it
+		}
+		if start < 0 {
+			start = off
+		}
+		data = data[:min(len(data), limit-len(buf))]
+		buf = append(buf, data...)
+		if len(buf) >= limit {
+			break
+		}
+	}
+	if start < 0 {
+		return nil, from
+	}
+	return buf, start
 }
 
 // detach ends d's subscription, if any.
