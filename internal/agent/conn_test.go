@@ -61,12 +61,7 @@ func TestCommandRunsOverTheConnection(t *testing.T) {
 // frames than reads, and still whole and in order.
 func TestFloodIsSentInGatheredFrames(t *testing.T) {
 	const total = 8 << 20
-	relay := newTestRelay(t)
-	runTestAgent(t, relay, nil)
-	p := relay.accept(t)
-	p.expectHello(t)
-	p.welcome(t)
-	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: fmt.Sprintf("head -c %d /dev/zero", total)}))
+	p := runOnTestAgent(t, wire.CommandSpec{Shell: fmt.Sprintf("head -c %d /dev/zero", total)})
 
 	s := p.follow(t, "c-1", 0)
 	if len(s.out) != total || bytes.ContainsFunc(s.out, func(r rune) bool { return r != 0 }) {
@@ -87,12 +82,7 @@ func TestFloodIsSentInGatheredFrames(t *testing.T) {
 // Typed one keystroke at a time, every byte value comes back intact, each
 // echo before the next key.
 func TestEchoOneKeystrokeAtATime(t *testing.T) {
-	relay := newTestRelay(t)
-	runTestAgent(t, relay, nil)
-	p := relay.accept(t)
-	p.expectHello(t)
-	p.welcome(t)
-	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: "stty raw -echo -iexten && printf R && exec cat"}))
+	p := runOnTestAgent(t, wire.CommandSpec{Shell: "stty raw -echo -iexten && printf R && exec cat"})
 	var got []byte
 	next := int64(0)
 	readUntil := func(n int) {
@@ -118,12 +108,7 @@ func TestEchoOneKeystrokeAtATime(t *testing.T) {
 }
 
 func TestInputAndResizeOverTheConnection(t *testing.T) {
-	relay := newTestRelay(t)
-	runTestAgent(t, relay, nil)
-	p := relay.accept(t)
-	p.expectHello(t)
-	p.welcome(t)
-	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: "read x; stty size"}))
+	p := runOnTestAgent(t, wire.CommandSpec{Shell: "read x; stty size"})
 	p.until(t, func(r received) bool { _, ok := r.msg.(*wire.Started); return ok })
 	p.send(t, &wire.Resize{CommandID: "c-1", Cols: 90, Rows: 33})
 	p.sendInput(t, "c-1", []byte("go\r"))

@@ -232,6 +232,19 @@ func (p *peer) follow(t *testing.T, id string, from int64) streamed {
 
 // runTestAgent runs an agent against relay until the test ends or the
 // returned stop is called. Stop waits for Run to return.
+// runOnTestAgent starts an agent on a test relay, welcomes it, and starts
+// spec on it as command "c-1".
+func runOnTestAgent(t *testing.T, spec wire.CommandSpec) *peer {
+	t.Helper()
+	relay := newTestRelay(t)
+	runTestAgent(t, relay, nil)
+	p := relay.accept(t)
+	p.expectHello(t)
+	p.welcome(t)
+	p.send(t, startMsg("c-1", spec))
+	return p
+}
+
 func runTestAgent(t *testing.T, relay *testRelay, mutate func(*Config)) (*Agent, *syncBuffer, func()) {
 	t.Helper()
 	log, logs := testLogger(t)

@@ -48,14 +48,20 @@ func Child() {
 	os.Exit(0)
 }
 
-// runAgent runs a real agent until SIGTERM or the generator's end.
-func runAgent(relayURL, name, dir string) error {
+// childContext is what each child starts with: a logger for warnings,
+// and a context that ends on SIGTERM or when the generator is gone.
+func childContext() (context.Context, *slog.Logger, context.CancelFunc) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	ctx, orphaned := context.WithCancel(ctx)
-	defer orphaned()
 	go exitWithParent(ctx, orphaned)
+	return ctx, log, func() { orphaned(); stop() }
+}
+
+// runAgent runs a real agent until SIGTERM or the generator's end.
+func runAgent(relayURL, name, dir string) error {
+	ctx, log, done := childContext()
+	defer done()
 	a, err := agent.New(agent.Config{RelayURL: relayURL, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
 		CancelGrace: time.Second, Logger: log})
 	if err != nil {
@@ -65,12 +71,8 @@ func runAgent(relayURL, name, dir string) error {
 }
 
 func serveRelay(addr, dbPath string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, orphaned := context.WithCancel(ctx)
-	defer orphaned()
-	go exitWithParent(ctx, orphaned)
+	ctx, log, done := childContext()
+	defer done()
 	if err := raiseFileLimit(); err != nil {
 		log.Warn("raise file descriptor limit", "err", err)
 	}

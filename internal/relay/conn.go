@@ -189,28 +189,13 @@ func (c *conn) lagging(n int) bool {
 // the relay's two hops. Whatever the socket does not take at once is left
 // to a writer goroutine, so the caller never waits on the peer.
 func (c *conn) enqueueNow(m outbound) bool {
-	if c.raw == nil || m.after != nil {
+	if c.raw == nil || m.after != nil || c.closing.Load() {
 		return c.enqueue(m)
 	}
-	if c.closing.Load() {
-		return false
-	}
-	n := int64(len(m.data))
 	c.mu.Lock()
-	if (c.pending+n > c.maxPending && n > 0) || len(c.queue) >= sendQueueLen {
-		c.mu.Unlock()
-		c.cutOff()
-		return false
-	}
 	if c.writing || c.ended || len(c.queue) > 0 {
-		c.queue = append(c.queue, m)
-		c.pending += n
-		start := c.startWriterLocked()
 		c.mu.Unlock()
-		if start {
-			go c.write()
-		}
-		return true
+		return c.enqueue(m) // busy: m waits its turn behind what is queued
 	}
 	c.writing = true // the caller is the writer until writeInline returns
 	c.mu.Unlock()
