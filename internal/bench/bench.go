@@ -98,7 +98,7 @@ type Report struct {
 
 // observe records what else ran on the machine during a measured window.
 func (r *Report) observe(u usage) {
-	r.Others = max(r.Others, u.machine-u.relay-u.self)
+	r.Others = max(r.Others, u.others())
 }
 
 func (r *Report) add(scenario, measure, target, result string, met *bool) {

@@ -195,7 +195,7 @@ func (e *env) catThroughRelay(ctx context.Context, path string, n int64, run int
 	}
 	waitProfile := e.profile(p, time.Duration(max(1, n/(100<<20)))*time.Second, fmt.Sprintf("s2-pty-%d", run))
 	defer waitProfile()
-	cpu := p.startCPU()
+	cpu := p.startCPU(ra.cmd.Process.Pid)
 	began := time.Now()
 	id, err := runOne(ctx, d, ra.name, wire.CommandSpec{Argv: []string{"cat", path}, Cols: 200, Rows: 50})
 	if err != nil {

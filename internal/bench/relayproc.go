@@ -153,13 +153,17 @@ func (p *relayProc) kill() {
 func (p *relayProc) cpu() (time.Duration, error) { return procCPU(p.pid()) }
 
 // procCPU returns a process's CPU time so far, user and system.
-func procCPU(pid int) (time.Duration, error) {
+func procCPU(pid int) (time.Duration, error) { return procTimes(pid, false) }
+
+// procTimes is procCPU, plus with children the CPU time of the children
+// the process has waited for (an agent's finished commands).
+func procTimes(pid int, children bool) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15.
+	// spaces: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, errors.New("unexpected /proc stat format")
@@ -168,12 +172,19 @@ func procCPU(pid int) (time.Duration, error) {
 	if len(f) < 13 {
 		return 0, errors.New("short /proc stat")
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
+	ticks := int64(0)
+	fields := []int{11, 12}
+	if children {
+		fields = append(fields, 13, 14)
 	}
-	return time.Duration(utime+stime) * clockTick, nil
+	for _, i := range fields {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
 }
 
 // rss returns the relay's resident set size in bytes (VmRSS).
@@ -253,33 +264,78 @@ func (p *relayProc) fetch(urlPath, path string) error {
 // cpuMeter measures CPU use over a window: the relay's, this process's
 // (the load generator's), and the whole machine's.
 type cpuMeter struct {
-	p                 *relayProc
-	relay0, self0, m0 time.Duration
-	wall0             time.Time
+	p                              *relayProc
+	agent                          int // pid of a real agent whose CPU counts apart, or 0
+	relay0, self0, agent0, kw0, m0 time.Duration
+	wall0                          time.Time
 }
 
-func (p *relayProc) startCPU() cpuMeter {
-	r, _ := p.cpu()
-	s, _ := procCPU(os.Getpid())
-	return cpuMeter{p: p, relay0: r, self0: s, m0: machineBusy(), wall0: time.Now()}
+// startCPU starts measuring the relay's, the generator's and the
+// machine's CPU, and with an agent pid that agent's and its finished
+// commands', which are part of the work measured, not other load.
+func (p *relayProc) startCPU(agent ...int) cpuMeter {
+	m := cpuMeter{p: p}
+	if len(agent) > 0 {
+		m.agent = agent[0]
+		m.agent0, _ = procTimes(m.agent, true)
+	}
+	m.relay0, _ = p.cpu()
+	m.self0, _ = procCPU(os.Getpid())
+	m.kw0 = kernelWorkers()
+	m.m0, m.wall0 = machineBusy(), time.Now()
+	return m
 }
 
-// usage is CPU time per second of wall time, in cores.
-type usage struct{ relay, self, machine float64 }
+// usage is CPU time per second of wall time, in cores. Kernel workers do
+// the tty's and the file system's work for the processes measured.
+type usage struct{ relay, self, agent, kernel, machine float64 }
 
 func (m cpuMeter) read() usage {
 	wall := time.Since(m.wall0).Seconds()
 	r, _ := m.p.cpu()
 	s, _ := procCPU(os.Getpid())
-	return usage{relay: (r - m.relay0).Seconds() / wall, self: (s - m.self0).Seconds() / wall,
-		machine: (machineBusy() - m.m0).Seconds() / wall}
+	u := usage{relay: (r - m.relay0).Seconds() / wall, self: (s - m.self0).Seconds() / wall,
+		kernel: (kernelWorkers() - m.kw0).Seconds() / wall, machine: (machineBusy() - m.m0).Seconds() / wall}
+	if m.agent != 0 {
+		a, _ := procTimes(m.agent, true)
+		u.agent = (a - m.agent0).Seconds() / wall
+	}
+	return u
 }
 
 func (m cpuMeter) cores() float64 { return m.read().relay }
 
 func (u usage) String() string {
-	return fmt.Sprintf("relay %.2f, generator %.2f, everything else %.2f of %d cores", u.relay, u.self,
-		max(0, u.machine-u.relay-u.self), runtime.NumCPU())
+	agent := ""
+	if u.agent > 0 {
+		agent = fmt.Sprintf("agent and its finished command %.2f, ", u.agent)
+	}
+	return fmt.Sprintf("relay %.2f, generator %.2f, %skernel workers %.2f, everything else %.2f of %d cores", u.relay, u.self, agent,
+		u.kernel, u.others(), runtime.NumCPU())
+}
+
+// others is the CPU used by processes that are not part of the run.
+func (u usage) others() float64 { return max(0, u.machine-u.relay-u.self-u.agent-u.kernel) }
+
+// kernelWorkers is the CPU time of the kernel's worker threads (kworker),
+// which among other things move PTY output from writer to reader.
+func kernelWorkers() time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var total time.Duration
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || !bytes.HasPrefix(comm, []byte("kworker")) {
+			continue
+		}
+		if t, err := procCPU(pid); err == nil {
+			total += t
+		}
+	}
+	return total
 }
 
 // machineBusy returns the CPU time all processors have spent busy, from
