@@ -39,9 +39,10 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 }
 
-// fanOutWindow is how many frames the benchmark lets each dashboard fall
-// behind, well within sendQueueLen.
-const fanOutWindow = 1024
+// fanOutWindow is how many frames of size bytes the benchmark lets each
+// dashboard fall behind: well within what makes the relay take a lagging
+// dashboard out of the live fan-out (half of sendQueueLen, or of 16 MiB).
+func fanOutWindow(size int) int64 { return int64(min(1024, (4<<20)/size)) }
 
 func benchFanOut(b *testing.B, size, n int) {
 	m := newMetrics()
@@ -62,9 +63,9 @@ func benchFanOut(b *testing.B, size, n int) {
 	off := int64(0)
 	for i := range int64(b.N) {
 		if i%64 == 0 {
-			// Stay within every dashboard's queue, or the relay would cut
-			// it off as a slow consumer, as it must.
-			waitFanOut(b, conns, received, i-fanOutWindow)
+			// Stay within every dashboard's queue, or the relay would take
+			// it out of the live fan-out, as it must.
+			waitFanOut(b, conns, received, i-fanOutWindow(size))
 		}
 		raw := wire.OutputFrame(out.id, off, data)
 		f, _ := wire.ParseFrame(raw)

@@ -52,6 +52,7 @@ type outputLog struct {
 	ended    bool  // the command is final; no output follows endAt
 	endAt    int64 // with ended: the final offset
 	exitAt   int64 // an exit report is waiting for output up to here; -1 when none
+	settled  int   // chunks before this index are compacted for good
 }
 
 func newOutputLog(id string, stored int64, tailCap int) *outputLog {
@@ -140,6 +141,7 @@ func (o *outputLog) trim() {
 	if n > 0 {
 		clear(o.chunks[:n])
 		o.chunks = o.chunks[n:]
+		o.settled = max(0, o.settled-n)
 	}
 }
 
@@ -150,6 +152,48 @@ func (o *outputLog) markStored(end int64) {
 	if end > o.stored {
 		o.stored = end
 		o.trim()
+		o.compact()
+	}
+}
+
+// Compaction bounds: merged chunks hold up to compactTo bytes, and start
+// with room for at least compactRoom.
+const (
+	compactTo   = 64 << 10
+	compactRoom = 8 << 10
+)
+
+// compact merges runs of small stored chunks into chunks of up to
+// compactTo bytes. A command that writes a line at a time otherwise keeps
+// one chunk, and the whole frame it came in, per line: at S1's rate,
+// millions of small objects for the garbage collector to scan. A merged
+// chunk has no frame (raw is nil) and owns its buffer, so later merges
+// append to it; only the newest chunk is ever sent as a frame (deliver),
+// and readers copy from the others. A lone small chunk is left as it is.
+func (o *outputLog) compact() {
+	kept := o.chunks[:o.settled]
+	rest := o.chunks[o.settled:]
+	mergeable := func(c memChunk) bool { return c.end() <= o.stored && len(c.data) < compactTo }
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if n := len(kept); n > 0 && mergeable(c) {
+			last := &kept[n-1]
+			if last.raw == nil && last.end() == c.offset && len(last.data)+len(c.data) <= compactTo {
+				last.data = append(last.data, c.data...)
+				continue
+			}
+		}
+		if mergeable(c) && c.raw != nil && i+1 < len(rest) && mergeable(rest[i+1]) && rest[i+1].offset == c.end() {
+			room := min(compactTo, max(compactRoom, 2*(len(c.data)+len(rest[i+1].data))))
+			c = memChunk{offset: c.offset, data: append(make([]byte, 0, room), c.data...)}
+		}
+		kept = append(kept, c)
+	}
+	clear(o.chunks[len(kept):])
+	o.chunks = kept
+	// Only the last stored chunk may still grow; those before it are done.
+	for o.settled < len(kept)-1 && kept[o.settled+1].end() <= o.stored {
+		o.settled++
 	}
 }
 
