@@ -21,6 +21,7 @@ type agentConn struct {
 	who     principal
 	log     *slog.Logger
 	logs    map[string]*outputLog // output logs this agent writes; owned by the reader
+	lastLog *outputLog            // the one it wrote last: most frames are for the same command
 }
 
 func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
@@ -180,7 +181,10 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
 		return
 	}
-	log := ac.logs[f.CommandID]
+	log := ac.lastLog
+	if log == nil || log.id != f.CommandID {
+		log = ac.logs[f.CommandID]
+	}
 	if log == nil {
 		r.mu.Lock()
 		if cs := r.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
@@ -194,6 +198,7 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		}
 		ac.logs[f.CommandID] = log
 	}
+	ac.lastLog = log
 	_, exitReady, behind := log.appendFrame(f, data, r.persist)
 	for _, s := range behind {
 		s.d.fallBehind(r, log, s.owner, s.next)
