@@ -1,13 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 )
 
 const (
+	readLimit       = wire.MaxMessageSize + 64 // the largest message the relay sends, with slack
 	clientWriteWait = 10 * time.Second
 	// The relay pings every 10 s; three missed pings mean it is gone.
 	clientReadTimeout = 35 * time.Second
@@ -47,7 +45,7 @@ func (c *Client) connect(ctx context.Context) (*session, error) {
 		}
 		return nil, fmt.Errorf("connect to relay %s: %w", c.url, err)
 	}
-	ws.SetReadLimit(wire.MaxMessageSize + 64)
+	ws.SetReadLimit(readLimit)
 	s := &session{c: c, ws: ws, out: make(chan outMsg, 256), closed: make(chan struct{})}
 	if err := s.handshake(ctx); err != nil {
 		ws.Close()
@@ -159,36 +157,17 @@ func (s *session) readLoop() error {
 	}
 }
 
-// readBufs hold a message while it is read, before it is copied out at
-// its exact size: ReadMessage's growing buffer cost more than the rest of
-// the output path at high rates.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
 // readMessage reads the next message into a new slice of exactly its size.
 func readMessage(ws *websocket.Conn) (int, []byte, error) {
 	kind, r, err := ws.NextReader()
 	if err != nil {
 		return 0, nil, err
 	}
-	bp := readBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		*bp = buf[:0]
-		readBufs.Put(bp)
-	}()
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, len(buf))
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return kind, bytes.Clone(buf), nil
-		}
-		if err != nil {
-			return 0, nil, err
-		}
+	data, err := wire.ReadAll(r, readLimit)
+	if err != nil {
+		return 0, nil, err
 	}
+	return kind, data, nil
 }
 
 func (s *session) writeLoop() {

@@ -1,14 +1,12 @@
 package relay
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,8 +38,6 @@ const (
 	inlineMax        = 4 << 10
 	maxControlBody   = 125 // RFC 6455 §5.5
 )
-
-var errTooLarge = errors.New("message too large")
 
 // outbound is one message waiting for a connection's writer.
 type outbound struct {
@@ -706,8 +702,8 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		if err != nil {
 			return err
 		}
-		data, err := readLimited(r, wire.MaxMessageSize)
-		if errors.Is(err, errTooLarge) {
+		data, err := wire.ReadAll(r, wire.MaxMessageSize)
+		if errors.Is(err, wire.ErrTooLarge) {
 			msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
 			c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
 			c.setWhy("too_large")
@@ -726,37 +722,5 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		c.metrics.messagesIn.Inc()
 		c.metrics.bytesIn.Add(float64(len(data)))
 		handle(kind, data)
-	}
-}
-
-// readBufs are scratch buffers messages are read into before being copied
-// out at their exact size: reading into a growing buffer cost more than
-// the rest of the output path together.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// readLimited reads a whole message of at most limit bytes into a new
-// slice of exactly its size.
-func readLimited(r io.Reader, limit int) ([]byte, error) {
-	bp := readBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	defer func() {
-		*bp = buf[:0]
-		readBufs.Put(bp)
-	}()
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(len(buf), limit+1-len(buf)))
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > limit {
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return bytes.Clone(buf), nil
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 }

@@ -234,3 +234,22 @@ func TestDecodeTypeShortcutAgreesWithFullParse(t *testing.T) {
 		}
 	}
 }
+
+func TestReadAllCopiesExactlyAndRefusesOverLimit(t *testing.T) {
+	var prev []byte
+	for i, n := range []int{0, 1, 4095, 4096, 4097, 100 << 10} {
+		msg := bytes.Repeat([]byte{'a' + byte(i)}, n)
+		got, err := ReadAll(bytes.NewReader(msg), 100<<10)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("%d bytes: got %d, %v", n, len(got), err)
+		}
+		if len(prev) > 0 && prev[0] != 'a'+byte(i-1) {
+			t.Errorf("reading message %d changed message %d: the result shares the scratch buffer", i, i-1)
+		}
+		prev = got
+	}
+	_, err := ReadAll(bytes.NewReader(make([]byte, 5000)), 4999)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("5000 bytes with a 4999 limit: %v, want ErrTooLarge", err)
+	}
+}
