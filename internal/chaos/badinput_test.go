@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -186,7 +187,7 @@ func jsonOf(v any) string {
 // relay must neither panic (its log is checked) nor die.
 func TestBadInput(t *testing.T) {
 	noLeaks(t)
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db)
 	idle := relay.idleUsage(t)
 	dashURL, agentURL := relay.url()+wire.DashboardPath, relay.url()+wire.AgentPath
@@ -496,8 +497,8 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// The bystanders never noticed.
-	if _, err := httpGet("http://" + addr + "/healthz"); err != nil || !relay.alive() {
-		t.Fatalf("relay: alive %v, /healthz %v", relay.alive(), err)
+	if _, err := httpGet("http://" + addr + "/healthz"); err != nil || !relay.Alive() {
+		t.Fatalf("relay: alive %v, /healthz %v", relay.Alive(), err)
 	}
 	stream.stop(t)
 	final := dash.waitEnd(by.ID, 30*time.Second)
@@ -516,8 +517,8 @@ func TestBadInput(t *testing.T) {
 	if got := string(dash.bytes(after.ID)); got != "still here\r\n" {
 		t.Errorf("bystander agent after the corpus: %q", got)
 	}
-	if log := relay.logText(); strings.Contains(log, "panic") {
-		t.Errorf("the relay panicked:\n%s", tail(log, 4000))
+	if log := relay.LogText(); strings.Contains(log, "panic") {
+		t.Errorf("the relay panicked:\n%s", proctest.Tail(log, 4000))
 	}
 	result(t, "%d cases before the handshake, %d on a dashboard, %d of broken framing, %d on an agent, plus replays and a silent peer (closed %d after %.1fs): every one answered or closed cleanly; relay alive, no panic; bystander command intact (%d bytes)",
 		len(preHandshake), len(dashboardCases)+2, len(framing), len(agentCases)+3, wire.CloseBadHandshake, silentFor.Seconds(), final.OutputBytes)
@@ -529,7 +530,7 @@ func TestBadInput(t *testing.T) {
 
 	dash.close()
 	byWatch.close()
-	ag.stop(syscall.SIGTERM)
+	ag.Stop(syscall.SIGTERM)
 	for _, ws := range []*peer{d, evil, silent} {
 		ws.ws.Close()
 	}

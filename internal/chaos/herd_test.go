@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -268,7 +269,7 @@ func isClosed(ch chan struct{}) bool {
 func TestReconnectStampede(t *testing.T) {
 	noLeaks(t)
 	const agents, dashboards = 500, 200
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db)
 	idle := relay.idleUsage(t)
 
@@ -314,7 +315,7 @@ func TestReconnectStampede(t *testing.T) {
 		return true
 	})
 
-	relay.stop(syscall.SIGKILL)
+	relay.Stop(syscall.SIGKILL)
 	close(release) // the commands end while the relay is down
 	killedAt := time.Now()
 	selfCPU0 := cpuSeconds("self")
@@ -344,7 +345,7 @@ func TestReconnectStampede(t *testing.T) {
 		}
 	}
 	tAll := time.Since(killedAt)
-	relayCPU, selfCPU := cpuSeconds(fmt.Sprint(relay.pid())), cpuSeconds("self")-selfCPU0
+	relayCPU, selfCPU := cpuSeconds(fmt.Sprint(relay.Pid())), cpuSeconds("self")-selfCPU0
 	reconnects := 0
 	for _, d := range dash {
 		reconnects += d.reconnected()
@@ -384,7 +385,7 @@ func TestReconnectStampede(t *testing.T) {
 	cancel()
 	wg.Wait()
 	relay.checkNoLeaks(t, idle)
-	relay.stop(syscall.SIGTERM)
+	relay.Stop(syscall.SIGTERM)
 	stored := storedOutput(t, db, ids...)
 	for _, id := range ids {
 		one, two := simParts(id)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -26,7 +27,7 @@ type job struct {
 // afterwards, and in SQLite, is byte for byte what the program wrote.
 func TestRelayKilledUnderLoad(t *testing.T) {
 	noLeaks(t)
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db)
 	idle := relay.idleUsage(t)
 
@@ -71,7 +72,7 @@ func TestRelayKilledUnderLoad(t *testing.T) {
 		mark := received()
 		waitFor(t, 60*time.Second, "output flowing", func() bool { return received() >= mark+1<<20 })
 		mark = received()
-		relay.stop(syscall.SIGKILL)
+		relay.Stop(syscall.SIGKILL)
 		killedAt := time.Now()
 		integrity(t, db)
 		relay = startRelay(t, addr, db)
@@ -121,10 +122,10 @@ func TestRelayKilledUnderLoad(t *testing.T) {
 	dash.close()
 	late.close()
 	for _, p := range procs {
-		p.stop(syscall.SIGTERM)
+		p.Stop(syscall.SIGTERM)
 	}
 	relay.checkNoLeaks(t, idle)
-	relay.stop(syscall.SIGTERM)
+	relay.Stop(syscall.SIGTERM)
 	integrity(t, db)
 	stored := storedOutput(t, db, ids...)
 	for _, j := range jobs {

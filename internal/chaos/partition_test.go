@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestAgentNetworkCut(t *testing.T) {
 	noLeaks(t)
 	const agentTimeout = 2 * time.Second
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db, "--agent-timeout", agentTimeout.String(), "--lost-after", "1m")
 	idle := relay.idleUsage(t)
 	net := startProxy(t, addr)
@@ -66,9 +67,9 @@ func TestAgentNetworkCut(t *testing.T) {
 
 	dash.close()
 	watcher.close()
-	ag.stop(syscall.SIGTERM)
+	ag.Stop(syscall.SIGTERM)
 	net.close()
 	relay.checkNoLeaks(t, idle)
-	relay.stop(syscall.SIGTERM)
+	relay.Stop(syscall.SIGTERM)
 	p.check(t, "SQLite", storedOutput(t, db, c.ID)[c.ID])
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,123 +12,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
+	"switchboard/internal/proctest"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 )
 
-// proc is a running binary, logging to a file in the test's directory.
-type proc struct {
-	t        *testing.T
-	name     string
-	cmd      *exec.Cmd
-	logf     *os.File
-	exited   chan struct{} // closed when the process has ended
-	signaled atomic.Bool   // we stopped it; otherwise an exit is a crash
-}
+// proc is a running binary (proctest.Proc).
+type proc = proctest.Proc
 
-// start runs a binary until the test ends. When the test ends it is
-// stopped with SIGTERM, and its log is checked for panics and data races.
+// start runs one of the built binaries until the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	logf, err := os.CreateTemp(t.TempDir(), name+"-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: t, name: name, cmd: cmd, logf: logf, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
-		p.checkLog()
-		logf.Close()
-	})
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// alive reports whether the process is still running.
-func (p *proc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop signals the process and waits for it to end.
-func (p *proc) stop(sig syscall.Signal) {
-	if !p.alive() {
-		return
-	}
-	p.signaled.Store(true)
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		p.t.Errorf("%s did not stop within 20s of %v", p.name, sig)
-	}
-}
-
-// exits waits for a process that is expected to end by itself.
-func (p *proc) exits(timeout time.Duration) bool {
-	p.signaled.Store(true) // its exit is no crash
-	select {
-	case <-p.exited:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-func (p *proc) logText() string {
-	b, _ := os.ReadFile(p.logf.Name())
-	return string(b)
-}
-
-// checkLog fails the test if the process crashed, panicked (net/http
-// recovers a handler's panic and logs it, so the process survives one) or,
-// when built with -race, saw a data race.
-func (p *proc) checkLog() {
-	log := p.logText()
-	for _, bad := range []string{"panic", "DATA RACE", "fatal error"} {
-		if strings.Contains(log, bad) {
-			p.t.Errorf("%s log contains %q:\n%s", p.name, bad, tail(log, 8000))
-		}
-	}
-	if !p.signaled.Load() {
-		p.t.Errorf("%s exited by itself (%v):\n%s", p.name, p.cmd.ProcessState, tail(log, 4000))
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return proctest.Start(t, bin, name, nil, args...)
 }
 
 // relayProc is the relay binary.
@@ -145,8 +41,8 @@ func startRelay(t *testing.T, addr, db string, extra ...string) *relayProc {
 	args := append([]string{"--addr", addr, "--db", db, "--log-level", "warn", "--insecure-no-auth"}, extra...)
 	r := &relayProc{proc: start(t, "relay", args...), addr: addr, db: db}
 	waitFor(t, 30*time.Second, "relay /healthz", func() bool {
-		if !r.alive() {
-			t.Fatalf("relay exited at start:\n%s", r.logText())
+		if !r.Alive() {
+			t.Fatalf("relay exited at start:\n%s", r.LogText())
 		}
 		_, err := httpGet("http://" + addr + "/healthz")
 		return err == nil
@@ -222,7 +118,7 @@ func containsAll(s string, parts []string) bool {
 
 // rssKiB is the relay's resident memory (VmRSS), in KiB.
 func (r *relayProc) rssKiB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.pid()))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid()))
 	if err != nil {
 		return -1
 	}
@@ -248,7 +144,7 @@ func (u usage) String() string {
 
 func (r *relayProc) usage() usage {
 	u := usage{goroutines: int(r.metric("go_goroutines"))}
-	dir := fmt.Sprintf("/proc/%d/fd", r.pid())
+	dir := fmt.Sprintf("/proc/%d/fd", r.Pid())
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if n, _ := strconv.Atoi(e.Name()); n <= 2 {
@@ -319,7 +215,7 @@ func (r *relayProc) checkNoLeaks(t *testing.T, idle usage) usage {
 			ss, _ := exec.Command("ss", "-tanpe").Output()
 			var mine []string
 			for line := range strings.Lines(string(ss)) {
-				if strings.Contains(line, fmt.Sprintf("pid=%d,", r.pid())) {
+				if strings.Contains(line, fmt.Sprintf("pid=%d,", r.Pid())) {
 					mine = append(mine, line)
 				}
 			}

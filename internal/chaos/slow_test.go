@@ -43,7 +43,7 @@ func smallWindow() *websocket.Dialer {
 // where it stopped, exactly once, without being disconnected.
 func TestStalledDashboard(t *testing.T) {
 	noLeaks(t)
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db)
 	idle := relay.idleUsage(t)
 	ag := start(t, "agent", "--relay", relay.url(), "--name", "flood", "--state-dir", t.TempDir(), "--log-level", "warn")
@@ -169,7 +169,7 @@ func TestStalledDashboard(t *testing.T) {
 	probe.close()
 	pauser.close()
 	stalled.Close()
-	ag.stop(syscall.SIGTERM)
+	ag.Stop(syscall.SIGTERM)
 	relay.checkNoLeaks(t, idle)
 }
 

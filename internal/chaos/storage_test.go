@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/wire"
 )
 
@@ -146,7 +147,7 @@ func (d *disk) repair() {
 func TestStorageFaults(t *testing.T) {
 	noLeaks(t)
 	disk := mountDisk(t, 32<<20)
-	addr, db := freeAddr(t), filepath.Join(disk.dir, "sb.db")
+	addr, db := proctest.FreeAddr(t), filepath.Join(disk.dir, "sb.db")
 	relay := startRelay(t, addr, db)
 	idle := relay.idleUsage(t)
 	ag := start(t, "agent", "--relay", relay.url(), "--name", "box", "--state-dir", t.TempDir(), "--log-level", "warn")
@@ -198,10 +199,10 @@ func TestStorageFaults(t *testing.T) {
 	waitFor(t, 10*time.Second, "store errors counted", func() bool { return storeErrors() > 0 && pending() > 0 })
 	time.Sleep(time.Second)
 	unstored, duringFull := pending(), dash.command(n1.ID).State
-	logged := relay.logText()
+	logged := relay.LogText()
 	fullErr := firstLine(logged, "store write failed")
 	if !strings.Contains(fullErr, "disk is full") {
-		t.Errorf("the relay's log does not say the disk is full: %s", tail(logged, 3000))
+		t.Errorf("the relay's log does not say the disk is full: %s", proctest.Tail(logged, 3000))
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func TestStorageFaults(t *testing.T) {
 
 	// A disk that turns read-only.
 	c2, p2 := started("readonly", 32) // 1 MiB
-	errsBefore, logBefore := storeErrors(), len(relay.logText())
+	errsBefore, logBefore := storeErrors(), len(relay.LogText())
 	disk.sync() // see docs/reliability.md: unsynced commits die with the file system
 	disk.failReadOnly()
 	c2 = streams(c2, p2)
@@ -229,12 +230,12 @@ func TestStorageFaults(t *testing.T) {
 	waitFor(t, 10*time.Second, "store errors counted", func() bool { return storeErrors() > errsBefore })
 	time.Sleep(time.Second)
 	duringRO := dash.command(n2.ID)
-	roErr := firstLine(relay.logText()[logBefore:], "store write failed")
+	roErr := firstLine(relay.LogText()[logBefore:], "store write failed")
 	if !strings.Contains(roErr, "read-only") {
 		t.Errorf("the relay's log does not say the disk is read-only: %s", roErr)
 	}
 	reconnects := dash.reconnected()
-	relay.stop(syscall.SIGTERM) // its last flush fails too; the agent still holds the output
+	relay.Stop(syscall.SIGTERM) // its last flush fails too; the agent still holds the output
 	disk.repair()
 	relay = startRelay(t, addr, db)
 	restarted := time.Now()
@@ -258,20 +259,20 @@ func TestStorageFaults(t *testing.T) {
 
 	dash.close()
 	late.close()
-	ag.stop(syscall.SIGTERM)
+	ag.Stop(syscall.SIGTERM)
 	relay.checkNoLeaks(t, idle)
-	relay.stop(syscall.SIGTERM)
+	relay.Stop(syscall.SIGTERM)
 	integrity(t, db)
 
 	// A relay started on a read-only file refuses to start, saying why.
 	disk.run("mount", "-o", "remount,ro", disk.dir)
 	refused := start(t, "relay", "--addr", addr, "--db", db, "--insecure-no-auth")
-	if !refused.exits(30 * time.Second) {
+	if !refused.Exits(30 * time.Second) {
 		t.Fatal("a relay on a read-only database did not exit")
 	}
-	why := strings.TrimSpace(refused.logText())
-	if refused.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(why, "read-only file system") {
-		t.Errorf("relay on a read-only database: %v, %q", refused.cmd.ProcessState, why)
+	why := strings.TrimSpace(refused.LogText())
+	if refused.ExitCode() == 0 || !strings.Contains(why, "read-only file system") {
+		t.Errorf("relay on a read-only database: exit code %d, %q", refused.ExitCode(), why)
 	}
 	result(t, "relay started on a read-only database exits: %q", why)
 	disk.run("mount", "-o", "remount,rw", disk.dir)

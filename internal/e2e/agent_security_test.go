@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/relaytest"
 	"switchboard/internal/tlsconf"
 	"switchboard/internal/wire"
@@ -30,7 +30,7 @@ func TestAgentLockedDown(t *testing.T) {
 	db := filepath.Join(dir, "sb.db")
 	admin := createToken(t, db, "admin", "e2e-admin")
 	agentToken := createToken(t, db, "agent", "e2e-agent")
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	start(t, "relay", "--addr", addr, "--db", db, "--log-level", "warn", "--tls-cert", certFile, "--tls-key", keyFile)
 	trust, err := tlsconf.Client(caFile)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestAgentLockedDown(t *testing.T) {
 	if !audited {
 		t.Errorf("the rejection is not in the audit trail: %+v", entries)
 	}
-	if log := ag.logText(); strings.Contains(log, agentToken) {
+	if log := ag.LogText(); strings.Contains(log, agentToken) {
 		t.Errorf("the agent logged its token:\n%s", log)
 	}
 
@@ -178,25 +178,7 @@ func runAndRead(t *testing.T, cl *client.Client, spec wire.CommandSpec) (wire.Co
 // startEnv is start with extra environment variables.
 func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: t, cmd: cmd, log: logf}
-	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, p.logText())
-		}
-	})
-	return p
+	return proctest.Start(t, bin, name, env, args...)
 }
 
 // createToken makes a token with the relay binary and returns its secret.

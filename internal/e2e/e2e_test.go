@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"switchboard/internal/client"
+	"switchboard/internal/proctest"
 	"switchboard/internal/relaytest"
 	"switchboard/internal/store/sqlite"
 	"switchboard/internal/wire"
@@ -19,7 +20,7 @@ import (
 
 // TestCLI drives the scriptable client against the real relay and agent.
 func TestCLI(t *testing.T) {
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	startRelay(t, addr, filepath.Join(t.TempDir(), "sb.db"))
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "cli-box", "--label", "pool=ci", "--state-dir", t.TempDir())
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "cli-two", "--label", "pool=ci", "--state-dir", t.TempDir())
@@ -99,7 +100,7 @@ func TestCLI(t *testing.T) {
 // output, in SQLite and at a dashboard that follows it, is exactly what
 // the program wrote.
 func TestRelayKill9MidCommand(t *testing.T) {
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	db := filepath.Join(t.TempDir(), "sb.db")
 	relay := startRelay(t, addr, db)
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "worker", "--state-dir", t.TempDir())
@@ -150,7 +151,7 @@ func TestRelayKill9MidCommand(t *testing.T) {
 		}
 	}
 	collect(func() bool { return bytes.Contains(got.Bytes(), []byte("line 50\r\n")) }, 20*time.Second)
-	relay.stop(syscall.SIGKILL)
+	relay.Stop(syscall.SIGKILL)
 	time.Sleep(300 * time.Millisecond) // the command keeps producing while the relay is down
 	relay = startRelay(t, addr, db)
 	collect(func() bool { return ended }, 60*time.Second)
@@ -163,7 +164,7 @@ func TestRelayKill9MidCommand(t *testing.T) {
 		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), want.Len())
 	}
 	relaytest.Eventually(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State == wire.StateExited })
-	relay.stop(syscall.SIGTERM)
+	relay.Stop(syscall.SIGTERM)
 
 	st, err := sqlite.Open(context.Background(), db)
 	if err != nil {
@@ -181,7 +182,7 @@ func TestRelayKill9MidCommand(t *testing.T) {
 // come back within --lost-after, marks the command lost. A new agent
 // process with the same id then takes new work.
 func TestAgentKilledCommandsLost(t *testing.T) {
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	startRelay(t, addr, filepath.Join(t.TempDir(), "sb.db"), "--lost-after", "1s")
 	stateDir := t.TempDir()
 	ag := start(t, "agent", "--relay", "ws://"+addr, "--name", "doomed", "--state-dir", stateDir)
@@ -204,7 +205,7 @@ func TestAgentKilledCommandsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	relaytest.Eventually(t, 10*time.Second, "running", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateRunning })
-	ag.stop(syscall.SIGKILL)
+	ag.Stop(syscall.SIGKILL)
 	relaytest.Eventually(t, 5*time.Second, "agent offline", func() bool { return status() == wire.AgentOffline })
 	relaytest.Eventually(t, 10*time.Second, "command lost", func() bool { return cl.State().Commands[cmds[0].ID].State == wire.StateLost })
 	if c := cl.State().Commands[cmds[0].ID]; !strings.Contains(c.Reason, "offline") {

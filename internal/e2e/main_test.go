@@ -3,17 +3,16 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"switchboard/internal/proctest"
-	"switchboard/internal/relaytest"
-	"syscall"
 	"testing"
 	"time"
+
+	"switchboard/internal/proctest"
+	"switchboard/internal/relaytest"
 )
 
 // bin holds the built binaries.
@@ -31,60 +30,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running binary.
-type proc struct {
-	t   *testing.T
-	cmd *exec.Cmd
-	log *os.File
-}
+// proc is a running binary (proctest.Proc).
+type proc = proctest.Proc
 
+// start runs one of the built binaries until the test ends.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, name), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{t: t, cmd: cmd, log: logf}
-	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
-	return p
-}
-
-// stop signals the process and waits for it.
-func (p *proc) stop(sig syscall.Signal) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-		p.t.Errorf("%s did not stop on %v", p.cmd.Path, sig)
-	}
-}
-
-func (p *proc) logText() string {
-	b, _ := os.ReadFile(p.log.Name())
-	return string(b)
-}
-
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return proctest.Start(t, bin, name, nil, args...)
 }
 
 // startRelay runs the relay binary and waits until it serves.
