@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,7 +17,10 @@ import (
 
 // echoShell puts the terminal in raw mode, so that cat itself echoes each
 // key as it arrives (no line discipline echo, no line buffering).
-const echoShell = "stty raw -echo && exec cat"
+// It prints echoReady once the terminal is raw.
+const echoShell = "stty raw -echo && printf R && exec cat"
+
+var echoReady = []byte("R")
 
 const echoWarmup = 50
 
@@ -88,14 +93,14 @@ func runEcho(ctx context.Context, e *env) error {
 	if err := d.follow(id, ec); err != nil {
 		return err
 	}
-	if err := waitFor(30*time.Second, "the echo command to run", func() bool {
-		return d.c.State().Commands[id].State == wire.StateRunning
+	if err := waitFor(30*time.Second, "the echo command's terminal to be raw", func() bool {
+		n, _ := ec.received()
+		return n >= len(echoReady)
 	}); err != nil {
 		return err
 	}
-	time.Sleep(300 * time.Millisecond) // stty has switched the terminal to raw
 	var samples, rawSamples []int64
-	var typed []byte
+	typed := slices.Clone(echoReady) // what must come back: the mark, then every key
 	for range echoRounds {
 		r, err := rawEcho(e.sc.s3Keys)
 		if err != nil {
@@ -172,9 +177,11 @@ func rawEcho(n int) ([]int64, error) {
 		_ = cmd.Wait()
 		f.Close()
 	}()
-	time.Sleep(300 * time.Millisecond)
-	var samples []int64
 	buf := make([]byte, 64)
+	if _, err := io.ReadFull(f, buf[:len(echoReady)]); err != nil || !bytes.Equal(buf[:len(echoReady)], echoReady) {
+		return nil, fmt.Errorf("raw pty echo: waiting for the terminal to be raw: read %q, %v", buf[:len(echoReady)], err)
+	}
+	var samples []int64
 	for i := range n + echoWarmup {
 		key := []byte{'a' + byte(i%26)}
 		began := time.Now()
