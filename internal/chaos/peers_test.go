@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"switchboard/internal/client"
+	"switchboard/internal/relaytest"
 	"switchboard/internal/wire"
 )
 
@@ -26,7 +27,7 @@ type follower struct {
 	cl *client.Client
 
 	mu         sync.Mutex
-	out        map[string]*bytes.Buffer
+	out        relaytest.Outputs
 	ended      map[string]bool
 	errs       []string
 	reconnects int
@@ -47,7 +48,7 @@ func follow(t *testing.T, url string, cfg client.Config) *follower {
 	if err != nil {
 		t.Fatalf("dashboard: %v", err)
 	}
-	f := &follower{t: t, cl: cl, out: map[string]*bytes.Buffer{}, ended: map[string]bool{}, done: make(chan struct{})}
+	f := &follower{t: t, cl: cl, out: relaytest.Outputs{}, ended: map[string]bool{}, done: make(chan struct{})}
 	go f.consume()
 	t.Cleanup(f.close)
 	return f
@@ -77,15 +78,9 @@ func (f *follower) record(ev any) {
 	defer f.mu.Unlock()
 	switch ev := ev.(type) {
 	case client.Output:
-		b := f.out[ev.CommandID]
-		if b == nil {
-			b = &bytes.Buffer{}
-			f.out[ev.CommandID] = b
+		if err := f.out.Add(ev); err != nil {
+			f.errs = append(f.errs, err.Error())
 		}
-		if int64(b.Len()) != ev.Offset {
-			f.errs = append(f.errs, fmt.Sprintf("%s: output at offset %d, have %d bytes", ev.CommandID, ev.Offset, b.Len()))
-		}
-		b.Write(ev.Data)
 	case client.OutputEnd:
 		f.ended[ev.CommandID] = true
 	case client.ConnState:
@@ -130,10 +125,7 @@ func (f *follower) subscribe(id string) {
 func (f *follower) bytes(id string) []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if b := f.out[id]; b != nil {
-		return bytes.Clone(b.Bytes())
-	}
-	return nil
+	return f.out.Bytes(id)
 }
 
 func (f *follower) size(id string) int {

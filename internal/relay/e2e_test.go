@@ -59,8 +59,8 @@ type watcher struct {
 	cl *client.Client
 
 	mu     sync.Mutex
-	events []string                 // "agent <id> <status>" / "command <id> <state>", in arrival order
-	output map[string]*bytes.Buffer // command id -> bytes received
+	events []string          // "agent <id> <status>" / "command <id> <state>", in arrival order
+	output relaytest.Outputs // command id -> bytes received
 	ended  map[string]bool
 	errors []string
 }
@@ -71,7 +71,7 @@ func watch(t *testing.T, r *relaytest.Relay) *watcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{t: t, cl: cl, output: map[string]*bytes.Buffer{}, ended: map[string]bool{}}
+	w := &watcher{t: t, cl: cl, output: relaytest.Outputs{}, ended: map[string]bool{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -92,15 +92,9 @@ func (w *watcher) record(ev any) {
 	case client.CommandChanged:
 		w.events = append(w.events, fmt.Sprintf("command %s %s", ev.Command.ID, ev.Command.State))
 	case client.Output:
-		b := w.output[ev.CommandID]
-		if b == nil {
-			b = &bytes.Buffer{}
-			w.output[ev.CommandID] = b
+		if err := w.output.Add(ev); err != nil {
+			w.errors = append(w.errors, err.Error())
 		}
-		if int64(b.Len()) != ev.Offset {
-			w.errors = append(w.errors, fmt.Sprintf("%s: output at offset %d, have %d bytes", ev.CommandID, ev.Offset, b.Len()))
-		}
-		b.Write(ev.Data)
 	case client.OutputEnd:
 		w.ended[ev.CommandID] = true
 	case client.ServerError:
@@ -111,10 +105,7 @@ func (w *watcher) record(ev any) {
 func (w *watcher) out(id string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if b := w.output[id]; b != nil {
-		return b.String()
-	}
-	return ""
+	return string(w.output.Bytes(id))
 }
 
 func (w *watcher) hasEnded(id string) bool {
