@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"switchboard/internal/proctest"
+	"switchboard/internal/relaytest"
 	"testing"
 	"time"
 
@@ -258,16 +259,12 @@ func fdTargets() []string {
 	return out
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond every 20 ms until it holds or the timeout passes:
+// some conditions here query the relay heavily (TestReconnectStampede's
+// timed out when polled every 10 ms on a loaded machine).
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	relaytest.EventuallyEvery(t, 20*time.Millisecond, timeout, what, cond)
 }
 
 // result logs one measured result in a form docs/reliability.md quotes.

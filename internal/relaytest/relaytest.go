@@ -171,14 +171,21 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Eventually polls cond until it holds or the timeout passes.
+// Eventually polls cond every 10 ms until it holds or the timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	EventuallyEvery(t, 10*time.Millisecond, timeout, what, cond)
+}
+
+// EventuallyEvery is Eventually polling every interval, for conditions
+// that are costly to check.
+func EventuallyEvery(t testing.TB, interval, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
