@@ -62,6 +62,7 @@ func run(args []string) error {
 	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert.")
 	var origins flagenv.Strings
 	fs.Var(&origins, "allowed-origin", "A browser origin besides the relay's own whose pages may connect (e.g. https://ops.example.com). Repeatable.")
+	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
@@ -106,7 +107,7 @@ func run(args []string) error {
 		}
 	}
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
-		NoAuth: *noAuth, AllowedOrigins: origins}, st)
+		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller}, st)
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func fanOutPeers(b *testing.B, m *metrics, n int) ([]*conn, []atomic.Int64) {
 		}
 		handlers.Add(1)
 		defer handlers.Done()
-		c := newConn(ws, slog.New(slog.DiscardHandler), time.Minute, 20*time.Second, 1<<30, m.forKind(kindDashboard))
+		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, 20*time.Second, 1<<30, m.forKind(kindDashboard))
 		go c.writeLoop()
 		accepted <- c
 		_ = c.readLoop(func(int, []byte) {})

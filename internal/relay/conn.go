@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,7 +71,8 @@ type conn struct {
 	maxPending  int64 // bytes queued before the peer counts as slow
 	metrics     *connMetrics
 	pinger      *time.Timer     // queues a ping every pingPeriod
-	raw         syscall.RawConn // the TCP socket, for writeInline; nil under TLS
+	raw         syscall.RawConn // the TCP socket, for writeInline; nil under TLS or with sock
+	sock        *socket         // the socket, when a read poller reads it (ws then does no I/O); else nil
 
 	mu      sync.Mutex
 	queue   []outbound    // messages waiting for the writer, oldest first
@@ -85,7 +87,9 @@ type conn struct {
 	closing   atomic.Bool   // no more messages are queued once set
 	kill      chan struct{} // closed to make the writer stop now
 	readDone  chan struct{} // closed when the reader returns
-	done      chan struct{} // closed when the socket is closed and the queue dropped
+
+	peerClosed *websocket.CloseError // the peer's close frame, read by a poller; set before sock.ended closes
+	done       chan struct{}         // closed when the socket is closed and the queue dropped
 
 	// Owned by the running writer; handed from one to the next under mu.
 	batch  []outbound
@@ -93,11 +97,18 @@ type conn struct {
 	broken bool   // a write failed: the stream may hold a partial frame
 }
 
-func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64, m *connMetrics) *conn {
+// newConn wraps an upgraded connection. With sock (the socket detached
+// from ws for a read poller) it reads and writes sock, and ws is kept only
+// for its addresses.
+func newConn(ws *websocket.Conn, sock *socket, log *slog.Logger, readTimeout, pingPeriod time.Duration, maxPending int64, m *connMetrics) *conn {
 	m.open.Inc()
+	if sock != nil {
+		m.polled.Inc()
+	}
 	c := &conn{
 		metrics:     m,
 		ws:          ws,
+		sock:        sock,
 		log:         log,
 		remote:      ws.RemoteAddr().String(),
 		readTimeout: readTimeout,
@@ -109,7 +120,7 @@ func newConn(ws *websocket.Conn, log *slog.Logger, readTimeout, pingPeriod time.
 		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && sock == nil {
 		c.raw, _ = tc.SyscallConn()
 	}
 	// gorilla's default handlers answer from the reader goroutine with
@@ -185,7 +196,7 @@ func (c *conn) lagging(n int) bool {
 // the relay's two hops. Whatever the socket does not take at once is left
 // to a writer goroutine, so the caller never waits on the peer.
 func (c *conn) enqueueNow(m outbound) bool {
-	if c.raw == nil || m.after != nil || c.closing.Load() {
+	if (c.raw == nil && c.sock == nil) || m.after != nil || c.closing.Load() {
 		return c.enqueue(m)
 	}
 	c.mu.Lock()
@@ -243,6 +254,9 @@ func (c *conn) writeInline(m outbound) {
 // writeNoWait writes bufs with one writev(2) that does not wait for the
 // socket, and returns how many bytes it took.
 func (c *conn) writeNoWait(bufs [][]byte) (int, error) {
+	if c.sock != nil {
+		return c.sock.tryWrite(bufs)
+	}
 	var n int
 	var werr error
 	err := c.raw.Write(func(fd uintptr) bool {
@@ -354,8 +368,17 @@ func (c *conn) cutOff() {
 	c.setWhy("slow_consumer")
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
 	// The writer may be stuck writing to this peer: fail that write now.
-	// (net.Conn deadlines are safe to set from any goroutine.)
-	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
+	c.setWriteDeadline(time.Now())
+}
+
+// setWriteDeadline bounds the writer's system calls; any goroutine may
+// call it.
+func (c *conn) setWriteDeadline(t time.Time) {
+	if c.sock != nil {
+		c.sock.setWriteDeadline(t)
+		return
+	}
+	_ = c.ws.NetConn().SetWriteDeadline(t)
 }
 
 // setWhy records the first reason we close for, as a metrics label.
@@ -384,7 +407,7 @@ func (c *conn) closeNow(code int, reason string) {
 		c.log.Debug("closing connection", "remote", c.remote, "code", code, "reason", reason)
 		c.closeMsg = controlBody(websocket.FormatCloseMessage(code, reason))
 		close(c.kill)
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeLinger))
+		c.setWriteDeadline(time.Now().Add(closeLinger))
 	})
 	c.wakeWriter()
 }
@@ -569,15 +592,17 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 	if start < len(buf) {
 		bufs = append(bufs, buf[start:])
 	}
-	nc := c.ws.NetConn()
-	_ = nc.SetWriteDeadline(deadline)
+	c.setWriteDeadline(deadline)
 	var err error
-	if isClosed(c.kill) && batch[0].kind != websocket.CloseMessage {
+	switch {
+	case isClosed(c.kill) && batch[0].kind != websocket.CloseMessage:
 		// Checked after setting the deadline: closeNow shortens it after
 		// closing kill, so a write that starts now cannot outlast it.
 		err = errors.New("connection killed")
-	} else {
-		_, err = bufs.WriteTo(nc)
+	case c.sock != nil:
+		err = c.sock.write(bufs)
+	default:
+		_, err = bufs.WriteTo(c.ws.NetConn())
 	}
 	*bp = buf
 	putScratch(bp)
@@ -592,9 +617,13 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 
 // writeRest finishes the frame writeInline began.
 func (c *conn) writeRest(deadline time.Time) error {
-	nc := c.ws.NetConn()
-	_ = nc.SetWriteDeadline(deadline)
-	_, err := nc.Write(c.rest)
+	c.setWriteDeadline(deadline)
+	var err error
+	if c.sock != nil {
+		err = c.sock.write([][]byte{c.rest})
+	} else {
+		_, err = c.ws.NetConn().Write(c.rest)
+	}
 	c.rest = nil
 	if err != nil {
 		c.broken = true
@@ -664,7 +693,12 @@ func (c *conn) finish() {
 		c.pinger.Stop()
 	}
 	c.mu.Unlock()
-	c.ws.Close()
+	if c.sock != nil {
+		c.sock.close()
+		c.metrics.polled.Dec()
+	} else {
+		c.ws.Close()
+	}
 	for _, m := range q {
 		if m.after != nil {
 			m.after()
@@ -679,6 +713,38 @@ func (c *conn) finish() {
 	close(c.done)
 }
 
+// readFirst reads the connection's first message, waiting at most
+// timeout for all of it.
+func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
+	if c.sock == nil {
+		_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
+		return c.ws.ReadMessage()
+	}
+	type message struct {
+		kind int
+		data []byte
+	}
+	got := make(chan message, 1)
+	c.sock.start(wire.MaxMessageSize, timeout, func(kind int, data []byte) readAction {
+		if kind >= websocket.CloseMessage {
+			return c.control(kind, data)
+		}
+		got <- message{kind, data}
+		return readPause // until readLoop: its handler is not set up yet
+	})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case m := <-got:
+		return m.kind, m.data, nil
+	case <-c.sock.ended:
+		return 0, nil, c.readEnd()
+	case <-t.C:
+		c.sock.end(fmt.Errorf("no whole message within %s: %w", timeout, os.ErrDeadlineExceeded))
+		return 0, nil, c.readEnd()
+	}
+}
+
 // readLoop reads messages until the connection fails or closes, handing
 // each to handle. It enforces the size limit itself so that it can say why
 // it closes. handle may keep data.
@@ -687,6 +753,78 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		close(c.readDone)
 		c.wakeWriter() // to flush what is queued and close the socket
 	}()
+	var err error
+	if c.sock != nil {
+		err = c.readPolled(handle)
+	} else {
+		err = c.readNetConn(handle)
+	}
+	switch {
+	case c.sock != nil && errors.Is(err, wire.ErrTooLarge):
+		c.refuseTooLarge()
+	case errors.Is(err, errProtocol):
+		c.closeGracefully(websocket.CloseProtocolError, err.Error())
+	}
+	return err
+}
+
+// refuseTooLarge tells the peer its message was over the limit and closes.
+func (c *conn) refuseTooLarge() {
+	msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
+	c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
+	c.setWhy("too_large")
+	c.sendError(wire.CodeTooLarge, msg, "", "")
+	c.closeGracefully(wire.CloseTooBig, msg)
+}
+
+// readPolled is readLoop for a connection whose socket a poller reads:
+// handle runs on the poller's goroutine, and this one waits for the end.
+func (c *conn) readPolled(handle func(kind int, data []byte)) error {
+	c.sock.start(wire.MaxMessageSize, c.readTimeout, func(kind int, data []byte) readAction {
+		if kind >= websocket.CloseMessage {
+			return c.control(kind, data)
+		}
+		c.metrics.messagesIn.Inc()
+		c.metrics.bytesIn.Add(float64(len(data)))
+		handle(kind, data)
+		return readOn
+	})
+	<-c.sock.ended
+	return c.readEnd()
+}
+
+// control answers a control frame a poller read, as the handlers set in
+// newConn do for gorilla: a ping is answered, a close echoed, and a pong
+// needs nothing (the read itself shows the peer is alive).
+func (c *conn) control(kind int, data []byte) readAction {
+	switch kind {
+	case websocket.PingMessage:
+		c.enqueueControl(websocket.PongMessage, data)
+	case websocket.CloseMessage:
+		ce := &websocket.CloseError{Code: websocket.CloseNoStatusReceived}
+		body := []byte{}
+		if len(data) >= 2 {
+			ce.Code, ce.Text = int(binary.BigEndian.Uint16(data)), string(data[2:])
+			body = websocket.FormatCloseMessage(ce.Code, "")
+		}
+		c.peerClosed = ce
+		c.closeWith(body)
+		return readEnd
+	}
+	return readOn
+}
+
+// readEnd is why a poller stopped reading the socket.
+func (c *conn) readEnd() error {
+	if c.peerClosed != nil {
+		return c.peerClosed
+	}
+	return c.sock.endErr
+}
+
+// readNetConn is readLoop for a connection gorilla reads, on this
+// goroutine.
+func (c *conn) readNetConn(handle func(kind int, data []byte)) error {
 	c.ws.SetReadLimit(0)
 	// The read deadline moves forward at most every readTimeout/16 rather
 	// than on each message: setting it costs more than reading a small
@@ -704,11 +842,9 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 		}
 		data, err := wire.ReadAll(r, wire.MaxMessageSize)
 		if errors.Is(err, wire.ErrTooLarge) {
-			msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
-			c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
-			c.setWhy("too_large")
-			c.sendError(wire.CodeTooLarge, msg, "", "")
-			c.closeGracefully(wire.CloseTooBig, msg)
+			c.refuseTooLarge()
+			// Read on a little, so that the peer is not reset before it
+			// reads why; the close ends this read soon anyway.
 			_, _ = io.CopyN(io.Discard, r, maxTooLargeSay)
 			return fmt.Errorf("read message: %w", err)
 		}

@@ -32,7 +32,7 @@ func newConnPair(t *testing.T, maxPending int64) connPair {
 		if err != nil {
 			return
 		}
-		c := newConn(ws, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind(kindDashboard))
+		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind(kindDashboard))
 		go c.writeLoop()
 		accepted <- c
 		_ = c.readLoop(func(int, []byte) {})

@@ -539,6 +539,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`switchboard_connections{kind="agent"} 1`,
 		`switchboard_connections{kind="dashboard"} 1`,
+		`switchboard_polled_connections 1`, // the agent, on Linux; the dashboard has its own reader
 		`switchboard_commands_total{state="exited"} 1`,
 		`switchboard_agents_online 1`,
 		`switchboard_messages_in_total{kind="agent"}`,

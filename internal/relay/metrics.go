@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	registry     *prometheus.Registry
 	connections  *prometheus.GaugeVec   // kind
+	polled       prometheus.Gauge       // connections a read poller reads
 	messagesIn   *prometheus.CounterVec // kind, frame (text|binary)
 	bytesIn      *prometheus.CounterVec // kind
 	messagesOut  *prometheus.CounterVec // kind
@@ -38,6 +39,8 @@ func newMetrics() *metrics {
 		registry: prometheus.NewRegistry(),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_connections",
 			Help: "Open WebSocket connections by kind."}, []string{"kind"}),
+		polled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_polled_connections",
+			Help: "Open connections whose socket a read poller reads; the others have a reader goroutine each."}),
 		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_messages_in_total",
 			Help: "Messages received, by connection kind."}, []string{"kind"}),
 		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_bytes_in_total",
@@ -63,7 +66,7 @@ func newMetrics() *metrics {
 		storePending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
 			Help: "Output bytes received but not yet stored."}),
 	}
-	m.registry.MustRegister(m.connections, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.disconnects,
+	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.disconnects,
 		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,6 +81,7 @@ func (m *metrics) handler() http.Handler {
 type connMetrics struct {
 	kind        string
 	open        prometheus.Gauge
+	polled      prometheus.Gauge
 	messagesIn  prometheus.Counter
 	bytesIn     prometheus.Counter
 	messagesOut prometheus.Counter
@@ -89,6 +93,7 @@ func (m *metrics) forKind(kind string) *connMetrics {
 	return &connMetrics{
 		kind:        kind,
 		open:        m.connections.WithLabelValues(kind),
+		polled:      m.polled,
 		messagesIn:  m.messagesIn.WithLabelValues(kind),
 		bytesIn:     m.bytesIn.WithLabelValues(kind),
 		messagesOut: m.messagesOut.WithLabelValues(kind),

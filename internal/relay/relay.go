@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,6 +46,11 @@ type Config struct {
 	MaxConnsPerToken int     // open connections per token; default 64
 	RunsPerSecond    float64 // run requests per dashboard connection; default 10 (burst 4x)
 	InputPerSecond   float64 // input frames per dashboard connection; default 2000 (burst 4x)
+	// NoReadPoller reads every agent from a goroutine of its own instead
+	// of from a few epoll pollers (see poller_linux.go). Pollers are used
+	// on Linux for agents on plain TCP; TLS connections and dashboards
+	// always have their own reader.
+	NoReadPoller bool
 }
 
 func (c *Config) setDefaults() {
@@ -93,6 +100,7 @@ type Relay struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	tokens   *tokens
+	pollers  *pollers // read agents' sockets; nil when not used
 
 	ctx    context.Context // ends when Run's context ends
 	cancel context.CancelFunc
@@ -149,6 +157,11 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	// relay's own writer frames messages, so a 32 KiB write buffer would sit
 	// unused in every idle connection.
 	r.upgrader = websocket.Upgrader{CheckOrigin: r.checkOrigin}
+	if !cfg.NoReadPoller {
+		if r.pollers, err = newPollers(runtime.GOMAXPROCS(0), r.log); err != nil {
+			r.log.Info("agents get a reader goroutine each", "why", err)
+		}
+	}
 	r.restore(state)
 	return r, nil
 }
@@ -213,6 +226,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.closeAll(wire.CloseGoingAway, "relay shutting down")
 	r.conns.Wait()
+	if r.pollers != nil {
+		r.pollers.stop()
+	}
 	stopPersist()
 	bg.Wait()
 	return nil
@@ -299,7 +315,15 @@ func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, r
 		r.log.Warn("websocket upgrade failed", "remote", req.RemoteAddr, "path", req.URL.Path, "err", err)
 		return nil, false
 	}
-	return newConn(ws, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes, r.metrics.forKind(kind)), true
+	var sock *socket
+	if _, plain := ws.NetConn().(*net.TCPConn); plain && kind == kindAgent && r.pollers != nil {
+		// Agents' handlers never wait (dashboards' may read the store), so
+		// a poller can run them for many sockets from one goroutine.
+		if sock, err = r.pollers.detach(ws.NetConn()); err != nil {
+			r.log.Warn("agent gets a reader goroutine", "remote", req.RemoteAddr, "err", err)
+		}
+	}
+	return newConn(ws, sock, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes, r.metrics.forKind(kind)), true
 }
 
 // serve runs one WebSocket connection: upgrade, writer, hello and
@@ -351,8 +375,7 @@ func (r *Relay) countOnline() float64 {
 // readHello waits for the connection's hello. It answers a bad or
 // incompatible one with an error and the matching close code.
 func (r *Relay) readHello(c *conn) (*wire.Hello, bool) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(r.cfg.HandshakeTimeout))
-	kind, data, err := c.ws.ReadMessage()
+	kind, data, err := c.readFirst(r.cfg.HandshakeTimeout)
 	if err != nil {
 		c.setWhy("handshake")
 		c.closeNow(wire.CloseBadHandshake, "no hello received")

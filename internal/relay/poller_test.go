@@ -1,0 +1,197 @@
+//go:build linux
+
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/relay"
+	"switchboard/internal/relaytest"
+	"switchboard/internal/wire"
+)
+
+// heldConn is a client socket whose writes can be held back and sent as
+// one: several frames then reach the relay in one segment.
+type heldConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (c *heldConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold {
+		c.buf = append(c.buf, b...)
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
+// release sends what was held in one write and stops holding.
+func (c *heldConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	_, err := c.Conn.Write(c.buf)
+	return err
+}
+
+// dialAgentHeld dials the agent endpoint with writes held.
+func dialAgentHeld(t *testing.T, r *relaytest.Relay) (*rawPeer, *heldConn) {
+	t.Helper()
+	var held *heldConn
+	d := websocket.Dialer{WriteBufferSize: 1024, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		held = &heldConn{Conn: c}
+		return held, nil
+	}}
+	ws, _, err := d.Dial(r.URL()+wire.AgentPath, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &rawPeer{t: t, ws: ws}, held
+}
+
+func agentHello(name string) *wire.Hello {
+	return &wire.Hello{Protocol: wire.ProtocolVersion, Client: "raw-agent",
+		Agent: &wire.AgentInfo{ID: "a-" + name, Name: name, MaxConcurrent: 1}}
+}
+
+// polled reads switchboard_polled_connections.
+func polled(t *testing.T, r *relaytest.Relay) string {
+	t.Helper()
+	body, err := httpGet(r.HTTPURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "switchboard_polled_connections "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatal("/metrics lacks switchboard_polled_connections")
+	return ""
+}
+
+// TestAgentFramesAsClientsSendThem runs the agent endpoint's framing
+// cases with agents read by a poller and, for comparison, each by a
+// goroutine of its own through gorilla: both must behave the same.
+func TestAgentFramesAsClientsSendThem(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		off    bool
+		polled string
+	}{{"poller", false, "1"}, {"goroutine", true, "0"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			r := relaytest.Start(t, relay.Config{NoReadPoller: mode.off, AgentTimeout: 1500 * time.Millisecond})
+
+			t.Run("hello and a fragmented message in one segment, a ping between its fragments", func(t *testing.T) {
+				p, held := dialAgentHeld(t, r)
+				held.hold = true
+				pongs := make(chan string, 1)
+				p.ws.SetPongHandler(func(s string) error { pongs <- s; return nil })
+				p.send(agentHello("frag-" + mode.name))
+				w, err := p.ws.NextWriter(websocket.TextMessage)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pad := strings.Repeat("x", 3000) // several 1 kB frames
+				fmt.Fprintf(w, `{"type":"teleport","pad":"%s`, pad[:1500])
+				if err := p.ws.WriteControl(websocket.PingMessage, []byte("mid-message"), time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(w, `%s"}`, pad[1500:])
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := held.release(); err != nil {
+					t.Fatal(err)
+				}
+				expect[*wire.Welcome](p)
+				if e := expect[*wire.Error](p); e.Code != wire.CodeUnknownType {
+					t.Fatalf("got %+v, want unknown_type for the reassembled message", e)
+				}
+				select {
+				case s := <-pongs:
+					if s != "mid-message" {
+						t.Fatalf("pong %q", s)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("no pong for the ping between fragments")
+				}
+				if got := polled(t, r); got != mode.polled {
+					t.Fatalf("switchboard_polled_connections = %s, want %s", got, mode.polled)
+				}
+			})
+
+			t.Run("oversized message", func(t *testing.T) {
+				p, _ := dialAgentHeld(t, r)
+				p.send(agentHello("big-" + mode.name))
+				expect[*wire.Welcome](p)
+				if err := p.ws.WriteMessage(websocket.BinaryMessage, make([]byte, wire.MaxMessageSize+1)); err != nil {
+					t.Fatal(err)
+				}
+				if e := expect[*wire.Error](p); e.Code != wire.CodeTooLarge {
+					t.Fatalf("got %+v, want too_large", e)
+				}
+				if ce := p.expectClose(); ce.Code != wire.CloseTooBig {
+					t.Fatalf("close %d %q, want 1009", ce.Code, ce.Text)
+				}
+			})
+
+			t.Run("unmasked frame", func(t *testing.T) {
+				p, _ := dialAgentHeld(t, r)
+				p.send(agentHello("bare-" + mode.name))
+				expect[*wire.Welcome](p)
+				if _, err := p.ws.NetConn().Write([]byte{0x81, 0x02, '{', '}'}); err != nil {
+					t.Fatal(err)
+				}
+				if ce := p.expectClose(); ce.Code != websocket.CloseProtocolError {
+					t.Fatalf("close %d %q, want 1002", ce.Code, ce.Text)
+				}
+			})
+
+			t.Run("close is echoed", func(t *testing.T) {
+				p, _ := dialAgentHeld(t, r)
+				p.send(agentHello("bye-" + mode.name))
+				expect[*wire.Welcome](p)
+				if err := p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "done"), time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				if ce := p.expectClose(); ce.Code != websocket.CloseNormalClosure {
+					t.Fatalf("close %d %q, want 1000 echoed", ce.Code, ce.Text)
+				}
+			})
+
+			t.Run("a silent agent is cut off", func(t *testing.T) {
+				p, _ := dialAgentHeld(t, r)
+				p.send(agentHello("mute-" + mode.name))
+				expect[*wire.Welcome](p)
+				// Not reading: the relay's pings go unanswered.
+				began := time.Now()
+				relaytest.Eventually(t, 10*time.Second, "the silent agent disconnected", func() bool {
+					body, err := httpGet(r.HTTPURL() + "/metrics")
+					return err == nil && bytes.Contains(body, []byte(`switchboard_connections{kind="agent"} 0`))
+				})
+				if el := time.Since(began); el < time.Second {
+					t.Fatalf("cut off after %s, before the 1.5 s timeout", el)
+				}
+			})
+		})
+	}
+}
