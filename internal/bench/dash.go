@@ -18,6 +18,7 @@ type dash struct {
 
 	mu       sync.Mutex
 	streams  map[string]streamCheck
+	received map[string]int64 // command id -> end of the output received
 	ended    map[string]int64 // command id -> offset in its output.end
 	online   map[string]bool  // agent id -> connected, as the events say
 	nOnline  int              // agents connected in online
@@ -32,7 +33,7 @@ func dialDash(ctx context.Context, relayURL, name string) (*dash, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dash{c: c, streams: make(map[string]streamCheck), ended: make(map[string]int64),
+	d := &dash{c: c, streams: make(map[string]streamCheck), received: make(map[string]int64), ended: make(map[string]int64),
 		online: make(map[string]bool), wake: make(chan struct{}, 1), consumed: make(chan struct{})}
 	go d.consume()
 	return d, nil
@@ -48,6 +49,7 @@ func (d *dash) consume() {
 			now := time.Now().UnixNano()
 			d.mu.Lock()
 			s := d.streams[ev.CommandID]
+			d.received[ev.CommandID] = max(d.received[ev.CommandID], ev.Offset+int64(len(ev.Data)))
 			d.mu.Unlock()
 			if s != nil {
 				s.feed(ev.Offset, ev.Data, now)
@@ -112,6 +114,29 @@ func (d *dash) follow(id string, s streamCheck) error {
 	d.streams[id] = s
 	d.mu.Unlock()
 	return d.c.Subscribe(id, 0)
+}
+
+// waitReceived waits until every followed stream has received what
+// sent says was sent on it.
+func (d *dash) waitReceived(ctx context.Context, sent func(id string) int64) error {
+	for {
+		left := 0
+		d.mu.Lock()
+		for id := range d.streams {
+			if d.received[id] < sent(id) {
+				left++
+			}
+		}
+		d.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("%d streams did not receive all that was sent: %w", left, ctx.Err())
+		}
+	}
 }
 
 // waitEnded waits until every followed stream has ended.

@@ -109,6 +109,18 @@ func runFanout(ctx context.Context, e *env) error {
 	m := measureWindow(p, ems, sc.s1Window, e.profile(p, sc.s1Window, "s1"))
 	close(stop)
 	workers.Wait()
+	// What was sent arrives before the commands end: their exits make the
+	// relay send a thousand events to every dashboard, which is the
+	// run's teardown, not the load measured, and would delay the last
+	// messages' delivery (by up to half a second in the runs before).
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	for _, d := range dashes {
+		if err := d.waitReceived(sctx, func(id string) int64 { return sentBy(ems, id) }); err != nil {
+			e.logf("S1: %v", err) // finishAll below reports what is missing for good
+			break
+		}
+	}
+	cancel()
 
 	if err := finishAll(ctx, ems, dashes); err != nil {
 		e.rep.problem("S1", err.Error())
