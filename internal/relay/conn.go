@@ -40,6 +40,12 @@ const (
 	maxControlBody   = 125 // RFC 6455 §5.5
 )
 
+// Output coalescing for dashboards (enqueueSoon).
+const (
+	coalesceFor   = 2 * time.Millisecond
+	coalesceBytes = 64 << 10
+)
+
 // outbound is one message waiting for a connection's writer.
 type outbound struct {
 	kind  int // websocket.TextMessage, BinaryMessage, CloseMessage, PingMessage or PongMessage
@@ -68,18 +74,21 @@ type conn struct {
 	remote      string
 	readTimeout time.Duration
 	pingPeriod  time.Duration
-	maxPending  int64 // bytes queued before the peer counts as slow
+	maxPending  int64         // bytes queued before the peer counts as slow
+	coalesce    time.Duration // enqueueSoon's window: coalesceFor, or a test's
 	metrics     *connMetrics
 	pinger      *time.Timer     // queues a ping every pingPeriod
 	raw         syscall.RawConn // the TCP socket, for writeInline; nil under TLS or with sock
 	sock        *socket         // the socket, when a read poller reads it (ws then does no I/O); else nil
 
-	mu      sync.Mutex
-	queue   []outbound    // messages waiting for the writer, oldest first
-	pending int64         // bytes in queue
-	writing bool          // a writer goroutine is running (or the socket is closed)
-	ended   bool          // the socket is closed; nothing more is written
-	space   chan struct{} // poked when the writer takes messages off a full queue
+	mu        sync.Mutex
+	queue     []outbound    // messages waiting for the writer, oldest first
+	pending   int64         // bytes in queue
+	writing   bool          // a writer goroutine is running (or the socket is closed)
+	ended     bool          // the socket is closed; nothing more is written
+	space     chan struct{} // poked when the writer takes messages off a full queue
+	soon      bool          // soonTimer will start a writer
+	soonTimer *time.Timer   // enqueueSoon's delayed writer start
 
 	closeOnce sync.Once
 	closeMsg  []byte        // close frame body for closeNow; set before kill closes
@@ -114,6 +123,7 @@ func newConn(ws *websocket.Conn, sock *socket, log *slog.Logger, readTimeout, pi
 		readTimeout: readTimeout,
 		pingPeriod:  pingPeriod,
 		maxPending:  maxPending,
+		coalesce:    coalesceFor,
 		writing:     true, // the first writer is writeLoop, started by the caller
 		space:       make(chan struct{}, 1),
 		kill:        make(chan struct{}),
@@ -152,7 +162,16 @@ func (c *conn) sendError(code, msg, requestID, commandID string) {
 
 // enqueue queues m without blocking. A peer that has fallen more than
 // maxPending bytes or sendQueueLen messages behind is disconnected.
-func (c *conn) enqueue(m outbound) bool {
+func (c *conn) enqueue(m outbound) bool { return c.enqueueWithin(m, 0) }
+
+// enqueueSoon is enqueue for output nobody is waiting on keystroke by
+// keystroke: when no writer runs, one starts within coalesceFor (or once
+// coalesceBytes are queued), so that the output of many streams goes to a
+// dashboard in a few writes, not one each. On loopback each write also
+// costs the relay the receiver's TCP work and a wake-up of the reader.
+func (c *conn) enqueueSoon(m outbound) bool { return c.enqueueWithin(m, c.coalesce) }
+
+func (c *conn) enqueueWithin(m outbound, within time.Duration) bool {
 	if c.closing.Load() {
 		if m.after != nil {
 			m.after()
@@ -171,12 +190,35 @@ func (c *conn) enqueue(m outbound) bool {
 	}
 	c.queue = append(c.queue, m)
 	c.pending += n
-	start := c.startWriterLocked()
+	start := false
+	switch {
+	case within == 0 || c.pending >= coalesceBytes:
+		start = c.startWriterLocked()
+	case !c.writing && !c.ended && !c.soon:
+		c.soon = true
+		if c.soonTimer == nil {
+			c.soonTimer = time.AfterFunc(within, c.writeSoon)
+		} else {
+			c.soonTimer.Reset(within)
+		}
+	}
 	c.mu.Unlock()
 	if start {
 		go c.write()
 	}
 	return true
+}
+
+// writeSoon is enqueueSoon's timer: it becomes the writer, unless one ran
+// meanwhile and left nothing.
+func (c *conn) writeSoon() {
+	c.mu.Lock()
+	c.soon = false
+	start := len(c.queue) > 0 && c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		c.write()
+	}
 }
 
 // lagging reports whether the peer is so far behind that it should not be
@@ -235,6 +277,7 @@ func (c *conn) writeInline(m outbound) {
 			c.rest = tailOf(bufs, written)
 		}
 		if err == nil {
+			c.metrics.writes.Inc()
 			c.metrics.messagesOut.Inc()
 			c.metrics.bytesOut.Add(float64(len(m.data)))
 		}
@@ -610,6 +653,7 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 		c.broken = true
 		return err
 	}
+	c.metrics.writes.Inc()
 	c.metrics.messagesOut.Add(float64(len(batch)))
 	c.metrics.bytesOut.Add(float64(bytes))
 	return nil

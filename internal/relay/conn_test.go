@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	dto "github.com/prometheus/client_model/go"
 
 	"switchboard/internal/wire"
 )
@@ -87,20 +88,11 @@ func TestConnEnqueueNowWritesInline(t *testing.T) {
 	if p.c.raw == nil {
 		t.Fatal("a plain TCP connection has no raw socket for inline writes")
 	}
-	idle := func() bool {
-		p.c.mu.Lock()
-		defer p.c.mu.Unlock()
-		return !p.c.writing
-	}
-	for deadline := time.Now().Add(5 * time.Second); !idle(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the connection's first writer did not finish")
-		}
-	}
+	waitIdle(t, p.c)
 	if !p.c.enqueueNow(outbound{kind: websocket.BinaryMessage, data: []byte("key")}) {
 		t.Fatal("enqueueNow refused")
 	}
-	if !idle() {
+	if !idle(p.c) {
 		t.Fatal("a one-message inline write left a writer running")
 	}
 	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -138,6 +130,64 @@ func TestConnEnqueueNowWritesInline(t *testing.T) {
 		if !bytes.Equal(got, w) {
 			t.Fatalf("message %d: %d bytes, want %d bytes of %q", i, len(got), len(w), w[:1])
 		}
+	}
+}
+
+// idle reports whether no writer runs.
+func idle(c *conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.writing
+}
+
+// waitIdle waits for the connection's first writer to finish.
+func waitIdle(t *testing.T, c *conn) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !idle(c); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection's first writer did not finish")
+		}
+	}
+}
+
+// TestConnEnqueueSoonCoalesces: output queued with enqueueSoon within the
+// window goes out in one write, in order; a window's worth of bytes goes
+// at once.
+func TestConnEnqueueSoonCoalesces(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	waitIdle(t, p.c)
+	p.c.coalesce = 300 * time.Millisecond
+	writes := func() float64 {
+		var m dto.Metric
+		if err := p.c.metrics.writes.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	before := writes()
+	for i := range 5 {
+		if !p.c.enqueueSoon(outbound{kind: websocket.BinaryMessage, data: []byte{byte('a' + i)}}) {
+			t.Fatal("enqueueSoon refused")
+		}
+		time.Sleep(time.Millisecond) // each would have had its own write
+	}
+	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range 5 {
+		if _, got, err := p.client.ReadMessage(); err != nil || string(got) != string(rune('a'+i)) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	if n := writes() - before; n != 1 {
+		t.Fatalf("5 messages in the window went out in %.0f writes, want 1", n)
+	}
+
+	p.c.coalesce = time.Hour
+	big := bytes.Repeat([]byte("x"), coalesceBytes)
+	if !p.c.enqueueSoon(outbound{kind: websocket.BinaryMessage, data: big}) {
+		t.Fatal("enqueueSoon refused")
+	}
+	if _, got, err := p.client.ReadMessage(); err != nil || len(got) != len(big) {
+		t.Fatalf("a window's worth of output did not go at once: %d bytes, %v", len(got), err)
 	}
 }
 

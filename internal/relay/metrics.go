@@ -18,6 +18,7 @@ type metrics struct {
 	bytesIn      *prometheus.CounterVec // kind
 	messagesOut  *prometheus.CounterVec // kind
 	bytesOut     *prometheus.CounterVec // kind
+	writes       *prometheus.CounterVec // kind
 	disconnects  *prometheus.CounterVec // kind, reason
 	fellBehind   prometheus.Counter
 	commands     *prometheus.CounterVec // final state
@@ -49,6 +50,8 @@ func newMetrics() *metrics {
 			Help: "Messages written, by connection kind."}, []string{"kind"}),
 		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_bytes_out_total",
 			Help: "Message bytes written, by connection kind."}, []string{"kind"}),
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_socket_writes_total",
+			Help: "Batches of messages written with one system call, by connection kind: messages out / writes is how well writes are batched."}, []string{"kind"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_disconnects_total",
 			Help: "Connections closed, by kind and reason (slow_consumer, too_large, replaced, handshake, peer, shutdown)."}, []string{"kind", "reason"}),
 		fellBehind: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_fanout_fell_behind_total",
@@ -66,7 +69,7 @@ func newMetrics() *metrics {
 		storePending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
 			Help: "Output bytes received but not yet stored."}),
 	}
-	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.disconnects,
+	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.writes, m.disconnects,
 		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -86,6 +89,7 @@ type connMetrics struct {
 	bytesIn     prometheus.Counter
 	messagesOut prometheus.Counter
 	bytesOut    prometheus.Counter
+	writes      prometheus.Counter
 	disconnects *prometheus.CounterVec
 }
 
@@ -98,6 +102,7 @@ func (m *metrics) forKind(kind string) *connMetrics {
 		bytesIn:     m.bytesIn.WithLabelValues(kind),
 		messagesOut: m.messagesOut.WithLabelValues(kind),
 		bytesOut:    m.bytesOut.WithLabelValues(kind),
+		writes:      m.writes.WithLabelValues(kind),
 		disconnects: m.disconnects,
 	}
 }

@@ -125,7 +125,7 @@ func (o *outputLog) deliver(s *subscription, c memChunk) bool {
 	if o.interactive() {
 		s.d.conn.enqueueNow(m)
 	} else {
-		s.d.conn.enqueue(m)
+		s.d.conn.enqueueSoon(m)
 	}
 	return true
 }

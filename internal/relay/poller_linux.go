@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -103,6 +104,11 @@ type poller struct {
 	stopping     atomic.Bool
 	done         chan struct{}
 
+	// Owned by run: the epoll set as Go's netpoller sees it, while the
+	// poller waits there (see poll).
+	waiterFile *os.File
+	waiter     syscall.RawConn
+
 	mu    sync.Mutex
 	socks map[uint32]*socket // by epoll token
 	next  uint32
@@ -150,17 +156,12 @@ func (p *poller) remove(token uint32) {
 // run reads ready sockets until stopped.
 func (p *poller) run() {
 	defer close(p.done)
+	defer p.closeWaiter()
 	events := make([]unix.EpollEvent, pollEvents)
 	buf := make([]byte, pollReadBuf)
 	windowStart, windowReads, napping := time.Now(), 0, false
 	for {
-		if napping {
-			time.Sleep(pollNap)
-		}
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := p.poll(events)
 		if err != nil {
 			p.log.Error("read poller failed; its connections stop being read", "err", err)
 			return
@@ -185,6 +186,77 @@ func (p *poller) run() {
 			napping = windowReads > pollBusy*int(el/time.Millisecond)
 			windowStart, windowReads = now, 0
 		}
+		if napping {
+			// Out of Go's netpoller while napping: every socket that became
+			// ready would otherwise wake its sleeping thread.
+			p.closeWaiter()
+			time.Sleep(pollNap)
+		}
+	}
+}
+
+// poll returns the sockets that are ready, waiting for one if none is.
+// It never sleeps in epoll_wait, which would hold the goroutine's P (Go
+// lends it to others only after up to 10 ms, so goroutines waited that
+// long with both pollers asleep): it waits in Go's netpoller, where the
+// epoll set itself is registered, read-ready when a socket is.
+func (p *poller) poll(events []unix.EpollEvent) (int, error) {
+	n, err := epollNow(p.epfd, events)
+	if n != 0 || err != nil {
+		return n, err
+	}
+	if p.waiter == nil {
+		if err := p.openWaiter(); err != nil {
+			return 0, err
+		}
+	}
+	rerr := p.waiter.Read(func(uintptr) bool {
+		n, err = epollNow(p.epfd, events)
+		return n != 0 || err != nil
+	})
+	if rerr != nil {
+		return 0, fmt.Errorf("wait for sockets: %w", rerr)
+	}
+	return n, err
+}
+
+// epollNow takes the ready sockets without waiting.
+func epollNow(epfd int, events []unix.EpollEvent) (int, error) {
+	for {
+		n, err := unix.EpollWait(epfd, events, 0)
+		if err != unix.EINTR {
+			if err != nil {
+				return 0, fmt.Errorf("epoll_wait: %w", err)
+			}
+			return n, nil
+		}
+	}
+}
+
+// openWaiter registers a duplicate of the epoll set in Go's netpoller.
+func (p *poller) openWaiter() error {
+	fd, err := unix.FcntlInt(uintptr(p.epfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("dup epoll set: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil { // so that os.NewFile registers it
+		unix.Close(fd)
+		return fmt.Errorf("epoll set non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "read-poller")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("epoll set: %w", err)
+	}
+	p.waiterFile, p.waiter = f, rc
+	return nil
+}
+
+func (p *poller) closeWaiter() {
+	if p.waiterFile != nil {
+		p.waiterFile.Close()
+		p.waiterFile, p.waiter = nil, nil
 	}
 }
 

@@ -439,8 +439,20 @@ func (r *Relay) agentChangedLocked(a *agentState) {
 // output to the agents that sent it, and dispatches the commands whose
 // records are now stored.
 func (r *Relay) onStored(s stored) {
+	// Under r.mu only what needs it: trimming the output logs and writing
+	// a thousand acks took milliseconds at S1's load, while agents'
+	// handlers (heartbeats, new commands) waited for r.mu.
+	type storedUpTo struct {
+		log *outputLog
+		end int64
+	}
+	type ack struct {
+		conn *conn
+		ack  wire.Ack
+	}
+	logs := make([]storedUpTo, 0, len(s.outputEnd))
+	acks := make([]ack, 0, len(s.outputEnd)+len(s.final))
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, id := range s.commands {
 		if cs := r.commands[id]; cs != nil && !cs.stored {
 			cs.stored = true
@@ -454,15 +466,24 @@ func (r *Relay) onStored(s stored) {
 		if cs == nil {
 			continue
 		}
-		cs.out.markStored(end)
+		logs = append(logs, storedUpTo{cs.out, end})
 		if ac := r.agentConnLocked(cs.cmd.AgentID); ac != nil {
-			ac.conn.sendMessage(&wire.Ack{CommandID: id, Offset: end})
+			acks = append(acks, ack{ac.conn, wire.Ack{CommandID: id, Offset: end}})
 		}
 	}
 	for _, c := range s.final {
 		if ac := r.agentConnLocked(c.AgentID); ac != nil {
-			ac.conn.sendMessage(&wire.Ack{CommandID: c.ID, Offset: c.OutputBytes, Done: true})
+			acks = append(acks, ack{ac.conn, wire.Ack{CommandID: c.ID, Offset: c.OutputBytes, Done: true}})
 		}
+	}
+	r.mu.Unlock()
+	for _, l := range logs {
+		l.log.markStored(l.end)
+	}
+	for _, a := range acks {
+		// Agents are seldom written to: most acks go out in one
+		// non-blocking write each, here, rather than on a new goroutine.
+		a.conn.enqueueNow(outbound{kind: websocket.TextMessage, data: wire.MustEncode(&a.ack)})
 	}
 }
 
