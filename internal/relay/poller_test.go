@@ -67,6 +67,15 @@ func dialAgentHeld(t *testing.T, r *relaytest.Relay) (*rawPeer, *heldConn) {
 	return &rawPeer{t: t, ws: ws}, held
 }
 
+// welcomedAgent dials the agent endpoint and registers.
+func welcomedAgent(t *testing.T, r *relaytest.Relay, name string) *rawPeer {
+	t.Helper()
+	p, _ := dialAgentHeld(t, r)
+	p.send(agentHello(name))
+	expect[*wire.Welcome](p)
+	return p
+}
+
 func agentHello(name string) *wire.Hello {
 	return &wire.Hello{Protocol: wire.ProtocolVersion, Client: "raw-agent",
 		Agent: &wire.AgentInfo{ID: "a-" + name, Name: name, MaxConcurrent: 1}}
@@ -140,9 +149,7 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 			})
 
 			t.Run("oversized message", func(t *testing.T) {
-				p, _ := dialAgentHeld(t, r)
-				p.send(agentHello("big-" + mode.name))
-				expect[*wire.Welcome](p)
+				p := welcomedAgent(t, r, "big-"+mode.name)
 				if err := p.ws.WriteMessage(websocket.BinaryMessage, make([]byte, wire.MaxMessageSize+1)); err != nil {
 					t.Fatal(err)
 				}
@@ -155,9 +162,7 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 			})
 
 			t.Run("unmasked frame", func(t *testing.T) {
-				p, _ := dialAgentHeld(t, r)
-				p.send(agentHello("bare-" + mode.name))
-				expect[*wire.Welcome](p)
+				p := welcomedAgent(t, r, "bare-"+mode.name)
 				if _, err := p.ws.NetConn().Write([]byte{0x81, 0x02, '{', '}'}); err != nil {
 					t.Fatal(err)
 				}
@@ -167,9 +172,7 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 			})
 
 			t.Run("close is echoed", func(t *testing.T) {
-				p, _ := dialAgentHeld(t, r)
-				p.send(agentHello("bye-" + mode.name))
-				expect[*wire.Welcome](p)
+				p := welcomedAgent(t, r, "bye-"+mode.name)
 				if err := p.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "done"), time.Now().Add(time.Second)); err != nil {
 					t.Fatal(err)
 				}
@@ -179,9 +182,7 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 			})
 
 			t.Run("a silent agent is cut off", func(t *testing.T) {
-				p, _ := dialAgentHeld(t, r)
-				p.send(agentHello("mute-" + mode.name))
-				expect[*wire.Welcome](p)
+				p := welcomedAgent(t, r, "mute-"+mode.name)
 				// Not reading: the relay's pings go unanswered.
 				began := time.Now()
 				relaytest.Eventually(t, 10*time.Second, "the silent agent disconnected", func() bool {
@@ -190,6 +191,15 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 				})
 				if el := time.Since(began); el < time.Second {
 					t.Fatalf("cut off after %s, before the 1.5 s timeout", el)
+				}
+				_ = p.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for {
+					if _, _, err := p.ws.ReadMessage(); err != nil {
+						if ne, ok := err.(net.Error); ok && ne.Timeout() {
+							t.Fatal("the relay left the silent agent's socket open")
+						}
+						break // the pings it sent, then the end
+					}
 				}
 			})
 		})
