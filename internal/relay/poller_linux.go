@@ -201,15 +201,19 @@ func (p *poller) run() {
 // long with both pollers asleep): it waits in Go's netpoller, where the
 // epoll set itself is registered, read-ready when a socket is.
 func (p *poller) poll(events []unix.EpollEvent) (int, error) {
-	n, err := epollNow(p.epfd, events)
-	if n != 0 || err != nil {
-		return n, err
-	}
-	if p.waiter == nil {
+	if p.waiter == nil { // napping just now, or the first time
+		n, err := epollNow(p.epfd, events)
+		if n != 0 || err != nil {
+			return n, err
+		}
 		if err := p.openWaiter(); err != nil {
 			return 0, err
 		}
 	}
+	var n int
+	var err error
+	// Read calls the function before it parks, and again each time Go's
+	// netpoller finds the epoll set ready.
 	rerr := p.waiter.Read(func(uintptr) bool {
 		n, err = epollNow(p.epfd, events)
 		return n != 0 || err != nil
@@ -429,12 +433,17 @@ func (s *socket) disarmLocked() {
 
 // checkIdle ends reading once no data has come for the timeout.
 func (s *socket) checkIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if isClosed(s.ended) {
+		return
+	}
 	idle := time.Since(time.Unix(0, s.lastRead.Load()))
 	if idle < s.timeout {
 		s.idle.Reset(s.timeout - idle)
 		return
 	}
-	s.end(fmt.Errorf("read: nothing for %s: %w", s.timeout, os.ErrDeadlineExceeded))
+	s.endLocked(fmt.Errorf("read: nothing for %s: %w", s.timeout, os.ErrDeadlineExceeded))
 }
 
 // close ends reading and closes the socket. Only the connection's last
