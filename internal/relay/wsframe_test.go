@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -237,4 +238,39 @@ func FuzzFrameParser(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkFrameParser is the read poller's parsing of what one read
+// returns: 256 KiB of client frames (masked), as S1 (100 B) and S2
+// (64 KiB) send them, a frame cut at the end of each read.
+func BenchmarkFrameParser(b *testing.B) {
+	for _, size := range []int{100, 64 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			frame := clientFrame(true, websocket.BinaryMessage, bytes.Repeat([]byte{7}, size), [4]byte{1, 2, 3, 4})
+			var stream []byte
+			for len(stream) < 4<<20 {
+				stream = append(stream, frame...)
+			}
+			p := &frameParser{limit: wire.MaxMessageSize}
+			deliver := func(int, []byte) bool { return true }
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			off, fed := 0, 0
+			for b.Loop() {
+				// One operation is one frame's worth of bytes fed.
+				for fed < size {
+					n := min(256<<10, len(stream)-off)
+					if _, err := p.feed(stream[off:off+n], deliver); err != nil {
+						b.Fatal(err)
+					}
+					off, fed = (off+n)%len(stream), fed+n
+					if off+len(frame) > len(stream) {
+						off = 0 // restart at a frame boundary
+						p.partial = p.partial[:0]
+					}
+				}
+				fed -= size
+			}
+		})
+	}
 }
