@@ -107,7 +107,27 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 		polled string
 	}{{"poller", false, "1"}, {"goroutine", true, "0"}} {
 		t.Run(mode.name, func(t *testing.T) {
-			r := relaytest.Start(t, relay.Config{NoReadPoller: mode.off, AgentTimeout: 1500 * time.Millisecond})
+			r := relaytest.Start(t, relay.Config{NoReadPoller: mode.off, AgentTimeout: 1500 * time.Millisecond,
+				HandshakeTimeout: time.Second})
+
+			for _, sent := range []struct {
+				name  string
+				bytes []byte
+			}{{"nothing", nil}, {"half a hello", []byte{0x81, 0x80 | 100, 1, 2, 3, 4, '{'}}} {
+				t.Run("hello never completes: "+sent.name, func(t *testing.T) {
+					p, _ := dialAgentHeld(t, r)
+					if _, err := p.ws.NetConn().Write(sent.bytes); err != nil {
+						t.Fatal(err)
+					}
+					began := time.Now()
+					if ce := p.expectClose(); ce.Code != wire.CloseBadHandshake {
+						t.Fatalf("close %d %q, want %d", ce.Code, ce.Text, wire.CloseBadHandshake)
+					}
+					if el := time.Since(began); el < 500*time.Millisecond {
+						t.Fatalf("closed after %s, before the 1 s handshake timeout", el)
+					}
+				})
+			}
 
 			t.Run("hello and a fragmented message in one segment, a ping between its fragments", func(t *testing.T) {
 				p, held := dialAgentHeld(t, r)
@@ -143,9 +163,10 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 				case <-time.After(5 * time.Second):
 					t.Fatal("no pong for the ping between fragments")
 				}
-				if got := polled(t, r); got != mode.polled {
-					t.Fatalf("switchboard_polled_connections = %s, want %s", got, mode.polled)
-				}
+				// This agent's and none other: the refused ones before it
+				// close within a second (the relay lingers for their reading).
+				relaytest.Eventually(t, 5*time.Second, "switchboard_polled_connections = "+mode.polled,
+					func() bool { return polled(t, r) == mode.polled })
 			})
 
 			t.Run("oversized message", func(t *testing.T) {
