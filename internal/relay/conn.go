@@ -190,6 +190,7 @@ func (c *conn) enqueueWithin(m outbound, within time.Duration) bool {
 	}
 	c.queue = append(c.queue, m)
 	c.pending += n
+	c.queued(1, n)
 	start := false
 	switch {
 	case within == 0 || c.pending >= coalesceBytes:
@@ -346,6 +347,7 @@ func (c *conn) enqueueWait(m outbound) bool {
 		if len(c.queue) < sendQueueLen {
 			c.queue = append(c.queue, m)
 			c.pending += int64(len(m.data))
+			c.queued(1, int64(len(m.data)))
 			start := c.startWriterLocked()
 			c.mu.Unlock()
 			if start {
@@ -374,6 +376,7 @@ func (c *conn) enqueueControl(kind int, body []byte) {
 func (c *conn) push(m outbound) {
 	c.mu.Lock()
 	c.queue = append(c.queue, m)
+	c.queued(1, 0)
 	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
@@ -389,6 +392,13 @@ func (c *conn) startWriterLocked() bool {
 	}
 	c.writing = true
 	return true
+}
+
+// queued reports a change to what is queued (as in queue and pending) to
+// the send-queue gauges; the caller holds mu.
+func (c *conn) queued(messages int, bytes int64) {
+	c.metrics.queuedMessages.Add(float64(messages))
+	c.metrics.queuedBytes.Add(float64(bytes))
 }
 
 // wakeWriter starts a writer if none runs, to notice the end of the
@@ -597,6 +607,7 @@ func (c *conn) takeBatch() (batch []outbound, over bool) {
 		defer func() { c.batch = nil }() // the caller has it; do not keep a burst's worth
 	}
 	c.pending -= size
+	c.queued(-n, -size)
 	if full {
 		select {
 		case c.space <- struct{}{}:
@@ -732,6 +743,7 @@ func (c *conn) finish() {
 	c.mu.Lock()
 	c.ended = true
 	q := c.queue
+	c.queued(-len(q), -c.pending)
 	c.queue, c.pending = nil, 0
 	if c.pinger != nil {
 		c.pinger.Stop()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"switchboard/internal/wire"
@@ -157,13 +158,7 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 	p := newConnPair(t, 1<<30)
 	waitIdle(t, p.c)
 	p.c.coalesce = 300 * time.Millisecond
-	writes := func() float64 {
-		var m dto.Metric
-		if err := p.c.metrics.writes.Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetCounter().GetValue()
-	}
+	writes := func() float64 { return metricValue(t, p.c.metrics.writes) }
 	before := writes()
 	for i := range 5 {
 		if !p.c.enqueueSoon(outbound{kind: websocket.BinaryMessage, data: []byte{byte('a' + i)}}) {
@@ -177,6 +172,11 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 			t.Fatalf("message %d: %q, %v", i, got, err)
 		}
 	}
+	// The writer counts its write once the system call returns, which can
+	// be after the client has read it.
+	for deadline := time.Now().Add(5 * time.Second); writes() == before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := writes() - before; n != 1 {
 		t.Fatalf("5 messages in the window went out in %.0f writes, want 1", n)
 	}
@@ -188,6 +188,44 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 	}
 	if _, got, err := p.client.ReadMessage(); err != nil || len(got) != len(big) {
 		t.Fatalf("a window's worth of output did not go at once: %d bytes, %v", len(got), err)
+	}
+}
+
+// metricValue reads a counter or gauge.
+func metricValue(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var v dto.Metric
+	if err := m.Write(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v.GetCounter().GetValue() + v.GetGauge().GetValue()
+}
+
+// TestConnSendQueueGauges: what waits for a peer that does not read shows
+// in the send-queue gauges, and leaves them when written.
+func TestConnSendQueueGauges(t *testing.T) {
+	p := newConnPair(t, 1<<30) // the client reads nothing for now
+	waitIdle(t, p.c)
+	msg := bytes.Repeat([]byte("q"), 100<<10)
+	const n = 300 // 30 MB: more than the sockets hold
+	for range n {
+		if !p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: msg}) {
+			t.Fatal("enqueue refused")
+		}
+	}
+	qm, qb := p.c.metrics.queuedMessages, p.c.metrics.queuedBytes
+	time.Sleep(100 * time.Millisecond) // the writer fills the sockets and blocks
+	if m, b := metricValue(t, qm), metricValue(t, qb); m < 1 || m > n || b != m*float64(len(msg)) {
+		t.Fatalf("queued %v messages, %v bytes while the peer does not read; want 1-%d messages of %d bytes", m, b, n, len(msg))
+	}
+	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		if _, got, err := p.client.ReadMessage(); err != nil || len(got) != len(msg) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if m, b := metricValue(t, qm), metricValue(t, qb); m != 0 || b != 0 {
+		t.Fatalf("all read, yet %v messages and %v bytes queued", m, b)
 	}
 }
 

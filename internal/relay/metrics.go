@@ -19,6 +19,8 @@ type metrics struct {
 	messagesOut  *prometheus.CounterVec // kind
 	bytesOut     *prometheus.CounterVec // kind
 	writes       *prometheus.CounterVec // kind
+	queuedMsgs   *prometheus.GaugeVec   // kind
+	queuedBytes  *prometheus.GaugeVec   // kind
 	disconnects  *prometheus.CounterVec // kind, reason
 	fellBehind   prometheus.Counter
 	commands     *prometheus.CounterVec // final state
@@ -52,6 +54,10 @@ func newMetrics() *metrics {
 			Help: "Message bytes written, by connection kind."}, []string{"kind"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_socket_writes_total",
 			Help: "Batches of messages written with one system call, by connection kind: messages out / writes is how well writes are batched."}, []string{"kind"}),
+		queuedMsgs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_send_queue_messages",
+			Help: "Messages queued to peers and not yet written, summed over the connections of a kind."}, []string{"kind"}),
+		queuedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_send_queue_bytes",
+			Help: "Message bytes queued to peers and not yet written, summed over the connections of a kind (a peer is cut off at 16 MiB)."}, []string{"kind"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_disconnects_total",
 			Help: "Connections closed, by kind and reason (slow_consumer, too_large, replaced, handshake, peer, shutdown)."}, []string{"kind", "reason"}),
 		fellBehind: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_fanout_fell_behind_total",
@@ -69,7 +75,7 @@ func newMetrics() *metrics {
 		storePending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
 			Help: "Output bytes received but not yet stored."}),
 	}
-	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.writes, m.disconnects,
+	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.writes, m.queuedMsgs, m.queuedBytes, m.disconnects,
 		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -91,18 +97,23 @@ type connMetrics struct {
 	bytesOut    prometheus.Counter
 	writes      prometheus.Counter
 	disconnects *prometheus.CounterVec
+
+	queuedMessages prometheus.Gauge
+	queuedBytes    prometheus.Gauge
 }
 
 func (m *metrics) forKind(kind string) *connMetrics {
 	return &connMetrics{
-		kind:        kind,
-		open:        m.connections.WithLabelValues(kind),
-		polled:      m.polled,
-		messagesIn:  m.messagesIn.WithLabelValues(kind),
-		bytesIn:     m.bytesIn.WithLabelValues(kind),
-		messagesOut: m.messagesOut.WithLabelValues(kind),
-		bytesOut:    m.bytesOut.WithLabelValues(kind),
-		writes:      m.writes.WithLabelValues(kind),
-		disconnects: m.disconnects,
+		kind:           kind,
+		open:           m.connections.WithLabelValues(kind),
+		polled:         m.polled,
+		messagesIn:     m.messagesIn.WithLabelValues(kind),
+		bytesIn:        m.bytesIn.WithLabelValues(kind),
+		messagesOut:    m.messagesOut.WithLabelValues(kind),
+		bytesOut:       m.bytesOut.WithLabelValues(kind),
+		writes:         m.writes.WithLabelValues(kind),
+		queuedMessages: m.queuedMsgs.WithLabelValues(kind),
+		queuedBytes:    m.queuedBytes.WithLabelValues(kind),
+		disconnects:    m.disconnects,
 	}
 }
