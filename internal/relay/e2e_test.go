@@ -540,6 +540,8 @@ func TestMetrics(t *testing.T) {
 		`switchboard_connections{kind="agent"} 1`,
 		`switchboard_connections{kind="dashboard"} 1`,
 		`switchboard_polled_connections 1`, // the agent, on Linux; the dashboard has its own reader
+		`switchboard_send_queue_bytes{kind="dashboard"}`,
+		`switchboard_socket_writes_total{kind="agent"}`,
 		`switchboard_commands_total{state="exited"} 1`,
 		`switchboard_agents_online 1`,
 		`switchboard_messages_in_total{kind="agent"}`,
