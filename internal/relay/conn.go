@@ -818,6 +818,10 @@ func (c *conn) readLoop(handle func(kind int, data []byte)) error {
 	switch {
 	case c.sock != nil && errors.Is(err, wire.ErrTooLarge):
 		c.refuseTooLarge()
+		// As readNetConn does: the reader ends only once the rest of what
+		// the peer sent is dropped, so the close waits for the peer to
+		// read the reason rather than resetting it.
+		c.sock.waitDrained(closeLinger)
 	case errors.Is(err, errProtocol):
 		c.closeGracefully(websocket.CloseProtocolError, err.Error())
 	}

@@ -301,6 +301,7 @@ type socket struct {
 	handle  func(kind int, data []byte) readAction
 	endErr  error         // why reading ended; set before ended closes
 	drain   int           // after a message over the limit: bytes still read and dropped
+	drained chan struct{} // closed when that dropping is over
 	ended   chan struct{} // closed when reading is over
 	idle    *time.Timer   // ends reading after readTimeout without data
 	timeout time.Duration
@@ -353,7 +354,7 @@ func (s *socket) readReady(buf []byte, now time.Time) {
 			s.drain -= n
 		}
 		if s.drain <= 0 || n == 0 || (err != nil && err != unix.EAGAIN && err != unix.EINTR) {
-			s.disarmLocked() // enough, the end of the stream, or an error
+			s.stopDrainLocked() // enough, the end of the stream, or an error
 		}
 		return
 	}
@@ -388,10 +389,13 @@ func (s *socket) feedLocked(data []byte) bool {
 		// Reading ends, but what the peer sent of the message is read
 		// and dropped a while yet, so that the socket is not reset, losing
 		// the reply that says why, before the peer reads it.
-		s.drain = maxTooLargeSay
+		s.drain, s.drained = maxTooLargeSay, make(chan struct{})
 		s.endErr = err
 		close(s.ended)
 		s.idle.Stop()
+		if !s.armed {
+			s.stopDrainLocked() // left over from a pause: nothing is being read
+		}
 	case err != nil:
 		s.endLocked(err)
 	case action == readPause:
@@ -400,6 +404,33 @@ func (s *socket) feedLocked(data []byte) bool {
 		s.endLocked(errReadEnded)
 	}
 	return err == nil && action == readOn
+}
+
+// stopDrainLocked stops dropping what follows a message over the limit.
+func (s *socket) stopDrainLocked() {
+	s.disarmLocked()
+	s.drain = 0
+	if s.drained != nil && !isClosed(s.drained) {
+		close(s.drained)
+	}
+}
+
+// waitDrained waits until what followed a message over the limit has
+// been dropped (at most maxTooLargeSay bytes), the socket is closed, or
+// the time is up.
+func (s *socket) waitDrained(d time.Duration) {
+	s.mu.Lock()
+	drained := s.drained
+	s.mu.Unlock()
+	if drained == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+	}
 }
 
 // errReadEnded is the end of reading a handler asked for.
@@ -454,7 +485,7 @@ func (s *socket) close() {
 	if s.closed {
 		return
 	}
-	s.disarmLocked()
+	s.stopDrainLocked()
 	s.endLocked(net.ErrClosed)
 	s.closed = true
 	unix.Close(s.fd)

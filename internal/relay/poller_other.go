@@ -36,6 +36,7 @@ type socket struct {
 
 func (*socket) start(int, time.Duration, func(int, []byte) readAction) {}
 func (*socket) end(error)                                              {}
+func (*socket) waitDrained(time.Duration)                              {}
 func (*socket) close()                                                 {}
 func (*socket) setWriteDeadline(time.Time)                             {}
 func (*socket) tryWrite([][]byte) (int, error)                         { return 0, errors.ErrUnsupported }
