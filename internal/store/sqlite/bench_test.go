@@ -18,13 +18,16 @@ func BenchmarkApplyOutput(b *testing.B) {
 	for _, size := range []int{100, 4 << 10, 64 << 10} {
 		for _, cancelable := range []bool{false, true} {
 			b.Run(fmt.Sprintf("1000x%dB/cancelable=%v", size, cancelable), func(b *testing.B) {
-				benchmarkApplyOutput(b, 1000, size, cancelable)
+				benchmarkApplyOutput(b, 1000, size, 10, cancelable)
 			})
 		}
 	}
+	// S1's commits: a row for each of 1,000 streams, each a different
+	// place in the output index.
+	b.Run("1000x2048B/commands=1000", func(b *testing.B) { benchmarkApplyOutput(b, 1000, 2048, 1000, false) })
 }
 
-func benchmarkApplyOutput(b *testing.B, perBatch, size int, cancelable bool) {
+func benchmarkApplyOutput(b *testing.B, perBatch, size, commands int, cancelable bool) {
 	db := openTest(b)
 	ctx := context.Background()
 	if cancelable {
@@ -32,7 +35,7 @@ func benchmarkApplyOutput(b *testing.B, perBatch, size int, cancelable bool) {
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 	}
-	ids := make([]string, 10)
+	ids := make([]string, commands)
 	offs := make([]int64, len(ids))
 	for i := range ids {
 		ids[i] = wire.NewID("c")
