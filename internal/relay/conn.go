@@ -53,6 +53,56 @@ type outbound struct {
 	after func() // run by the writer once the message is written (or dropped)
 }
 
+// stream is the socket a conn's writer writes: the net.Conn gorilla
+// upgraded, or the socket a read poller took from it.
+type stream interface {
+	setWriteDeadline(t time.Time)        // bounds write; any goroutine may call it
+	write(bufs [][]byte) error           // all of bufs, within the deadline
+	tryWrite(bufs [][]byte) (int, error) // what the socket takes at once; only with conn.inline
+	close()
+}
+
+// netStream is the net.Conn as a stream. raw, its TCP socket, is what
+// tryWrite writes to; nil under TLS.
+type netStream struct {
+	ws  *websocket.Conn
+	raw syscall.RawConn
+}
+
+func (s netStream) setWriteDeadline(t time.Time) { _ = s.ws.NetConn().SetWriteDeadline(t) }
+
+func (s netStream) write(bufs [][]byte) error {
+	b := net.Buffers(bufs)
+	_, err := b.WriteTo(s.ws.NetConn())
+	return err
+}
+
+// tryWrite writes bufs with one writev(2) that does not wait for the
+// socket, and returns how many bytes it took.
+func (s netStream) tryWrite(bufs [][]byte) (int, error) {
+	var n int
+	var werr error
+	err := s.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = unix.Writev(int(fd), bufs)
+			if werr != unix.EINTR {
+				return true // never wait: EAGAIN leaves it all to the writer
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == unix.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}
+
+func (s netStream) close() { s.ws.Close() }
+
 // conn is one WebSocket peer. A writer goroutine alone writes to the
 // socket; the reader goroutine alone reads. Everyone else queues through
 // enqueue without blocking, and a peer whose queue overflows is cut off,
@@ -62,7 +112,7 @@ type outbound struct {
 // one when none is running, and it ends when the queue is empty, so an
 // idle connection costs one goroutine (its reader), not two. It frames
 // messages itself and writes each batch of queued messages with one
-// system call on ws.NetConn(), instead of one per message through
+// system call on its stream, instead of one per message through
 // gorilla's writer: under load a dashboard's writer finds many messages
 // queued and sends them together. Nothing else writes to the socket:
 // gorilla's ping and close handlers are replaced by ones that queue their
@@ -77,9 +127,10 @@ type conn struct {
 	maxPending  int64         // bytes queued before the peer counts as slow
 	coalesce    time.Duration // enqueueSoon's window: coalesceFor, or a test's
 	metrics     *connMetrics
-	pinger      *time.Timer     // queues a ping every pingPeriod
-	raw         syscall.RawConn // the TCP socket, for writeInline; nil under TLS or with sock
-	sock        *socket         // the socket, when a read poller reads it (ws then does no I/O); else nil
+	pinger      *time.Timer // queues a ping every pingPeriod
+	out         stream      // what the writer writes to
+	inline      bool        // out can write without waiting (writeInline); not under TLS
+	sock        *socket     // the socket, when a read poller reads it (ws then does no I/O); else nil
 
 	mu        sync.Mutex
 	queue     []outbound    // messages waiting for the writer, oldest first
@@ -130,8 +181,14 @@ func newConn(ws *websocket.Conn, sock *socket, log *slog.Logger, readTimeout, pi
 		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok && sock == nil {
-		c.raw, _ = tc.SyscallConn()
+	if sock != nil {
+		c.out, c.inline = sock, true
+	} else {
+		ns := netStream{ws: ws}
+		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+			ns.raw, _ = tc.SyscallConn()
+		}
+		c.out, c.inline = ns, ns.raw != nil
 	}
 	// gorilla's default handlers answer from the reader goroutine with
 	// WriteControl; the writer owns the socket, so they queue instead.
@@ -239,7 +296,7 @@ func (c *conn) lagging(n int) bool {
 // the relay's two hops. Whatever the socket does not take at once is left
 // to a writer goroutine, so the caller never waits on the peer.
 func (c *conn) enqueueNow(m outbound) bool {
-	if (c.raw == nil && c.sock == nil) || m.after != nil || c.closing.Load() {
+	if !c.inline || m.after != nil || c.closing.Load() {
 		return c.enqueue(m)
 	}
 	c.mu.Lock()
@@ -269,7 +326,7 @@ func (c *conn) writeInline(m outbound) {
 		for _, b := range bufs {
 			total += len(b)
 		}
-		written, err := c.writeNoWait(bufs)
+		written, err := c.out.tryWrite(bufs)
 		switch {
 		case err != nil:
 			c.log.Debug("write failed", "remote", c.remote, "err", err)
@@ -293,33 +350,6 @@ func (c *conn) writeInline(m outbound) {
 	}
 	c.mu.Unlock()
 	go c.write() // finishes the frame, writes what was queued, or closes
-}
-
-// writeNoWait writes bufs with one writev(2) that does not wait for the
-// socket, and returns how many bytes it took.
-func (c *conn) writeNoWait(bufs [][]byte) (int, error) {
-	if c.sock != nil {
-		return c.sock.tryWrite(bufs)
-	}
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), bufs)
-			if werr != unix.EINTR {
-				return true // never wait: EAGAIN leaves it all to the writer
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case werr == unix.EAGAIN:
-		return 0, nil
-	case werr != nil:
-		return 0, werr
-	}
-	return n, nil
 }
 
 // tailOf copies what is left of bufs after the first n bytes.
@@ -426,13 +456,7 @@ func (c *conn) cutOff() {
 
 // setWriteDeadline bounds the writer's system calls; any goroutine may
 // call it.
-func (c *conn) setWriteDeadline(t time.Time) {
-	if c.sock != nil {
-		c.sock.setWriteDeadline(t)
-		return
-	}
-	_ = c.ws.NetConn().SetWriteDeadline(t)
-}
+func (c *conn) setWriteDeadline(t time.Time) { c.out.setWriteDeadline(t) }
 
 // setWhy records the first reason we close for, as a metrics label.
 func (c *conn) setWhy(why string) {
@@ -653,10 +677,8 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 		// Checked after setting the deadline: closeNow shortens it after
 		// closing kill, so a write that starts now cannot outlast it.
 		err = errors.New("connection killed")
-	case c.sock != nil:
-		err = c.sock.write(bufs)
 	default:
-		_, err = bufs.WriteTo(c.ws.NetConn())
+		err = c.out.write(bufs)
 	}
 	*bp = buf
 	putScratch(bp)
@@ -673,12 +695,7 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 // writeRest finishes the frame writeInline began.
 func (c *conn) writeRest(deadline time.Time) error {
 	c.setWriteDeadline(deadline)
-	var err error
-	if c.sock != nil {
-		err = c.sock.write([][]byte{c.rest})
-	} else {
-		_, err = c.ws.NetConn().Write(c.rest)
-	}
+	err := c.out.write([][]byte{c.rest})
 	c.rest = nil
 	if err != nil {
 		c.broken = true
@@ -749,11 +766,9 @@ func (c *conn) finish() {
 		c.pinger.Stop()
 	}
 	c.mu.Unlock()
+	c.out.close()
 	if c.sock != nil {
-		c.sock.close()
 		c.metrics.polled.Dec()
-	} else {
-		c.ws.Close()
 	}
 	for _, m := range q {
 		if m.after != nil {

@@ -86,7 +86,7 @@ func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
 // gets every message whole and in order, mixed with enqueued ones.
 func TestConnEnqueueNowWritesInline(t *testing.T) {
 	p := newConnPair(t, 1<<30)
-	if p.c.raw == nil {
+	if !p.c.inline {
 		t.Fatal("a plain TCP connection has no raw socket for inline writes")
 	}
 	waitIdle(t, p.c)
