@@ -214,8 +214,20 @@ func TestConnSendQueueGauges(t *testing.T) {
 		}
 	}
 	qm, qb := p.c.metrics.queuedMessages, p.c.metrics.queuedBytes
-	time.Sleep(100 * time.Millisecond) // the writer fills the sockets and blocks
-	if m, b := metricValue(t, qm), metricValue(t, qb); m < 1 || m > n || b != m*float64(len(msg)) {
+	// Once the writer has filled the sockets and blocks, the gauges hold
+	// still: read them until two readings agree.
+	var m, b float64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		m, b = metricValue(t, qm), metricValue(t, qb)
+		if m == metricValue(t, qm) && b == metricValue(t, qb) && b == m*float64(len(msg)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("send-queue gauges never settled: %v messages, %v bytes", m, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if m < 1 || m > n {
 		t.Fatalf("queued %v messages, %v bytes while the peer does not read; want 1-%d messages of %d bytes", m, b, n, len(msg))
 	}
 	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
