@@ -144,9 +144,16 @@ func idle(c *conn) bool {
 // waitIdle waits for the connection's first writer to finish.
 func waitIdle(t *testing.T, c *conn) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !idle(c); time.Sleep(time.Millisecond) {
+	eventually(t, "the connection's first writer finished", func() bool { return idle(c) })
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+// (relaytest.Eventually imports this package.)
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the connection's first writer did not finish")
+			t.Fatalf("timed out waiting: %s", what)
 		}
 	}
 }
@@ -174,9 +181,7 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 	}
 	// The writer counts its write once the system call returns, which can
 	// be after the client has read it.
-	for deadline := time.Now().Add(5 * time.Second); writes() == before && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, "the write counted", func() bool { return writes() > before })
 	if n := writes() - before; n != 1 {
 		t.Fatalf("5 messages in the window went out in %.0f writes, want 1", n)
 	}
@@ -217,16 +222,10 @@ func TestConnSendQueueGauges(t *testing.T) {
 	// Once the writer has filled the sockets and blocks, the gauges hold
 	// still: read them until two readings agree.
 	var m, b float64
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually(t, "the send-queue gauges settled", func() bool {
 		m, b = metricValue(t, qm), metricValue(t, qb)
-		if m == metricValue(t, qm) && b == metricValue(t, qb) && b == m*float64(len(msg)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("send-queue gauges never settled: %v messages, %v bytes", m, b)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return m == metricValue(t, qm) && b == metricValue(t, qb) && b == m*float64(len(msg))
+	})
 	if m < 1 || m > n {
 		t.Fatalf("queued %v messages, %v bytes while the peer does not read; want 1-%d messages of %d bytes", m, b, n, len(msg))
 	}
