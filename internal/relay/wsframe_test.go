@@ -2,7 +2,6 @@ package relay
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,22 +12,15 @@ import (
 	"switchboard/internal/wire"
 )
 
-// clientFrame builds a masked frame as a client sends it (RFC 6455 §5.2),
-// written here from the RFC rather than with the parser under test.
+// clientFrame builds a masked frame as a client sends it (RFC 6455 §5.2):
+// the server's header with the mask bit set, and the payload masked here
+// byte by byte rather than with the parser's unmask.
 func clientFrame(fin bool, op int, payload []byte, key [4]byte) []byte {
-	b0 := byte(op)
-	if fin {
-		b0 |= 0x80
+	f := appendFrameHeader(nil, op, len(payload))
+	if !fin {
+		f[0] &^= 0x80
 	}
-	f := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n <= 0xffff:
-		f = append(f, 0x80|126, byte(n>>8), byte(n))
-	default:
-		f = binary.BigEndian.AppendUint64(append(f, 0x80|127), uint64(n))
-	}
+	f[1] |= 0x80
 	f = append(f, key[:]...)
 	for i, c := range payload {
 		f = append(f, c^key[i%4])
