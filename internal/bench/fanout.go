@@ -109,13 +109,14 @@ func runFanout(ctx context.Context, e *env) error {
 	m := measureWindow(p, ems, sc.s1Window, e.profile(p, sc.s1Window, "s1"))
 	close(stop)
 	workers.Wait()
+	sent := sentByCommand(ems) // final: the emitters have stopped
 	// What was sent arrives before the commands end: their exits make the
 	// relay send a thousand events to every dashboard, which is the
 	// run's teardown, not the load measured, and would delay the last
 	// messages' delivery (by up to half a second in the runs before).
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	for _, d := range dashes {
-		if err := d.waitReceived(sctx, func(id string) int64 { return sentBy(ems, id) }); err != nil {
+		if err := d.waitReceived(sctx, sent); err != nil {
 			e.logf("S1: %v", err) // finishAll below reports what is missing for good
 			break
 		}
@@ -132,7 +133,7 @@ func runFanout(ctx context.Context, e *env) error {
 	for i, d := range dashes {
 		drops += len(d.drops)
 		all = append(all, lats[i]...)
-		e.rep.problem("S1", d.problems(func(id string) int64 { return sentBy(ems, id) })...)
+		e.rep.problem("S1", d.problems(sent)...)
 		e.rep.problem("S1", d.errs...)
 		t := d.tally()
 		tally.missing, tally.repeated, tally.corrupt = tally.missing+t.missing, tally.repeated+t.repeated, tally.corrupt+t.corrupt
@@ -211,13 +212,19 @@ func (em *emitter) emitDue(msg []byte, elapsed time.Duration, rate float64) {
 	}
 }
 
-func sentBy(ems []*emitter, id string) int64 {
+// sentByCommand returns what each emitter sent, by command id; -1 for
+// a command no emitter has.
+func sentByCommand(ems []*emitter) func(id string) int64 {
+	sent := make(map[string]int64, len(ems))
 	for _, em := range ems {
-		if em.cmd == id {
-			return em.sent.Load()
-		}
+		sent[em.cmd] = em.sent.Load()
 	}
-	return -1
+	return func(id string) int64 {
+		if n, ok := sent[id]; ok {
+			return n
+		}
+		return -1
+	}
 }
 
 // finishAll ends every command, waits for every followed stream to end
