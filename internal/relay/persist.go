@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,17 +16,30 @@ import (
 const maxChunkRow = 64 << 10
 
 // Commit pacing. While only output is waiting, a commit begins at least
-// minCommitGap after the previous one began, unless commitBytes of it are
-// waiting. A commit costs about the same for each command with output in
-// it, however little (SQLite rewrites one index page per command), so
-// with many small streams fewer, larger commits store the same bytes for
-// a fraction of the CPU, with fewer rows and fewer acks. Anything else
-// (a command, agent, event or audit entry) is committed without waiting:
-// a new command starts only once stored. An idle relay commits at once:
-// the gap only holds back a commit that follows another closely.
+// minCommitGap after the previous one began, unless commitBytes of output
+// are due. Anything else (a command, agent, event or audit entry) is
+// committed without waiting: a new command starts only once stored. An
+// idle relay commits at once: the gap only holds back a commit that
+// follows another closely.
 const (
 	minCommitGap = 200 * time.Millisecond
 	commitBytes  = 8 << 20
+)
+
+// When a command's output is due. A row costs about the same however
+// little it holds (SQLite rewrites an index page for each, and its agent
+// gets an ack), so a command's output waits until it fills a row of
+// rowTarget bytes or its oldest byte is maxUnstoredAge old; at S1's
+// 1,000 streams of 10 kB/s that is a fifth of the rows and acks of
+// storing every stream in every commit. Waiting loses nothing: the output
+// log keeps unstored bytes in memory for readers, and the agent keeps
+// them until acknowledged, resending them to a restarted relay. Each
+// stream's limits are drawn between half and all of these, afresh after
+// each row, so streams that began together do not stay in step and make
+// every commit either empty or enormous.
+const (
+	rowTarget      = 16 << 10
+	maxUnstoredAge = 2 * time.Second
 )
 
 // stored reports what one committed batch made durable.
@@ -37,8 +51,8 @@ type stored struct {
 
 // persister batches writes to the store off the hot path. Producers append
 // under a short lock and never wait for the disk; one goroutine commits
-// whatever has accumulated in one transaction, retrying until the store
-// takes it, so a slow or failing disk delays storage but never streaming.
+// whatever is due in one transaction, retrying until the store takes it,
+// so a slow or failing disk delays storage but never streaming.
 type persister struct {
 	store    store.Store
 	log      *slog.Logger
@@ -46,19 +60,28 @@ type persister struct {
 	onStored func(stored)
 
 	mu       sync.Mutex
-	next     store.Batch
-	cmdIndex map[string]int // command id -> index in next.Commands
-	lastOut  map[string]int // command id -> index of its last chunk in next.Output
-	outBytes int            // output bytes in next
-	wake     chan struct{}  // something was queued
-	now      chan struct{}  // commit without waiting out the gap
-	failing  bool           // the last commit failed; reported once per outage
+	next     store.Batch               // everything but output
+	cmdIndex map[string]int            // command id -> index in next.Commands
+	output   map[string]*pendingOutput // command id -> its output not yet taken
+	dueBytes int                       // output bytes of commands over their row target
+	wake     chan struct{}             // something was queued
+	now      chan struct{}             // commit without waiting out the gap
+	failing  bool                      // the last commit failed; reported once per outage
+}
+
+// pendingOutput is one command's output waiting for a commit, in chunks
+// merged while contiguous.
+type pendingOutput struct {
+	chunks []store.Chunk
+	bytes  int
+	target int       // bytes at which it is due
+	dueAt  time.Time // when it is due however little it holds
 }
 
 func newPersister(s store.Store, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
 	return &persister{store: s, log: log, metrics: m, onStored: onStored,
-		cmdIndex: make(map[string]int), lastOut: make(map[string]int), wake: make(chan struct{}, 1),
-		now: make(chan struct{}, 1)}
+		cmdIndex: make(map[string]int), output: make(map[string]*pendingOutput),
+		wake: make(chan struct{}, 1), now: make(chan struct{}, 1)}
 }
 
 func (p *persister) signal() { poke(p.wake) }
@@ -81,41 +104,62 @@ func poke(ch chan struct{}) {
 func (p *persister) addOutput(id string, offset int64, data []byte) {
 	p.metrics.storePending.Add(float64(len(data)))
 	p.mu.Lock()
-	p.outBytes += len(data)
-	if p.outBytes >= commitBytes {
-		poke(p.now)
+	o := p.output[id]
+	if o == nil {
+		o = &pendingOutput{target: rowTarget/2 + rand.IntN(rowTarget/2+1),
+			dueAt: time.Now().Add(maxUnstoredAge/2 + rand.N(maxUnstoredAge/2+1))}
+		p.output[id] = o
 	}
-	if i, ok := p.lastOut[id]; ok {
-		c := &p.next.Output[i]
+	wasDue := o.bytes >= o.target
+	o.add(id, offset, data)
+	if o.bytes >= o.target {
+		if wasDue {
+			p.dueBytes += len(data)
+		} else {
+			p.dueBytes += o.bytes
+		}
+		if p.dueBytes >= commitBytes {
+			poke(p.now)
+		}
+	}
+	p.mu.Unlock()
+	p.signal()
+}
+
+// add appends data at offset, into the last chunk when it continues it.
+func (o *pendingOutput) add(id string, offset int64, data []byte) {
+	o.bytes += len(data)
+	if n := len(o.chunks); n > 0 {
+		c := &o.chunks[n-1]
 		if c.Offset+int64(len(c.Data)) == offset && len(c.Data)+len(data) <= maxChunkRow {
 			if cap(c.Data)-len(c.Data) < len(data) {
-				// Output outgrowing its first buffer is a stream: make room
-				// for a whole row at once rather than copy it at each doubling.
-				row := make([]byte, len(c.Data), maxChunkRow)
+				// Output outgrowing its first buffer twice is a stream: make
+				// room for a whole row at once rather than copy it at each
+				// doubling.
+				size := 2 * cap(c.Data)
+				if size > 2*o.target {
+					size = maxChunkRow
+				}
+				row := make([]byte, len(c.Data), max(min(size, maxChunkRow), len(c.Data)+len(data)))
 				copy(row, c.Data)
 				c.Data = row
 			}
 			c.Data = append(c.Data, data...)
-			p.mu.Unlock()
-			p.signal()
 			return
 		}
 	}
 	// The caller's slice is shared with subscribers' frames and never
 	// changes. A large one is kept as it is, capped so that a merge copies
 	// it rather than append into the frame's memory; small ones are copied
-	// into room for the merges that follow.
+	// into room for the row they begin.
 	var buf []byte
 	if len(data) >= maxChunkRow/4 {
 		buf = data[:len(data):len(data)]
 	} else {
-		buf = make([]byte, len(data), max(len(data), 4096))
+		buf = make([]byte, len(data), max(len(data), o.target))
 		copy(buf, data)
 	}
-	p.lastOut[id] = len(p.next.Output)
-	p.next.Output = append(p.next.Output, store.Chunk{CommandID: id, Offset: offset, Data: buf})
-	p.mu.Unlock()
-	p.signal()
+	o.chunks = append(o.chunks, store.Chunk{CommandID: id, Offset: offset, Data: buf})
 }
 
 // addCommand queues the command's current state; only the last state
@@ -152,31 +196,54 @@ func (p *persister) add(put func(*store.Batch)) {
 	p.urge()
 }
 
-// take swaps out what has accumulated.
-func (p *persister) take() *store.Batch {
+// take swaps out what is due: everything but output, the output of
+// commands that are due or whose state is in the batch (a stored final
+// state acknowledges all its output), or with all, everything. It also
+// returns when the earliest output left behind falls due (zero if none).
+func (p *persister) take(all bool) (*store.Batch, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.next.Empty() {
-		return nil
-	}
 	b := p.next
 	p.next = store.Batch{}
-	p.outBytes = 0
 	clear(p.cmdIndex)
-	clear(p.lastOut)
+	for _, c := range b.Commands {
+		p.cmdIndex[c.ID] = 0
+	}
+	now := time.Now()
+	var next time.Time
+	for id, o := range p.output {
+		_, stateToo := p.cmdIndex[id]
+		if !all && !stateToo && o.bytes < o.target && now.Before(o.dueAt) {
+			if next.IsZero() || o.dueAt.Before(next) {
+				next = o.dueAt
+			}
+			continue
+		}
+		b.Output = append(b.Output, o.chunks...)
+		if o.bytes >= o.target {
+			p.dueBytes -= o.bytes
+		}
+		delete(p.output, id)
+	}
+	clear(p.cmdIndex)
 	select {
 	case <-p.now: // a stale signal would cut the next gap short
 	default:
 	}
-	return &b
+	if b.Empty() {
+		return nil, next
+	}
+	return &b, next
 }
 
 // run commits batches until ctx ends, then commits what is left.
 func (p *persister) run(ctx context.Context) {
-	var last time.Time // when the last commit began
+	var last time.Time      // when the last commit began
+	due := time.NewTimer(0) // output left waiting falls due
 	for {
 		select {
 		case <-p.wake:
+		case <-due.C:
 		case <-ctx.Done():
 			p.flush(context.WithoutCancel(ctx), 3)
 			return
@@ -194,15 +261,23 @@ func (p *persister) run(ctx context.Context) {
 			}
 		}
 		last = time.Now()
-		if b := p.take(); b != nil {
+		b, next := p.take(false)
+		if b != nil {
 			p.commit(ctx, b, 0)
+		}
+		if !next.IsZero() {
+			due.Reset(time.Until(next))
 		}
 	}
 }
 
 // flush commits everything queued, giving up after tries failures each.
 func (p *persister) flush(ctx context.Context, tries int) {
-	for b := p.take(); b != nil; b = p.take() {
+	for {
+		b, _ := p.take(true)
+		if b == nil {
+			return
+		}
 		p.commit(ctx, b, tries)
 	}
 }
