@@ -153,5 +153,5 @@ func raiseFileLimit() error {
 func fileLimit() uint64 {
 	var lim syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-	return lim.Cur
+	return uint64(lim.Cur) // int64 on some BSDs
 }

@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
 
 	"switchboard/internal/wire"
 )
@@ -77,28 +76,19 @@ func (s netStream) write(bufs [][]byte) error {
 	return err
 }
 
-// tryWrite writes bufs with one writev(2) that does not wait for the
-// socket, and returns how many bytes it took.
+// tryWrite writes bufs with one system call that does not wait for the
+// socket, and returns how many bytes it took (writevNow).
 func (s netStream) tryWrite(bufs [][]byte) (int, error) {
 	var n int
 	var werr error
 	err := s.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = unix.Writev(int(fd), bufs)
-			if werr != unix.EINTR {
-				return true // never wait: EAGAIN leaves it all to the writer
-			}
-		}
+		n, werr = writevNow(fd, bufs)
+		return true // never wait: what the socket did not take goes to the writer
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return 0, err
-	case werr == unix.EAGAIN:
-		return 0, nil
-	case werr != nil:
-		return 0, werr
 	}
-	return n, nil
+	return n, werr
 }
 
 func (s netStream) close() { s.ws.Close() }
