@@ -7,7 +7,7 @@ ADDR      ?= 127.0.0.1:8080
 RELAY_URL := ws://$(ADDR)
 GOFLAGS_TEST ?= -race -count=1 -timeout 20m
 
-.PHONY: all build web run test fuzz bench lint fmt clean
+.PHONY: all build web run test fuzz cross bench lint fmt clean
 
 all: build
 
@@ -36,7 +36,14 @@ test: web
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test $(GOFLAGS_TEST) ./...
-	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory fuzz cross
+
+# The programs build for other systems too: relay, TUI and agent for macOS
+# and FreeBSD; relay and TUI for Windows (the agent needs Unix PTYs).
+cross:
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/...
+	GOOS=freebsd GOARCH=amd64 $(GO) build -o /dev/null ./cmd/...
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/relay ./cmd/tui
 
 # A short fuzz of message decoding and of the relay's dashboard endpoint;
 # the seed corpora also run in every plain `go test`.
