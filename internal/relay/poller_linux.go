@@ -536,9 +536,23 @@ func (s *socket) write(bufs [][]byte) error {
 	return nil
 }
 
-// waitWritable waits in poll(2) until the socket has room or the write
-// deadline passes, rechecking the deadline, which others may move.
+// waitWritable waits until the socket has room or the write deadline
+// passes, rechecking the deadline, which others may move. It waits in Go's
+// netpoller, on a duplicate of the socket registered only for the wait: a
+// blocking poll(2) would keep the goroutine's P until sysmon took it back
+// (up to 10 ms on an idle relay). The duplicate shares the open socket, so
+// its readiness is the socket's.
 func (s *socket) waitWritable() error {
+	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("wait for room: dup: %w", err)
+	}
+	f := os.NewFile(uintptr(dup), "agent socket") // non-blocking, so Go's netpoller takes it
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("wait for room: %w", err)
+	}
 	for {
 		wait := writePoll
 		if dl := s.writeDeadline.Load(); dl != noDeadline {
@@ -548,13 +562,19 @@ func (s *socket) waitWritable() error {
 			}
 			wait = min(wait, left)
 		}
-		fds := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
-		n, err := unix.Poll(fds, int(max(wait/time.Millisecond, 1)))
-		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("poll: %w", err)
+		if err := f.SetWriteDeadline(time.Now().Add(wait)); err != nil {
+			return fmt.Errorf("wait for room: %w", err)
 		}
-		if n > 0 {
-			return nil // writable, or an error the next write reports
+		err := rc.Write(func(fd uintptr) bool {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			n, err := unix.Poll(fds, 0)
+			return n > 0 || (err != nil && err != unix.EINTR) // room, or an error the next write reports
+		})
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("wait for room: %w", err)
 		}
 	}
 }
