@@ -70,7 +70,7 @@ func benchFanOut(b *testing.B, size, n int) {
 		raw := wire.OutputFrame(out.id, off, data)
 		f, _ := wire.ParseFrame(raw)
 		_, _, _ = out.appendFrame(f, raw, p)
-		out.markStored(f.End()) // as the persister would, so memory stays bounded
+		out.markStored(f.End(), nil) // as the persister would, so memory stays bounded
 		off = f.End()
 	}
 	waitFanOut(b, conns, received, int64(b.N)) // timed: an operation ends when every dashboard has it

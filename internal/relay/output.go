@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"switchboard/internal/store"
 	"switchboard/internal/wire"
 )
 
@@ -145,15 +146,50 @@ func (o *outputLog) trim() {
 	}
 }
 
-// markStored records that output up to end is durably stored.
-func (o *outputLog) markStored(end int64) {
+// markStored records that output up to end is durably stored, as rows
+// (which may be nil).
+func (o *outputLog) markStored(end int64, rows []store.Chunk) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if end > o.stored {
 		o.stored = end
+		o.adopt(rows)
 		o.trim()
 		o.compact()
 	}
+}
+
+// adopt replaces each run of unsettled chunks that a stored row covers
+// exactly with the row's buffer. The persister already copied those bytes
+// into one buffer for the store, which is done with it; keeping it spares
+// compact copying them all again. A row that does not line up with the
+// chunks (none should) is left to compact.
+func (o *outputLog) adopt(rows []store.Chunk) {
+	kept := o.chunks[:o.settled]
+	rest := o.chunks[o.settled:]
+	for i := 0; i < len(rest); {
+		for len(rows) > 0 && rows[0].Offset < rest[i].offset {
+			rows = rows[1:]
+		}
+		if len(rows) > 0 && rows[0].Offset == rest[i].offset {
+			row := rows[0]
+			end := row.Offset + int64(len(row.Data))
+			j := i + 1
+			for j < len(rest) && rest[j-1].end() < end && rest[j].offset == rest[j-1].end() {
+				j++
+			}
+			if rest[j-1].end() == end && end <= o.stored {
+				kept = append(kept, memChunk{offset: row.Offset, data: row.Data})
+				rows = rows[1:]
+				i = j
+				continue
+			}
+		}
+		kept = append(kept, rest[i])
+		i++
+	}
+	clear(o.chunks[len(kept):])
+	o.chunks = kept
 }
 
 // Compaction bounds: merged chunks hold up to compactTo bytes, and start
@@ -164,7 +200,7 @@ const (
 )
 
 // compact merges runs of small stored chunks into chunks of up to
-// compactTo bytes. A command that writes a line at a time otherwise keeps
+// compactTo bytes (what adopt has not already replaced). A command that writes a line at a time otherwise keeps
 // one chunk, and the whole frame it came in, per line: at S1's rate,
 // millions of small objects for the garbage collector to scan. A merged
 // chunk has no frame (raw is nil) and owns its buffer, so later merges
@@ -173,7 +209,9 @@ const (
 func (o *outputLog) compact() {
 	kept := o.chunks[:o.settled]
 	rest := o.chunks[o.settled:]
-	mergeable := func(c memChunk) bool { return c.end() <= o.stored && len(c.data) < compactTo }
+	// A chunk of compactRoom or more (a large frame, an adopted row) is
+	// worth its own object; copying it into another saves nothing.
+	mergeable := func(c memChunk) bool { return c.end() <= o.stored && len(c.data) < compactRoom }
 	for i := 0; i < len(rest); i++ {
 		c := rest[i]
 		if n := len(kept); n > 0 && mergeable(c) {

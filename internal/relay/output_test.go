@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"switchboard/internal/store"
 	"switchboard/internal/wire"
 )
 
@@ -32,7 +33,7 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 		}
 	}
 	add(3000)
-	o.markStored(o.received - 400) // the last ten lines are not stored yet
+	o.markStored(o.received-400, nil) // the last ten lines are not stored yet
 	add(10)
 	o.mu.Lock()
 	chunks, memBytes := len(o.chunks), o.memBytes
@@ -69,7 +70,7 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 	o.skipOver(o.received, o.received+100)
 	gapAt := o.received
 	add(5)
-	o.markStored(o.received)
+	o.markStored(o.received, nil)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i := 1; i < len(o.chunks); i++ {
@@ -83,5 +84,64 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no chunk starts after the lost range at %d", gapAt)
+	}
+}
+
+// Stored rows become the log's memory: each run of chunks a row covers is
+// replaced by the row's own buffer, not copied again; a row that does not
+// line up with the chunks is left to compaction; the bytes read back the
+// same.
+func TestOutputLogAdoptsStoredRows(t *testing.T) {
+	p := newPersister(discardStore{}, slog.New(slog.DiscardHandler), newMetrics(), func(stored) {})
+	o := newOutputLog("c-1", 0, 1<<20)
+	var want []byte
+	line := []byte("a line of output, as a build prints it\r\n")
+	for range 2000 {
+		raw := wire.OutputFrame(o.id, o.received, line)
+		f, err := wire.ParseFrame(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.appendFrame(f, raw, p)
+		want = append(want, line...)
+	}
+	b, _ := p.take(true)
+	rows := summarize(b).output["c-1"].rows
+	if len(rows) < 2 {
+		t.Fatalf("%d rows for 80 kB of output; want more than one", len(rows))
+	}
+	// The first row, cut short by a byte, no longer lines up with the
+	// chunks: compaction takes care of those; the other rows are adopted.
+	short := rows[0]
+	short.Data = short.Data[:len(short.Data)-1]
+	o.markStored(o.received, append([]store.Chunk{short}, rows[1:]...))
+
+	o.mu.Lock()
+	adopted := 0
+	for _, c := range o.chunks {
+		for _, r := range rows[1:] {
+			if c.offset == r.Offset && &c.data[0] == &r.Data[0] {
+				adopted++
+			}
+		}
+		if &c.data[0] == &rows[0].Data[0] {
+			t.Errorf("chunk at %d is the short row's buffer", c.offset)
+		}
+	}
+	if adopted != len(rows)-1 {
+		t.Errorf("%d of the %d rows that line up became the log's chunks", adopted, len(rows)-1)
+	}
+	o.mu.Unlock()
+	var got []byte
+	for from := int64(0); from < o.received; {
+		data, start := o.readMem(from, 4096)
+		if start != from || len(data) == 0 {
+			t.Fatalf("read at %d: %d bytes from %d", from, len(data), start)
+		}
+		got = append(got, data...)
+		from += int64(len(data))
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("output read back from adopted rows differs from what was written")
 	}
 }

@@ -44,9 +44,15 @@ const (
 
 // stored reports what one committed batch made durable.
 type stored struct {
-	outputEnd map[string]int64 // command id -> end of its stored output
-	commands  []string         // ids of the commands whose state is stored
-	final     []wire.Command   // commands whose final state is stored
+	output   map[string]storedOutput // by command id
+	commands []string                // ids of the commands whose state is stored
+	final    []wire.Command          // commands whose final state is stored
+}
+
+// storedOutput is one command's output in a committed batch.
+type storedOutput struct {
+	end  int64         // end of its stored output
+	rows []store.Chunk // the rows written, in offset order; the store is done with them
 }
 
 // persister batches writes to the store off the hot path. Producers append
@@ -336,11 +342,24 @@ func outputBytes(b *store.Batch) int {
 }
 
 func summarize(b *store.Batch) stored {
-	s := stored{outputEnd: make(map[string]int64)}
-	for _, c := range b.Output {
-		if end := c.Offset + int64(len(c.Data)); end > s.outputEnd[c.CommandID] {
-			s.outputEnd[c.CommandID] = end
+	s := stored{output: make(map[string]storedOutput)}
+	// take puts each command's chunks next to each other, in order.
+	for i := 0; i < len(b.Output); {
+		id, j := b.Output[i].CommandID, i+1
+		for j < len(b.Output) && b.Output[j].CommandID == id {
+			j++
 		}
+		so := s.output[id]
+		if so.rows == nil {
+			so.rows = b.Output[i:j:j]
+		} else {
+			so.rows = append(so.rows, b.Output[i:j]...)
+		}
+		for _, c := range b.Output[i:j] {
+			so.end = max(so.end, c.Offset+int64(len(c.Data)))
+		}
+		s.output[id] = so
+		i = j
 	}
 	for _, c := range b.Commands {
 		s.commands = append(s.commands, c.ID)

@@ -38,8 +38,8 @@ func (l *storedLog) add(s stored) {
 	if l.end == nil {
 		l.end = make(map[string]int64)
 	}
-	for id, end := range s.outputEnd {
-		l.end[id] = max(l.end[id], end)
+	for id, so := range s.output {
+		l.end[id] = max(l.end[id], so.end)
 	}
 }
 

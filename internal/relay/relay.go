@@ -444,14 +444,14 @@ func (r *Relay) onStored(s stored) {
 	// handlers (heartbeats, new commands) waited for r.mu.
 	type storedUpTo struct {
 		log *outputLog
-		end int64
+		out storedOutput
 	}
 	type ack struct {
 		conn *conn
 		ack  wire.Ack
 	}
-	logs := make([]storedUpTo, 0, len(s.outputEnd))
-	acks := make([]ack, 0, len(s.outputEnd)+len(s.final))
+	logs := make([]storedUpTo, 0, len(s.output))
+	acks := make([]ack, 0, len(s.output)+len(s.final))
 	r.mu.Lock()
 	for _, id := range s.commands {
 		if cs := r.commands[id]; cs != nil && !cs.stored {
@@ -461,14 +461,14 @@ func (r *Relay) onStored(s stored) {
 			}
 		}
 	}
-	for id, end := range s.outputEnd {
+	for id, out := range s.output {
 		cs := r.commands[id]
 		if cs == nil {
 			continue
 		}
-		logs = append(logs, storedUpTo{cs.out, end})
+		logs = append(logs, storedUpTo{cs.out, out})
 		if ac := r.agentConnLocked(cs.cmd.AgentID); ac != nil {
-			acks = append(acks, ack{ac.conn, wire.Ack{CommandID: id, Offset: end}})
+			acks = append(acks, ack{ac.conn, wire.Ack{CommandID: id, Offset: out.end}})
 		}
 	}
 	for _, c := range s.final {
@@ -478,7 +478,7 @@ func (r *Relay) onStored(s stored) {
 	}
 	r.mu.Unlock()
 	for _, l := range logs {
-		l.log.markStored(l.end)
+		l.log.markStored(l.out.end, l.out.rows)
 	}
 	for _, a := range acks {
 		// Agents are seldom written to: most acks go out in one
