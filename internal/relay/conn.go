@@ -786,7 +786,7 @@ func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
 		data []byte
 	}
 	got := make(chan message, 1)
-	c.sock.start(wire.MaxMessageSize, timeout, func(kind int, data []byte) readAction {
+	c.sock.start(wire.MaxMessageSize, timeout, inCounter{}, func(kind int, data []byte) readAction {
 		if kind >= websocket.CloseMessage {
 			return c.control(kind, data)
 		}
@@ -845,12 +845,11 @@ func (c *conn) refuseTooLarge() {
 // readPolled is readLoop for a connection whose socket a poller reads:
 // handle runs on the poller's goroutine, and this one waits for the end.
 func (c *conn) readPolled(handle func(kind int, data []byte)) error {
-	c.sock.start(wire.MaxMessageSize, c.readTimeout, func(kind int, data []byte) readAction {
+	counter := inCounter{msgs: c.metrics.messagesIn, bytes: c.metrics.bytesIn}
+	c.sock.start(wire.MaxMessageSize, c.readTimeout, counter, func(kind int, data []byte) readAction {
 		if kind >= websocket.CloseMessage {
 			return c.control(kind, data)
 		}
-		c.metrics.messagesIn.Inc()
-		c.metrics.bytesIn.Add(float64(len(data)))
 		handle(kind, data)
 		return readOn
 	})

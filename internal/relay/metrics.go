@@ -117,3 +117,16 @@ func (m *metrics) forKind(kind string) *connMetrics {
 		disconnects:    m.disconnects,
 	}
 }
+
+// inCounter is where a connection's incoming messages are counted. A
+// poller adds up its sockets' counts and adds the sums once a poll: two
+// pollers incrementing the same counters for every message spent 4 % of
+// the relay's CPU at S1 on the cache line going back and forth. The zero
+// inCounter counts nothing.
+type inCounter struct{ msgs, bytes prometheus.Counter }
+
+// add adds what a socket has counted to c.
+func (c inCounter) add(msgs, bytes int) {
+	c.msgs.Add(float64(msgs))
+	c.bytes.Add(float64(bytes))
+}

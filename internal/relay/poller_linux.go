@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"golang.org/x/sys/unix"
 
 	"switchboard/internal/wire"
@@ -112,6 +113,14 @@ type poller struct {
 	mu    sync.Mutex
 	socks map[uint32]*socket // by epoll token
 	next  uint32
+
+	tallies []tally // owned by run: counts of this poll, added up by counter
+}
+
+// tally is what a poll counted for one counter.
+type tally struct {
+	counter     inCounter
+	msgs, bytes int
 }
 
 func newPoller(log *slog.Logger) (*poller, error) {
@@ -153,6 +162,26 @@ func (p *poller) remove(token uint32) {
 	p.mu.Unlock()
 }
 
+// tally adds a socket's counts to this poll's; only run calls it.
+func (p *poller) tally(c inCounter, msgs, bytes int) {
+	for i := range p.tallies {
+		if t := &p.tallies[i]; t.counter == c {
+			t.msgs += msgs
+			t.bytes += bytes
+			return
+		}
+	}
+	p.tallies = append(p.tallies, tally{counter: c, msgs: msgs, bytes: bytes})
+}
+
+// addTallies adds this poll's counts to their counters.
+func (p *poller) addTallies() {
+	for _, t := range p.tallies {
+		t.counter.add(t.msgs, t.bytes)
+	}
+	p.tallies = p.tallies[:0]
+}
+
 // run reads ready sockets until stopped.
 func (p *poller) run() {
 	defer close(p.done)
@@ -181,6 +210,7 @@ func (p *poller) run() {
 				s.readReady(buf, now)
 			}
 		}
+		p.addTallies()
 		windowReads += n
 		if el := now.Sub(windowStart); el >= pollWindow {
 			napping = windowReads > pollBusy*int(el/time.Millisecond)
@@ -308,13 +338,18 @@ type socket struct {
 
 	lastRead      atomic.Int64 // unix nanoseconds of the last data read
 	writeDeadline atomic.Int64 // unix nanoseconds, or noDeadline
+
+	// Data messages handled and not yet added to counter (under mu).
+	counter         inCounter
+	inMsgs, inBytes int
 }
 
 // start hands the socket's messages to handle, on the poller's goroutine,
-// until handle pauses or ends reading. Messages left over from before a
-// pause are handled first, on the caller's. limit caps a message's size;
-// timeout ends reading after that long without data.
-func (s *socket) start(limit int, timeout time.Duration, handle func(kind int, data []byte) readAction) {
+// until handle pauses or ends reading, counting data messages in counter.
+// Messages left over from before a pause are handled first, on the
+// caller's. limit caps a message's size; timeout ends reading after that
+// long without data.
+func (s *socket) start(limit int, timeout time.Duration, counter inCounter, handle func(kind int, data []byte) readAction) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || isClosed(s.ended) {
@@ -322,6 +357,8 @@ func (s *socket) start(limit int, timeout time.Duration, handle func(kind int, d
 	}
 	s.parser.limit = limit
 	s.handle = handle
+	s.counter = counter
+	defer s.countDirectLocked() // leftovers are handled here, not on the poller's goroutine
 	s.lastRead.Store(time.Now().UnixNano())
 	s.timeout = timeout
 	if s.idle == nil {
@@ -374,6 +411,19 @@ func (s *socket) readReady(buf []byte, now time.Time) {
 	}
 	s.lastRead.Store(now.UnixNano())
 	s.feedLocked(buf[:n])
+	if s.inMsgs > 0 {
+		s.p.tally(s.counter, s.inMsgs, s.inBytes)
+		s.inMsgs, s.inBytes = 0, 0
+	}
+}
+
+// countDirectLocked adds what the socket counted straight to its counter,
+// off the poller's goroutine.
+func (s *socket) countDirectLocked() {
+	if s.inMsgs > 0 {
+		s.counter.add(s.inMsgs, s.inBytes)
+		s.inMsgs, s.inBytes = 0, 0
+	}
 }
 
 // feedLocked parses data and handles the messages in it; it reports
@@ -381,6 +431,10 @@ func (s *socket) readReady(buf []byte, now time.Time) {
 func (s *socket) feedLocked(data []byte) bool {
 	action := readOn
 	_, err := s.parser.feed(data, func(kind int, payload []byte) bool {
+		if kind < websocket.CloseMessage && s.counter.msgs != nil {
+			s.inMsgs++
+			s.inBytes += len(payload)
+		}
 		action = s.handle(kind, payload)
 		return action == readOn
 	})

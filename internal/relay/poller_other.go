@@ -34,10 +34,10 @@ type socket struct {
 	endErr error
 }
 
-func (*socket) start(int, time.Duration, func(int, []byte) readAction) {}
-func (*socket) end(error)                                              {}
-func (*socket) waitDrained(time.Duration)                              {}
-func (*socket) close()                                                 {}
-func (*socket) setWriteDeadline(time.Time)                             {}
-func (*socket) tryWrite([][]byte) (int, error)                         { return 0, errors.ErrUnsupported }
-func (*socket) write([][]byte) error                                   { return errors.ErrUnsupported }
+func (*socket) start(int, time.Duration, inCounter, func(int, []byte) readAction) {}
+func (*socket) end(error)                                                         {}
+func (*socket) waitDrained(time.Duration)                                         {}
+func (*socket) close()                                                            {}
+func (*socket) setWriteDeadline(time.Time)                                        {}
+func (*socket) tryWrite([][]byte) (int, error)                                    { return 0, errors.ErrUnsupported }
+func (*socket) write([][]byte) error                                              { return errors.ErrUnsupported }

@@ -226,3 +226,45 @@ func TestAgentFramesAsClientsSendThem(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentMessagesCounted: /metrics counts every message an agent sends
+// after its hello, and its bytes, whether a poller (which adds up counts
+// once a poll) or a goroutine of its own reads the agent.
+func TestAgentMessagesCounted(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		off  bool
+	}{{"poller", false}, {"goroutine", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			r := relaytest.Start(t, relay.Config{NoReadPoller: mode.off})
+			p := welcomedAgent(t, r, "counted-"+mode.name)
+			const n = 500
+			sent := 0
+			for i := range n {
+				msg := wire.MustEncode(&wire.Heartbeat{Running: i % 2})
+				p.sendText(string(msg))
+				sent += len(msg)
+			}
+			want := []string{
+				fmt.Sprintf(`switchboard_messages_in_total{kind="agent"} %d`, n),
+				fmt.Sprintf(`switchboard_bytes_in_total{kind="agent"} %d`, sent),
+			}
+			var body []byte
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				var err error
+				if body, err = httpGet(r.HTTPURL() + "/metrics"); err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(body, []byte(want[0]+"\n")) && bytes.Contains(body, []byte(want[1]+"\n")) {
+					return
+				}
+			}
+			for line := range strings.Lines(string(body)) {
+				if strings.Contains(line, `_in_total{kind="agent"}`) {
+					t.Errorf("/metrics: %s", strings.TrimSpace(line))
+				}
+			}
+			t.Fatalf("want %q and %q", want[0], want[1])
+		})
+	}
+}
