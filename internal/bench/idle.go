@@ -72,16 +72,20 @@ func runIdle(ctx context.Context, e *env) error {
 		return err
 	}
 	// The connection storm leaves garbage that an idle relay collects only
-	// at its next GC; settled memory is measured after one (the heap
-	// profile endpoint runs it) and the scavenger's first passes.
+	// at its next GC; settled memory is measured after collections (the
+	// heap profile endpoint runs one) and the scavenger's first passes.
 	var heapPath string
 	if e.cfg.ProfileDir != "" {
 		heapPath = filepath.Join(e.cfg.ProfileDir, "s4.heap.pprof")
 	} else {
 		heapPath = filepath.Join(e.work, "s4.heap.pprof")
 	}
-	if err := p.fetch("/debug/pprof/heap?gc=1", heapPath); err != nil {
-		e.logf("heap profile: %v", err)
+	// Two collections: each halves at most once the stack of a goroutine
+	// that uses a quarter of it or less, and the storm's hellos grew them.
+	for range 2 {
+		if err := p.fetch("/debug/pprof/heap?gc=1", heapPath); err != nil {
+			e.logf("heap profile: %v", err)
+		}
 	}
 	time.Sleep(5 * time.Second)
 	rss2, err := p.rss()

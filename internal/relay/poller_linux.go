@@ -358,7 +358,6 @@ func (s *socket) start(limit int, timeout time.Duration, counter inCounter, hand
 	s.parser.limit = limit
 	s.handle = handle
 	s.counter = counter
-	defer s.countDirectLocked() // leftovers are handled here, not on the poller's goroutine
 	s.lastRead.Store(time.Now().UnixNano())
 	s.timeout = timeout
 	if s.idle == nil {
@@ -366,7 +365,9 @@ func (s *socket) start(limit int, timeout time.Duration, counter inCounter, hand
 	} else {
 		s.idle.Reset(timeout)
 	}
-	if !s.feedLocked(nil) {
+	more := s.feedLocked(nil)
+	s.countDirectLocked() // leftovers were handled here, not on the poller's goroutine
+	if !more {
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.token)}
