@@ -9,7 +9,11 @@
 // This package imports nothing else from Switchboard.
 package wire
 
-import "time"
+import (
+	"time"
+
+	json "github.com/segmentio/encoding/json"
+)
 
 // ProtocolVersion is the version every hello carries. A relay refuses a peer
 // whose version it does not speak with close code CloseUnsupportedVersion.
@@ -97,14 +101,14 @@ func (s CommandState) Final() bool {
 
 // AgentInfo is what an agent says about itself when it registers.
 type AgentInfo struct {
-	ID            string            `json:"id"`   // stable across the agent's restarts
-	Name          string            `json:"name"` // human name; several agents may share one
-	Labels        map[string]string `json:"labels,omitempty"`
-	Hostname      string            `json:"hostname,omitempty"`
-	OS            string            `json:"os,omitempty"`
-	Arch          string            `json:"arch,omitempty"`
-	Version       string            `json:"version,omitempty"`
-	MaxConcurrent int               `json:"max_concurrent"` // commands it runs at once; 0 means 1
+	ID            string  `json:"id"`   // stable across the agent's restarts
+	Name          string  `json:"name"` // human name; several agents may share one
+	Labels        Strings `json:"labels,omitempty"`
+	Hostname      string  `json:"hostname,omitempty"`
+	OS            string  `json:"os,omitempty"`
+	Arch          string  `json:"arch,omitempty"`
+	Version       string  `json:"version,omitempty"`
+	MaxConcurrent int     `json:"max_concurrent"` // commands it runs at once; 0 means 1
 	// NoInput means the agent refuses all input (agent --no-input):
 	// dashboards may watch and resize its commands and session, never type
 	// into them. Input sent anyway is dropped and answered with an Error
@@ -123,13 +127,13 @@ type Agent struct {
 // CommandSpec says what to run. Exactly one of Argv and Shell is set: Argv
 // is executed directly, Shell is run by the agent's shell (sh -c).
 type CommandSpec struct {
-	Argv      []string          `json:"argv,omitempty"`
-	Shell     string            `json:"shell,omitempty"`
-	Cwd       string            `json:"cwd,omitempty"`
-	Env       map[string]string `json:"env,omitempty"`
-	Cols      int               `json:"cols,omitempty"` // terminal size; 0 means 80
-	Rows      int               `json:"rows,omitempty"` // terminal size; 0 means 24
-	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+	Argv      []string `json:"argv,omitempty"`
+	Shell     string   `json:"shell,omitempty"`
+	Cwd       string   `json:"cwd,omitempty"`
+	Env       Strings  `json:"env,omitempty"`
+	Cols      int      `json:"cols,omitempty"` // terminal size; 0 means 80
+	Rows      int      `json:"rows,omitempty"` // terminal size; 0 means 24
+	TimeoutMS int64    `json:"timeout_ms,omitempty"`
 }
 
 // Command is one execution of a CommandSpec on one agent.
@@ -156,8 +160,8 @@ type Command struct {
 // whose id is listed in Agents, plus every agent whose labels include all
 // of Labels. At least one of the two must be set.
 type Targets struct {
-	Agents []string          `json:"agents,omitempty"`
-	Labels map[string]string `json:"labels,omitempty"`
+	Agents []string `json:"agents,omitempty"`
+	Labels Strings  `json:"labels,omitempty"`
 }
 
 // Empty reports whether t selects nothing.
@@ -192,4 +196,23 @@ type AuditEntry struct {
 	Subject string    `json:"subject,omitempty"` // command or agent id, token name
 	Result  string    `json:"result"`            // ok, denied, error
 	Detail  string    `json:"detail,omitempty"`
+}
+
+// Strings is a map of names to values (labels, environment).
+type Strings map[string]string
+
+// UnmarshalJSON decodes into a map made here: the JSON decoder would make
+// one sized for 64 entries (4.7 kB) however few it holds, and an agent's
+// two labels would then cost more than the rest of its connection.
+func (s *Strings) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	m := make(map[string]string)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*s = m
+	return nil
 }

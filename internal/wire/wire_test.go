@@ -253,3 +253,16 @@ func TestReadAllCopiesExactlyAndRefusesOverLimit(t *testing.T) {
 		t.Errorf("5000 bytes with a 4999 limit: %v, want ErrTooLarge", err)
 	}
 }
+
+func BenchmarkDecodeAgentEvent(b *testing.B) {
+	data := MustEncode(&AgentEvent{Seq: 42, Agent: Agent{AgentInfo: AgentInfo{ID: "a-7f3e9c", Name: "build-17",
+		Labels: map[string]string{"env": "ci", "pool": "linux"}, Hostname: "build-17.example", OS: "linux", Arch: "amd64",
+		Version: "0.9.0", MaxConcurrent: 4}, Status: AgentIdle, LastSeen: time.Now()}})
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
