@@ -20,18 +20,7 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 	go p.run(ctx)
 	o := newOutputLog("c-1", 0, 1<<20)
 	var want []byte
-	add := func(n int) {
-		for range n {
-			line := []byte("a line of output, as a build prints it\r\n")
-			raw := wire.OutputFrame(o.id, o.received, line)
-			f, err := wire.ParseFrame(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.appendFrame(f, raw, p)
-			want = append(want, line...)
-		}
-	}
+	add := func(n int) { want = append(want, appendLines(t, o, p, n)...) }
 	add(3000)
 	o.markStored(o.received-400, nil) // the last ten lines are not stored yet
 	add(10)
@@ -53,16 +42,7 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 	if memBytes != len(want) {
 		t.Errorf("memory holds %d bytes, want %d", memBytes, len(want))
 	}
-	var got []byte
-	for from := int64(0); from < o.received; {
-		data, start := o.readMem(from, 1000)
-		if start != from || len(data) == 0 {
-			t.Fatalf("read at %d: %d bytes from %d", from, len(data), start)
-		}
-		got = append(got, data...)
-		from += int64(len(data))
-	}
-	if !bytes.Equal(got, want) {
+	if got := readAllMem(t, o, 1000); !bytes.Equal(got, want) {
 		t.Fatal("output read back from memory differs from what was written")
 	}
 
@@ -94,17 +74,7 @@ func TestOutputLogCompactsStoredChunks(t *testing.T) {
 func TestOutputLogAdoptsStoredRows(t *testing.T) {
 	p := newPersister(discardStore{}, slog.New(slog.DiscardHandler), newMetrics(), func(stored) {})
 	o := newOutputLog("c-1", 0, 1<<20)
-	var want []byte
-	line := []byte("a line of output, as a build prints it\r\n")
-	for range 2000 {
-		raw := wire.OutputFrame(o.id, o.received, line)
-		f, err := wire.ParseFrame(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.appendFrame(f, raw, p)
-		want = append(want, line...)
-	}
+	want := appendLines(t, o, p, 2000)
 	b, _ := p.take(true)
 	rows := summarize(b).output["c-1"].rows
 	if len(rows) < 2 {
@@ -132,16 +102,40 @@ func TestOutputLogAdoptsStoredRows(t *testing.T) {
 		t.Errorf("%d of the %d rows that line up became the log's chunks", adopted, len(rows)-1)
 	}
 	o.mu.Unlock()
+	if got := readAllMem(t, o, 4096); !bytes.Equal(got, want) {
+		t.Fatal("output read back from adopted rows differs from what was written")
+	}
+}
+
+// appendLines appends n lines of output to o, a frame each, as an agent
+// would send them, and returns what they hold.
+func appendLines(t *testing.T, o *outputLog, p *persister, n int) []byte {
+	t.Helper()
+	var sent []byte
+	line := []byte("a line of output, as a build prints it\r\n")
+	for range n {
+		raw := wire.OutputFrame(o.id, o.received, line)
+		f, err := wire.ParseFrame(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.appendFrame(f, raw, p)
+		sent = append(sent, line...)
+	}
+	return sent
+}
+
+// readAllMem reads o's output from memory, step bytes at a time.
+func readAllMem(t *testing.T, o *outputLog, step int) []byte {
+	t.Helper()
 	var got []byte
 	for from := int64(0); from < o.received; {
-		data, start := o.readMem(from, 4096)
+		data, start := o.readMem(from, step)
 		if start != from || len(data) == 0 {
 			t.Fatalf("read at %d: %d bytes from %d", from, len(data), start)
 		}
 		got = append(got, data...)
 		from += int64(len(data))
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("output read back from adopted rows differs from what was written")
-	}
+	return got
 }
