@@ -116,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	fs.StringVar(&cfg.Name, "name", host, "The `name` this agent shows under in dashboards. Several agents may share a name.")
 	fs.Var(labelFlag(cfg.Labels), "label", "A `key=value` label that run requests can select this agent by. Repeat the flag for more labels; in the environment, separate them with commas.")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", agent.DefaultMaxConcurrent, "The `number` of commands that may run at once. The session, if any, does not count.")
-	fs.Var(&buffer, "buffer", "How much output, in `bytes`, the agent keeps for the relay while it has not yet stored it (suffixes K, M and G count in powers of 1024). When full, the oldest output is dropped and the relay is told.")
+	fs.Var(&buffer, "buffer", "How much output, in `bytes`, the agent keeps for the relay while it has not yet stored it (suffixes K, M and G count in powers of 1024). When full, the oldest output is dropped and the relay is told. The relay stores a command's output every 16 KiB or 2 s, so allow at least that for each running command.")
 	fs.StringVar(&cfg.ID, "id", "", "The agent's stable `id`. By default it is created on first run and kept in the state directory, so the relay recognizes the agent after a restart.")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "The `directory` where the agent keeps its id. The default is $XDG_STATE_HOME/switchboard, or ~/.local/state/switchboard.")
 	fs.DurationVar(&cfg.CancelGrace, "cancel-grace", agent.DefaultCancelGrace, "How long a cancelled or timed-out command has to exit after SIGINT before it gets SIGKILL.")
