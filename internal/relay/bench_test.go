@@ -146,7 +146,8 @@ func fanOutPeers(b *testing.B, m *metrics, n int) ([]*conn, []atomic.Int64) {
 
 // BenchmarkPersist measures the persister with a real SQLite store: output
 // of 100 B frames from K running commands, merged and committed in
-// batches, acknowledged after each commit. An operation is one frame; the
+// batches, acknowledged after each commit. An operation is one frame built
+// and appended to its output log, which the persister reads when due; the
 // benchmark ends when everything is stored.
 func BenchmarkPersist(b *testing.B) {
 	for _, cmds := range []int{10, 1000} {
@@ -166,19 +167,19 @@ func benchPersist(b *testing.B, cmds, size int) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); p.run(rctx) }()
-	ids := make([]string, cmds)
-	for i := range ids {
-		ids[i] = wire.NewID("c")
+	logs := make([]*outputLog, cmds)
+	for i := range logs {
+		logs[i] = newOutputLog(wire.NewID("c"), 0, 1<<20)
 	}
-	offs := make([]int64, cmds)
 	data := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		c := i % cmds
-		p.addOutput(ids[c], offs[c], data)
-		offs[c] += int64(size)
+		o := logs[i%cmds]
+		raw := wire.OutputFrame(o.id, o.size(), data)
+		f, _ := wire.ParseFrame(raw)
+		o.appendFrame(f, raw, p)
 	}
 	cancel()
 	<-done // timed: the persister commits what is left before it returns

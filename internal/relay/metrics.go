@@ -28,7 +28,6 @@ type metrics struct {
 	storeBatch   prometheus.Histogram // rows per commit
 	storeLatency prometheus.Histogram // seconds per commit
 	storeErrors  prometheus.Counter
-	storePending prometheus.Gauge // output bytes waiting to be stored
 }
 
 // Connection kinds used as label values.
@@ -72,11 +71,9 @@ func newMetrics() *metrics {
 			Help: "Time per store commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_store_errors_total",
 			Help: "Failed store commits (each is retried)."}),
-		storePending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
-			Help: "Output bytes received but not yet stored."}),
 	}
 	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.writes, m.queuedMsgs, m.queuedBytes, m.disconnects,
-		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.storePending,
+		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -38,7 +38,7 @@ const attachWithin = 1 << 20
 // it. Every byte has one offset; the log never holds a byte twice.
 //
 // It has its own lock so that the output hot path never takes the relay's
-// state lock. Lock order: Relay.mu before outputLog.mu.
+// state lock. Lock order: Relay.mu, then persister.mu, then outputLog.mu.
 type outputLog struct {
 	id      string
 	tailCap int          // bytes of stored output worth keeping in memory
@@ -54,10 +54,18 @@ type outputLog struct {
 	endAt    int64 // with ended: the final offset
 	exitAt   int64 // an exit report is waiting for output up to here; -1 when none
 	settled  int   // chunks before this index are compacted for good
+
+	// For the persister, which takes the output past taken (in memory
+	// until stored) when it is due; see persister.noteOutput.
+	taken    int64     // end of the output handed to the persister
+	waiting  bool      // output past taken; the persister watches the log
+	target   int       // bytes past taken at which the output is due
+	dueAt    time.Time // when it is due however little there is
+	dueAdded int       // bytes past taken counted in persister.dueBytes
 }
 
 func newOutputLog(id string, stored int64, tailCap int) *outputLog {
-	return &outputLog{id: id, tailCap: tailCap, received: stored, stored: stored, exitAt: -1,
+	return &outputLog{id: id, tailCap: tailCap, received: stored, stored: stored, taken: stored, exitAt: -1,
 		subs: make(map[*dashboard]*subscription)}
 }
 
@@ -68,8 +76,8 @@ func newOutputLog(id string, stored int64, tailCap int) *outputLog {
 // a catch-up (dashboard.fallBehind), which takes locks this one may not.
 func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh []byte, exitReady bool, behind []*subscription) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.ended || f.End() <= o.received {
+		o.mu.Unlock()
 		return nil, false, nil // a resend of what we already have
 	}
 	if f.Offset < o.received {
@@ -82,7 +90,7 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh [
 	o.chunks = append(o.chunks, c)
 	o.memBytes += len(c.data)
 	o.received = c.end()
-	p.addOutput(o.id, c.offset, c.data)
+	watch := p.noteOutput(o, len(c.data))
 	for d, s := range o.subs {
 		if !o.deliver(s, c) {
 			delete(o.subs, d)
@@ -90,7 +98,43 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh [
 		}
 	}
 	o.trim()
-	return c.data, o.exitAt >= 0 && o.received >= o.exitAt, behind
+	exitReady = o.exitAt >= 0 && o.received >= o.exitAt
+	o.mu.Unlock()
+	if watch {
+		p.watch(o) // after o.mu: the persister takes its lock before a log's
+	}
+	return c.data, exitReady, behind
+}
+
+// takeLocked hands the output past taken to the persister as rows for
+// the store: runs of contiguous chunks merged up to maxChunkRow, a large
+// chunk as it is. The chunks stay in memory until stored.
+func (o *outputLog) takeLocked() []store.Chunk {
+	i := len(o.chunks)
+	for i > 0 && o.chunks[i-1].end() > o.taken {
+		i--
+	}
+	var rows []store.Chunk
+	for _, c := range o.chunks[i:] {
+		if n := len(rows); n > 0 {
+			r := &rows[n-1]
+			if r.Offset+int64(len(r.Data)) == c.offset && cap(r.Data)-len(r.Data) >= len(c.data) {
+				r.Data = append(r.Data, c.data...)
+				continue
+			}
+		}
+		if len(c.data) >= maxChunkRow/4 {
+			// Kept as it is, capped so that nothing appends into the frame.
+			rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: c.data[:len(c.data):len(c.data)]})
+			continue
+		}
+		room := int(min(int64(maxChunkRow), o.received-c.offset))
+		rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: append(make([]byte, 0, room), c.data...)})
+	}
+	if len(o.chunks) > 0 {
+		o.taken = max(o.taken, o.chunks[len(o.chunks)-1].end())
+	}
+	return rows
 }
 
 // interactiveFor is how long after a keystroke a command's output counts

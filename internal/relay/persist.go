@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/internal/store"
@@ -12,7 +13,7 @@ import (
 )
 
 // maxChunkRow is the largest run of one command's output merged into one
-// stored row: small writes cost one row per batch instead of one each.
+// stored row: small writes cost one row per commit instead of one each.
 const maxChunkRow = 64 << 10
 
 // Commit pacing. While only output is waiting, a commit begins at least
@@ -55,10 +56,12 @@ type storedOutput struct {
 	rows []store.Chunk // the rows written, in offset order; the store is done with them
 }
 
-// persister batches writes to the store off the hot path. Producers append
-// under a short lock and never wait for the disk; one goroutine commits
-// whatever is due in one transaction, retrying until the store takes it,
-// so a slow or failing disk delays storage but never streaming.
+// persister batches writes to the store off the hot path. Producers of
+// commands, agents, events and audit entries append under a short lock;
+// output stays in its command's log, which the persister watches and reads
+// when due. Nobody waits for the disk: one goroutine commits whatever is
+// due in one transaction, retrying until the store takes it, so a slow or
+// failing disk delays storage but never streaming.
 type persister struct {
 	store    store.Store
 	log      *slog.Logger
@@ -66,27 +69,19 @@ type persister struct {
 	onStored func(stored)
 
 	mu       sync.Mutex
-	next     store.Batch               // everything but output
-	cmdIndex map[string]int            // command id -> index in next.Commands
-	output   map[string]*pendingOutput // command id -> its output not yet taken
-	dueBytes int                       // output bytes of commands over their row target
-	wake     chan struct{}             // something was queued
-	now      chan struct{}             // commit without waiting out the gap
-	failing  bool                      // the last commit failed; reported once per outage
-}
-
-// pendingOutput is one command's output waiting for a commit, in chunks
-// merged while contiguous.
-type pendingOutput struct {
-	chunks []store.Chunk
-	bytes  int
-	target int       // bytes at which it is due
-	dueAt  time.Time // when it is due however little it holds
+	next     store.Batch             // everything but output
+	cmdIndex map[string]int          // command id -> index in next.Commands
+	watched  map[*outputLog]struct{} // logs with output not yet taken
+	dueBytes atomic.Int64            // output bytes of logs over their row target
+	inFlight atomic.Int64            // output bytes of the batch being committed
+	wake     chan struct{}           // something was queued
+	now      chan struct{}           // commit without waiting out the gap
+	failing  bool                    // the last commit failed; reported once per outage
 }
 
 func newPersister(s store.Store, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
 	return &persister{store: s, log: log, metrics: m, onStored: onStored,
-		cmdIndex: make(map[string]int), output: make(map[string]*pendingOutput),
+		cmdIndex: make(map[string]int), watched: make(map[*outputLog]struct{}),
 		wake: make(chan struct{}, 1), now: make(chan struct{}, 1)}
 }
 
@@ -105,67 +100,50 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// addOutput queues output, merging it with the previous chunk of the same
-// command when contiguous.
-func (p *persister) addOutput(id string, offset int64, data []byte) {
-	p.metrics.storePending.Add(float64(len(data)))
-	p.mu.Lock()
-	o := p.output[id]
-	if o == nil {
-		o = &pendingOutput{target: rowTarget/2 + rand.IntN(rowTarget/2+1),
-			dueAt: time.Now().Add(maxUnstoredAge/2 + rand.N(maxUnstoredAge/2+1))}
-		p.output[id] = o
+// noteOutput is told, under o.mu, of n new bytes in o. The persister
+// reads a log's output only when it is due (take), so the output path
+// costs it no lock and no copy per frame. It reports whether o must be
+// watched (persister.watch, after o.mu is released).
+func (p *persister) noteOutput(o *outputLog, n int) (watch bool) {
+	if !o.waiting {
+		o.waiting = true
+		o.target = rowTarget/2 + rand.IntN(rowTarget/2+1)
+		o.dueAt = time.Now().Add(maxUnstoredAge/2 + rand.N(maxUnstoredAge/2+1))
+		watch = true
 	}
-	wasDue := o.bytes >= o.target
-	o.add(id, offset, data)
-	if o.bytes >= o.target {
-		if wasDue {
-			p.dueBytes += len(data)
-		} else {
-			p.dueBytes += o.bytes
+	if untaken := int(o.received - o.taken); untaken >= o.target {
+		add := n
+		if o.dueAdded == 0 {
+			add = untaken
+			p.signal() // due now: the next commit takes it
 		}
-		if p.dueBytes >= commitBytes {
+		o.dueAdded += add
+		if p.dueBytes.Add(int64(add)) >= commitBytes {
 			poke(p.now)
 		}
 	}
-	p.mu.Unlock()
-	p.signal()
+	return watch
 }
 
-// add appends data at offset, into the last chunk when it continues it.
-func (o *pendingOutput) add(id string, offset int64, data []byte) {
-	o.bytes += len(data)
-	if n := len(o.chunks); n > 0 {
-		c := &o.chunks[n-1]
-		if c.Offset+int64(len(c.Data)) == offset && len(c.Data)+len(data) <= maxChunkRow {
-			if cap(c.Data)-len(c.Data) < len(data) {
-				// Output outgrowing its first buffer twice is a stream: make
-				// room for a whole row at once rather than copy it at each
-				// doubling.
-				size := 2 * cap(c.Data)
-				if size > 2*o.target {
-					size = maxChunkRow
-				}
-				row := make([]byte, len(c.Data), max(min(size, maxChunkRow), len(c.Data)+len(data)))
-				copy(row, c.Data)
-				c.Data = row
-			}
-			c.Data = append(c.Data, data...)
-			return
-		}
+// pendingBytes is the output received but not stored, at scrape time.
+func (p *persister) pendingBytes() float64 {
+	n := p.inFlight.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for o := range p.watched {
+		o.mu.Lock()
+		n += o.received - o.taken
+		o.mu.Unlock()
 	}
-	// The caller's slice is shared with subscribers' frames and never
-	// changes. A large one is kept as it is, capped so that a merge copies
-	// it rather than append into the frame's memory; small ones are copied
-	// into room for the row they begin.
-	var buf []byte
-	if len(data) >= maxChunkRow/4 {
-		buf = data[:len(data):len(data)]
-	} else {
-		buf = make([]byte, len(data), max(len(data), o.target))
-		copy(buf, data)
-	}
-	o.chunks = append(o.chunks, store.Chunk{CommandID: id, Offset: offset, Data: buf})
+	return float64(n)
+}
+
+// watch adds o to the logs take looks at.
+func (p *persister) watch(o *outputLog) {
+	p.mu.Lock()
+	p.watched[o] = struct{}{}
+	p.mu.Unlock()
+	p.signal()
 }
 
 // addCommand queues the command's current state; only the last state
@@ -203,38 +181,57 @@ func (p *persister) add(put func(*store.Batch)) {
 }
 
 // take swaps out what is due: everything but output, the output of
-// commands that are due or whose state is in the batch (a stored final
-// state acknowledges all its output), or with all, everything. It also
-// returns when the earliest output left behind falls due (zero if none).
+// logs that are due or whose command's state is in the batch (a stored
+// final state acknowledges all its output), or with all, everything. It
+// also returns when the earliest output left behind falls due (zero if
+// none). Lock order: persister.mu before outputLog.mu.
 func (p *persister) take(all bool) (*store.Batch, time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	b := p.next
 	p.next = store.Batch{}
 	clear(p.cmdIndex)
-	for _, c := range b.Commands {
-		p.cmdIndex[c.ID] = 0
+	logs := make([]*outputLog, 0, len(p.watched))
+	for o := range p.watched {
+		logs = append(logs, o)
 	}
-	now := time.Now()
-	var next time.Time
-	for id, o := range p.output {
-		_, stateToo := p.cmdIndex[id]
-		if !all && !stateToo && o.bytes < o.target && now.Before(o.dueAt) {
-			if next.IsZero() || o.dueAt.Before(next) {
-				next = o.dueAt
-			}
-			continue
-		}
-		b.Output = append(b.Output, o.chunks...)
-		if o.bytes >= o.target {
-			p.dueBytes -= o.bytes
-		}
-		delete(p.output, id)
-	}
-	clear(p.cmdIndex)
 	select {
 	case <-p.now: // a stale signal would cut the next gap short
 	default:
+	}
+	p.mu.Unlock()
+
+	withState := make(map[string]bool, len(b.Commands))
+	for _, c := range b.Commands {
+		withState[c.ID] = true
+	}
+	now := time.Now()
+	var next time.Time
+	taken := logs[:0]
+	for _, o := range logs {
+		o.mu.Lock()
+		if !o.waiting {
+			taken = append(taken, o)
+		} else if all || withState[o.id] || int(o.received-o.taken) >= o.target || !now.Before(o.dueAt) {
+			b.Output = append(b.Output, o.takeLocked()...)
+			p.dueBytes.Add(-int64(o.dueAdded))
+			o.waiting, o.dueAdded = false, 0
+			taken = append(taken, o)
+		} else if next.IsZero() || o.dueAt.Before(next) {
+			next = o.dueAt
+		}
+		o.mu.Unlock()
+	}
+	if len(taken) > 0 {
+		// A log written to again since is watched again: it stays.
+		p.mu.Lock()
+		for _, o := range taken {
+			o.mu.Lock()
+			if !o.waiting {
+				delete(p.watched, o)
+			}
+			o.mu.Unlock()
+		}
+		p.mu.Unlock()
 	}
 	if b.Empty() {
 		return nil, next
@@ -290,6 +287,8 @@ func (p *persister) flush(ctx context.Context, tries int) {
 
 // commit applies b, retrying with backoff; tries 0 means until ctx ends.
 func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
+	p.inFlight.Store(int64(outputBytes(b)))
+	defer p.inFlight.Store(0)
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
@@ -297,7 +296,6 @@ func (p *persister) commit(ctx context.Context, b *store.Batch, tries int) {
 		if err == nil {
 			p.metrics.storeLatency.Observe(time.Since(began).Seconds())
 			p.metrics.storeBatch.Observe(float64(len(b.Output) + len(b.Commands) + len(b.Agents) + len(b.Events)))
-			p.metrics.storePending.Sub(float64(outputBytes(b)))
 			if p.failing {
 				p.log.Info("store recovered", "attempts", attempt)
 				p.failing = false

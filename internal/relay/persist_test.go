@@ -64,10 +64,11 @@ func outputIDs(b *store.Batch) map[string]int {
 // stored; a flush takes everything.
 func TestPersisterHoldsSmallOutputUntilDue(t *testing.T) {
 	p, _, _ := newTestPersister(t)
-	p.addOutput("c-small", 0, []byte("hello\n"))
-	p.addOutput("c-small", 6, []byte("world\n"))
-	p.addOutput("c-row", 0, bytes.Repeat([]byte("x"), rowTarget)) // over any drawn target
-	p.addOutput("c-state", 0, []byte("bye\n"))
+	logs := testLogs{}
+	logs.add(t, p, "c-small", 0, []byte("hello\n"))
+	logs.add(t, p, "c-small", 6, []byte("world\n"))
+	logs.add(t, p, "c-row", 0, bytes.Repeat([]byte("x"), rowTarget)) // over any drawn target
+	logs.add(t, p, "c-state", 0, []byte("bye\n"))
 	p.addCommand(wire.Command{ID: "c-state", State: wire.StateExited})
 
 	b, next := p.take(false)
@@ -84,8 +85,8 @@ func TestPersisterHoldsSmallOutputUntilDue(t *testing.T) {
 	if wait := time.Until(next); wait < maxUnstoredAge/2-time.Second/10 || wait > maxUnstoredAge {
 		t.Errorf("c-small falls due in %v; want between %v and %v", wait, maxUnstoredAge/2, maxUnstoredAge)
 	}
-	if p.dueBytes != 0 {
-		t.Errorf("dueBytes %d after the due row was taken; want 0", p.dueBytes)
+	if p.dueBytes.Load() != 0 {
+		t.Errorf("dueBytes %d after the due row was taken; want 0", p.dueBytes.Load())
 	}
 
 	b, _ = p.take(true)
@@ -101,24 +102,25 @@ func TestPersisterHoldsSmallOutputUntilDue(t *testing.T) {
 // commit does not wait out the gap.
 func TestPersisterDueBytesUrgeCommit(t *testing.T) {
 	p, _, _ := newTestPersister(t)
+	logs := testLogs{}
 	row := bytes.Repeat([]byte("y"), maxChunkRow)
 	var off int64
-	for p.dueBytes < commitBytes {
+	for p.dueBytes.Load() < commitBytes {
 		select {
 		case <-p.now:
-			t.Fatalf("urged at %d due bytes; want %d", p.dueBytes, commitBytes)
+			t.Fatalf("urged at %d due bytes; want %d", p.dueBytes.Load(), commitBytes)
 		default:
 		}
-		p.addOutput("c-big", off, row)
+		logs.add(t, p, "c-big", off, row)
 		off += int64(len(row))
 	}
 	select {
 	case <-p.now:
 	default:
-		t.Fatalf("%d due bytes and no urge", p.dueBytes)
+		t.Fatalf("%d due bytes and no urge", p.dueBytes.Load())
 	}
-	if b, _ := p.take(false); outputIDs(b)["c-big"] != int(off) || p.dueBytes != 0 {
-		t.Errorf("took %v, %d due bytes left; want all %d bytes, none left", outputIDs(b), p.dueBytes, off)
+	if b, _ := p.take(false); outputIDs(b)["c-big"] != int(off) || p.dueBytes.Load() != 0 {
+		t.Errorf("took %v, %d due bytes left; want all %d bytes, none left", outputIDs(b), p.dueBytes.Load(), off)
 	}
 }
 
@@ -132,15 +134,16 @@ func TestPersisterStoresQuietOutput(t *testing.T) {
 	go func() { defer close(done); p.run(ctx) }()
 	defer func() { cancel(); <-done }()
 
+	logs := testLogs{}
 	began := time.Now()
-	p.addOutput("c-quiet", 0, []byte("$ "))
+	logs.add(t, p, "c-quiet", 0, []byte("$ "))
 	eventually(t, "the quiet command's prompt stored", func() bool { return log.storedEnd("c-quiet") == 2 })
 	if waited := time.Since(began); waited < maxUnstoredAge/2-time.Second/10 {
 		t.Errorf("2 bytes stored after %v; want them held about %v", waited, maxUnstoredAge/2)
 	}
 	assertStored(t, st, "c-quiet", "$ ")
 
-	p.addOutput("c-late", 0, []byte("last words"))
+	logs.add(t, p, "c-late", 0, []byte("last words"))
 	cancel()
 	<-done
 	if got := log.storedEnd("c-late"); got != 10 {
@@ -155,4 +158,23 @@ func assertStored(t *testing.T, st *sqlite.DB, id, want string) {
 	if err != nil || start != 0 || string(data) != want {
 		t.Errorf("stored output of %s: %q from %d (%v); want %q from 0", id, data, start, err, want)
 	}
+}
+
+// testLogs are output logs by command id, fed frames as an agent sends
+// them.
+type testLogs map[string]*outputLog
+
+func (l testLogs) add(t *testing.T, p *persister, id string, off int64, data []byte) {
+	t.Helper()
+	o := l[id]
+	if o == nil {
+		o = newOutputLog(id, 0, 1<<20)
+		l[id] = o
+	}
+	raw := wire.OutputFrame(id, off, data)
+	f, err := wire.ParseFrame(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.appendFrame(f, raw, p)
 }

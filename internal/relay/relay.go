@@ -153,6 +153,8 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
 		Help: "Agents connected now."}, r.countOnline))
 	r.persist = newPersister(st, r.log, r.metrics, r.onStored)
+	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
+		Help: "Output bytes received but not yet stored."}, r.persist.pendingBytes))
 	// No buffer sizes: gorilla then reuses net/http's 4 KiB buffers, and the
 	// relay's own writer frames messages, so a 32 KiB write buffer would sit
 	// unused in every idle connection.
