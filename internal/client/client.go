@@ -106,6 +106,11 @@ type Client struct {
 
 type subscription struct {
 	next int64 // first byte still to deliver
+	from int64 // the offset asked for
+	// The relay's subscribed marker for it came: frames and output.end
+	// before the marker belong to an earlier subscription (one ended by
+	// Unsubscribe, or of an earlier connection) and are ignored.
+	confirmed bool
 }
 
 // Dial connects and waits for the relay's snapshot. With cfg.Reconnect the
@@ -271,6 +276,7 @@ func (c *Client) resubscribe(s *session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, sub := range c.subs {
+		sub.from, sub.confirmed = sub.next, false
 		s.send(&wire.Subscribe{CommandID: id, Offset: sub.next})
 	}
 }
@@ -377,7 +383,7 @@ func (c *Client) Audit(ctx context.Context, limit int) ([]wire.AuditEntry, error
 // then OutputEnd. The subscription survives reconnects.
 func (c *Client) Subscribe(commandID string, offset int64) error {
 	c.mu.Lock()
-	c.subs[commandID] = &subscription{next: offset}
+	c.subs[commandID] = &subscription{next: offset, from: offset}
 	cur := c.cur
 	c.mu.Unlock()
 	if cur == nil {

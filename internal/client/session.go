@@ -223,7 +223,7 @@ func (c *Client) onFrame(data []byte) {
 	}
 	c.mu.Lock()
 	sub := c.subs[f.CommandID]
-	if sub == nil || f.End() <= sub.next {
+	if sub == nil || !sub.confirmed || f.End() <= sub.next {
 		c.mu.Unlock()
 		return
 	}
@@ -250,10 +250,19 @@ func (c *Client) onMessage(m wire.Message) {
 		c.state.Commands[m.Command.ID] = m.Command
 		c.mu.Unlock()
 		c.emit(CommandChanged{Command: m.Command})
+	case *wire.Subscribed:
+		c.mu.Lock()
+		if sub := c.subs[m.CommandID]; sub != nil && sub.from == m.Offset {
+			sub.confirmed = true
+		}
+		c.mu.Unlock()
 	case *wire.OutputEnd:
 		c.mu.Lock()
-		_, ok := c.subs[m.CommandID]
-		delete(c.subs, m.CommandID)
+		sub := c.subs[m.CommandID]
+		ok := sub != nil && sub.confirmed
+		if ok {
+			delete(c.subs, m.CommandID)
+		}
 		c.mu.Unlock()
 		if ok {
 			c.emit(OutputEnd{CommandID: m.CommandID, Offset: m.Offset})

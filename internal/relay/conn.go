@@ -356,32 +356,27 @@ func tailOf(bufs [][]byte, n int) []byte {
 	return rest
 }
 
-// enqueueWait queues m, waiting while the peer's queue is full. Only a
-// connection's own reader may call it, for traffic it paces itself.
-func (c *conn) enqueueWait(m outbound) bool {
-	for {
-		if c.closing.Load() {
-			return false
-		}
-		c.mu.Lock()
-		if len(c.queue) < sendQueueLen {
-			c.queue = append(c.queue, m)
-			c.pending += int64(len(m.data))
-			c.queued(1, int64(len(m.data)))
-			start := c.startWriterLocked()
-			c.mu.Unlock()
-			if start {
-				go c.write()
-			}
-			return true
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.space:
-		case <-c.kill:
-			return false
-		}
+// enqueueIfRoom queues m unless the peer's queue is full (then it neither
+// waits nor cuts the peer off; c.space signals room) or the connection is
+// closing.
+func (c *conn) enqueueIfRoom(m outbound) (queued, closing bool) {
+	if c.closing.Load() {
+		return false, true
 	}
+	c.mu.Lock()
+	if len(c.queue) >= sendQueueLen {
+		c.mu.Unlock()
+		return false, false
+	}
+	c.queue = append(c.queue, m)
+	c.pending += int64(len(m.data))
+	c.queued(1, int64(len(m.data)))
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.write()
+	}
+	return true, false
 }
 
 // enqueueControl queues a control frame (a ping or pong) outside the bounds.

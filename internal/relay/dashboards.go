@@ -271,6 +271,10 @@ func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 		old.stop(d)
 	}
 	d.subs[m.CommandID] = sub
+	// Every frame of an earlier subscription is queued before this (live
+	// ones stop with detach, paced ones check stopped under d.mu), and
+	// every frame of this one after it.
+	d.conn.sendMessage(&wire.Subscribed{CommandID: m.CommandID, Offset: m.Offset})
 	d.mu.Unlock()
 	d.replays.Go(func() {
 		if cs == nil {
@@ -398,11 +402,35 @@ func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 	case <-sub.stopped:
 		return errors.New("unsubscribed")
 	}
-	if !d.conn.enqueueWait(outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}) {
-		d.released()
-		return errors.New("connection closed")
+	m := outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}
+	for {
+		// Under d.mu, so that no frame of a stopped subscription follows
+		// the subscribed marker of the one replacing it (subscribe).
+		d.mu.Lock()
+		if isClosed(sub.stopped) {
+			d.mu.Unlock()
+			d.released()
+			return errors.New("unsubscribed")
+		}
+		queued, closing := d.conn.enqueueIfRoom(m)
+		d.mu.Unlock()
+		switch {
+		case queued:
+			return nil
+		case closing:
+			d.released()
+			return errors.New("connection closed")
+		}
+		select { // the queue is full: wait for room
+		case <-d.conn.space:
+		case <-d.conn.kill:
+			d.released()
+			return errors.New("connection closed")
+		case <-sub.stopped:
+			d.released()
+			return errors.New("unsubscribed")
+		}
 	}
-	return nil
 }
 
 // sendMemory sends one frame of output held in memory from offset from,

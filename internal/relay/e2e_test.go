@@ -598,3 +598,79 @@ func TestUnsubscribeDuringReplay(t *testing.T) {
 		t.Errorf("received %d of %d bytes after unsubscribing at once", received, c.OutputBytes)
 	}
 }
+
+// TestResubscribeMarksItsFrames: after unsubscribe and subscribe again, as
+// a page pausing for flow control does, every frame after the relay's
+// subscribed marker belongs to the new subscription: it starts at the
+// offset asked for and runs on without a gap to the end, whatever frames of
+// the first subscription were still queued before the marker.
+func TestResubscribeMarksItsFrames(t *testing.T) {
+	r := relaytest.Start(t, relay.Config{})
+	startAgent(t, r, "box", nil)
+	w := watch(t, r)
+	w.waitAgent("box", wire.AgentIdle)
+	p := dialRaw(t, r, wire.DashboardPath)
+	helloDashboard(p)
+	c := w.run(one("box"), wire.CommandSpec{Shell: "seq 1 300000"})[0]
+	read := func() (int, []byte) {
+		t.Helper()
+		_ = p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		kind, data, err := p.ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kind, data
+	}
+	p.send(&wire.Subscribe{CommandID: c.ID})
+	var have int64
+	for frames := 0; frames < 3; {
+		if kind, data := read(); kind == websocket.BinaryMessage {
+			if f, err := wire.ParseFrame(data); err == nil && f.CommandID == c.ID && f.Offset <= have {
+				have = max(have, f.End())
+				frames++
+			}
+		}
+	}
+	p.send(&wire.Unsubscribe{CommandID: c.ID})
+	p.send(&wire.Subscribe{CommandID: c.ID, Offset: have})
+	marked := false
+	for {
+		kind, data := read()
+		if kind == websocket.BinaryMessage {
+			f, err := wire.ParseFrame(data)
+			if err != nil || !marked || f.CommandID != c.ID {
+				continue // the first subscription's, queued before the marker
+			}
+			if f.Offset != have {
+				t.Fatalf("after the marker a frame at %d; want %d, where the last one ended", f.Offset, have)
+			}
+			have = f.End()
+			continue
+		}
+		switch m, _ := wire.Decode(data); m := m.(type) {
+		case *wire.Subscribed:
+			if m.CommandID == c.ID {
+				marked = m.Offset == have
+			}
+		case *wire.OutputEnd:
+			if marked && m.CommandID == c.ID {
+				if m.Offset != have {
+					t.Fatalf("output.end at %d; the frames after the marker reached %d", m.Offset, have)
+				}
+				if want := int64(len(seqOutput(300000))); have != want {
+					t.Fatalf("%d bytes; seq 1 300000 writes %d", have, want)
+				}
+				return
+			}
+		}
+	}
+}
+
+// seqOutput is what seq 1 n prints through a terminal.
+func seqOutput(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%d\r\n", i)
+	}
+	return b.String()
+}

@@ -84,6 +84,14 @@ type Unsubscribe struct {
 	CommandID string `json:"command_id"`
 }
 
+// Subscribed comes before the frames of a subscribe: a frame of the
+// command that arrives before it was sent for an earlier subscription
+// (one stopped by unsubscribe) and is to be ignored.
+type Subscribed struct {
+	CommandID string `json:"command_id"`
+	Offset    int64  `json:"offset"`
+}
+
 // OutputEnd says a subscribed command has ended and all its output, up to
 // Offset, has been sent.
 type OutputEnd struct {
@@ -208,6 +216,7 @@ const (
 	TypeSubscribe     = "subscribe"
 	TypeUnsubscribe   = "unsubscribe"
 	TypeOutputEnd     = "output.end"
+	TypeSubscribed    = "subscribed"
 	TypeResize        = "resize"
 	TypeCancel        = "cancel"
 	TypeHistoryQuery  = "history"
@@ -234,6 +243,7 @@ func (*RunAccepted) MessageType() string   { return TypeRunAccepted }
 func (*Subscribe) MessageType() string     { return TypeSubscribe }
 func (*Unsubscribe) MessageType() string   { return TypeUnsubscribe }
 func (*OutputEnd) MessageType() string     { return TypeOutputEnd }
+func (*Subscribed) MessageType() string    { return TypeSubscribed }
 func (*Resize) MessageType() string        { return TypeResize }
 func (*Cancel) MessageType() string        { return TypeCancel }
 func (*HistoryQuery) MessageType() string  { return TypeHistoryQuery }
@@ -261,6 +271,7 @@ var newMessage = map[string]func() Message{
 	TypeSubscribe:     func() Message { return new(Subscribe) },
 	TypeUnsubscribe:   func() Message { return new(Unsubscribe) },
 	TypeOutputEnd:     func() Message { return new(OutputEnd) },
+	TypeSubscribed:    func() Message { return new(Subscribed) },
 	TypeResize:        func() Message { return new(Resize) },
 	TypeCancel:        func() Message { return new(Cancel) },
 	TypeHistoryQuery:  func() Message { return new(HistoryQuery) },

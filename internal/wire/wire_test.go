@@ -25,6 +25,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&Run{RequestID: "r", Targets: Targets{Agents: []string{"a"}, Labels: map[string]string{"x": "y"}}, CommandSpec: CommandSpec{Shell: "ls"}},
 		&RunAccepted{RequestID: "r", Commands: []Command{cmd}},
 		&Subscribe{CommandID: "c", Offset: 7}, &Unsubscribe{CommandID: "c"}, &OutputEnd{CommandID: "c", Offset: 8},
+		&Subscribed{CommandID: "c", Offset: 7},
 		&Resize{CommandID: "c", Cols: 1, Rows: 2}, &Cancel{CommandID: "c"},
 		&HistoryQuery{Agent: "a", Limit: 3}, &HistoryResult{Commands: []Command{cmd}},
 		&Error{Code: CodeNotFound, Message: "m"}, &Start{Command: cmd}, &Started{CommandID: "c", PID: 4, StartedAt: at},

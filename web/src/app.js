@@ -46,6 +46,8 @@ function receive(m) {
       return runAccepted(m);
     case 'history.result':
       return historyResult(m);
+    case 'subscribed':
+      return state.terms.get(m.command_id)?.confirm(m.offset);
     case 'output.end':
       return state.terms.get(m.command_id)?.end(m.offset);
     case 'error':

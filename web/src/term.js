@@ -35,6 +35,11 @@ export class TermView {
     this.offset = 0; // the next output byte this terminal needs
     this.pending = 0; // bytes written to xterm, not yet parsed
     this.subscribed = false;
+    // The relay's 'subscribed' marker for the last subscribe came: output
+    // before it was sent for an earlier subscription (one this terminal
+    // paused), and using it would skip bytes.
+    this.confirmed = false;
+    this.subscribedFrom = 0;
     this.paused = false;
     this.ended = false;
     this.lost = 0;
@@ -58,6 +63,8 @@ export class TermView {
   // subscribe (re)starts the output stream from the next needed offset.
   subscribe() {
     if (this.ended || this.paused || !this.conn.connected) return;
+    this.confirmed = false;
+    this.subscribedFrom = this.offset;
     this.subscribed = this.conn.send({ type: 'subscribe', command_id: this.id, offset: this.offset });
   }
 
@@ -66,8 +73,13 @@ export class TermView {
     this.subscribed = false;
   }
 
+  // confirm handles the relay's 'subscribed' marker.
+  confirm(offset) {
+    if (this.subscribed && offset === this.subscribedFrom) this.confirmed = true;
+  }
+
   output(offset, data) {
-    if (!this.subscribed || this.paused) {
+    if (!this.subscribed || !this.confirmed || this.paused) {
       stats.dropped += data.length;
       return; // fetched again from this.offset on resubscribe
     }
@@ -111,7 +123,7 @@ export class TermView {
 
   // end handles output.end: complete once every byte up to offset is here.
   end(offset) {
-    if (!this.subscribed || offset > this.offset) return;
+    if (!this.subscribed || !this.confirmed || offset > this.offset) return;
     this.ended = true;
     this.subscribed = false;
     this.term.write('\x1b[?25l'); // a finished command has no cursor
