@@ -3,10 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"switchboard/internal/agent"
 	"switchboard/internal/client"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
@@ -77,5 +80,99 @@ func TestNoReconnectEndsOnDisconnect(t *testing.T) {
 	}
 	if _, err := cl.History(context.Background(), wire.HistoryQuery{}); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("history after the end: %v, want ErrClosed", err)
+	}
+}
+
+// TestResubscribeLosesNothing: a client that unsubscribes in the middle of
+// a flood, lets a moment pass (frames already on their way arrive and are
+// dropped), and subscribes again from the last byte it had gets the rest
+// with no gap: frames of the first subscription that arrive after the
+// second subscribe are told apart by the relay's subscribed marker.
+func TestResubscribeLosesNothing(t *testing.T) {
+	r := relaytest.Start(t, relay.Config{})
+	a, err := agent.New(agent.Config{RelayURL: r.URL(), Name: "box", StateDir: t.TempDir(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	cl, err := client.Dial(context.Background(), client.Config{Relay: r.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	idle := func() bool {
+		for _, ag := range cl.State().Agents {
+			if ag.Name == "box" && ag.Status == wire.AgentIdle {
+				return true
+			}
+		}
+		return false
+	}
+	for wait := time.After(30 * time.Second); !idle(); {
+		select {
+		case <-cl.Events():
+		case <-wait:
+			t.Fatal("the agent never came online")
+		}
+	}
+	const n = 300000
+	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"box"}}, wire.CommandSpec{Shell: fmt.Sprintf("seq 1 %d", n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	if err := cl.Subscribe(id, 0); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	resubscribed := false
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case ev := <-cl.Events():
+			switch ev := ev.(type) {
+			case client.Output:
+				if ev.CommandID != id {
+					continue
+				}
+				// Events already queued when it subscribed again repeat
+				// what follows; a gap would be lost output.
+				if ev.Offset > int64(len(got)) {
+					t.Fatalf("output at %d after %d bytes: %d bytes lost", ev.Offset, len(got), ev.Offset-int64(len(got)))
+				}
+				if end := ev.Offset + int64(len(ev.Data)); end > int64(len(got)) {
+					got = append(got, ev.Data[int64(len(got))-ev.Offset:]...)
+				}
+				if !resubscribed && len(got) > 64<<10 {
+					resubscribed = true
+					if err := cl.Unsubscribe(id); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(2 * time.Millisecond)
+					if err := cl.Subscribe(id, int64(len(got))); err != nil {
+						t.Fatal(err)
+					}
+				}
+			case client.OutputEnd:
+				if ev.CommandID != id {
+					continue
+				}
+				var want strings.Builder
+				for i := 1; i <= n; i++ {
+					fmt.Fprintf(&want, "%d\r\n", i)
+				}
+				if string(got) != want.String() || ev.Offset != int64(len(got)) {
+					t.Fatalf("%d bytes, end at %d; want the %d bytes seq printed", len(got), ev.Offset, want.Len())
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no end after %d bytes", len(got))
+		}
 	}
 }
