@@ -61,7 +61,7 @@ type outputLog struct {
 	waiting  bool      // output past taken; the persister watches the log
 	target   int       // bytes past taken at which the output is due
 	dueAt    time.Time // when it is due however little there is
-	dueAdded int       // bytes past taken counted in persister.dueBytes
+	dueAdded int       // bytes past taken counted in persister.dueBytes; > 0 once over target
 }
 
 func newOutputLog(id string, stored int64, tailCap int) *outputLog {

@@ -189,7 +189,8 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 	p.mu.Lock()
 	b := p.next
 	p.next = store.Batch{}
-	clear(p.cmdIndex)
+	withState := p.cmdIndex // the commands whose state is in b
+	p.cmdIndex = make(map[string]int, len(withState))
 	logs := make([]*outputLog, 0, len(p.watched))
 	for o := range p.watched {
 		logs = append(logs, o)
@@ -200,10 +201,6 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 	}
 	p.mu.Unlock()
 
-	withState := make(map[string]bool, len(b.Commands))
-	for _, c := range b.Commands {
-		withState[c.ID] = true
-	}
 	now := time.Now()
 	var next time.Time
 	taken := logs[:0]
@@ -211,7 +208,7 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 		o.mu.Lock()
 		if !o.waiting {
 			taken = append(taken, o)
-		} else if all || withState[o.id] || int(o.received-o.taken) >= o.target || !now.Before(o.dueAt) {
+		} else if _, stateToo := withState[o.id]; all || stateToo || o.dueAdded > 0 || !now.Before(o.dueAt) {
 			b.Output = append(b.Output, o.takeLocked()...)
 			p.dueBytes.Add(-int64(o.dueAdded))
 			o.waiting, o.dueAdded = false, 0
