@@ -344,30 +344,21 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, rea
 	go r.runConn(c, req, act, session)
 }
 
-// runConn is a connection's life after the upgrade. Its frame stays on the
-// connection's stack for as long as the session lasts (see agentSession).
+// runConn is a connection's life after the upgrade.
 func (r *Relay) runConn(c *conn, req *http.Request, act auth.Action, session func(*conn, *wire.Hello, principal)) {
 	defer r.conns.Done()
 	go c.writeLoop()
 	defer func() { <-c.done }()
-	h, who, ok := r.helloAndAuthorize(c, req, act)
+	h, ok := r.readHello(c)
+	if !ok {
+		return
+	}
+	who, ok := r.authorize(c, req, h, act)
 	if !ok {
 		return
 	}
 	defer r.release(who)
 	session(c, h, who)
-}
-
-// helloAndAuthorize reads the connection's hello and authorizes it.
-//
-//go:noinline (see runConn)
-func (r *Relay) helloAndAuthorize(c *conn, req *http.Request, act auth.Action) (*wire.Hello, principal, bool) {
-	h, ok := r.readHello(c)
-	if !ok {
-		return nil, principal{}, false
-	}
-	who, ok := r.authorize(c, req, h, act)
-	return h, who, ok
 }
 
 // countOnline counts connected agents, at scrape time.
