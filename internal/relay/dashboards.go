@@ -398,19 +398,31 @@ func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 	select {
 	case d.catchUp <- struct{}{}:
 	case <-d.conn.kill:
-		return errors.New("connection closed")
+		return errConnClosed
 	case <-sub.stopped:
-		return errors.New("unsubscribed")
+		return errUnsubscribed
 	}
-	m := outbound{kind: websocket.BinaryMessage, data: frame, after: d.released}
+	err := d.queuePaced(sub, outbound{kind: websocket.BinaryMessage, data: frame, after: d.released})
+	if err != nil {
+		d.released() // m.after will not run
+	}
+	return err
+}
+
+var (
+	errConnClosed   = errors.New("connection closed")
+	errUnsubscribed = errors.New("unsubscribed")
+)
+
+// queuePaced queues m for sub, waiting while the queue is full. It queues
+// under d.mu, so that no frame of a stopped subscription follows the
+// subscribed marker of the one replacing it (subscribe).
+func (d *dashboard) queuePaced(sub *dashboardSub, m outbound) error {
 	for {
-		// Under d.mu, so that no frame of a stopped subscription follows
-		// the subscribed marker of the one replacing it (subscribe).
 		d.mu.Lock()
 		if isClosed(sub.stopped) {
 			d.mu.Unlock()
-			d.released()
-			return errors.New("unsubscribed")
+			return errUnsubscribed
 		}
 		queued, closing := d.conn.enqueueIfRoom(m)
 		d.mu.Unlock()
@@ -418,17 +430,14 @@ func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 		case queued:
 			return nil
 		case closing:
-			d.released()
-			return errors.New("connection closed")
+			return errConnClosed
 		}
-		select { // the queue is full: wait for room
+		select {
 		case <-d.conn.space:
 		case <-d.conn.kill:
-			d.released()
-			return errors.New("connection closed")
+			return errConnClosed
 		case <-sub.stopped:
-			d.released()
-			return errors.New("unsubscribed")
+			return errUnsubscribed
 		}
 	}
 }
