@@ -1,0 +1,71 @@
+package relay
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config tunes a Relay. Zero values take the defaults noted.
+type Config struct {
+	Version          string        // reported in welcome; default "dev"
+	Logger           *slog.Logger  // default slog.Default()
+	AgentTimeout     time.Duration // silence after which an agent is offline; default 15s
+	DashboardTimeout time.Duration // the same for dashboards; default 30s
+	LostAfter        time.Duration // offline time after which running commands are lost; default 2m
+	HandshakeTimeout time.Duration // time allowed for hello; default 10s
+	HeartbeatEvery   time.Duration // agent heartbeat period announced in welcome; default 5s
+	SendQueueBytes   int64         // bytes queued to one peer before it is cut off; default 16 MiB
+	TailBytes        int           // output kept in memory per command for resuming; default 1 MiB
+	RecentCommands   int           // final commands kept in memory and in snapshots; default 100
+	// NoAuth turns authentication off: every connection acts as an
+	// anonymous admin. Only for loopback-only relays (cmd/relay enforces).
+	NoAuth bool
+	// AllowedOrigins are browser origins, besides the relay's own, whose
+	// pages may open dashboard WebSockets (e.g. "https://ops.example.com").
+	AllowedOrigins   []string
+	MaxConnsPerToken int     // open connections per token; default 64
+	RunsPerSecond    float64 // run requests per dashboard connection; default 10 (burst 4x)
+	InputPerSecond   float64 // input frames per dashboard connection; default 2000 (burst 4x)
+	// NoReadPoller reads every agent from a goroutine of its own instead
+	// of from a few epoll pollers (see poller_linux.go). Pollers are used
+	// on Linux for agents on plain TCP; TLS connections and dashboards
+	// always have their own reader.
+	NoReadPoller bool
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AgentTimeout, 15*time.Second)
+	def(&c.DashboardTimeout, 30*time.Second)
+	def(&c.LostAfter, 2*time.Minute)
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.HeartbeatEvery, 5*time.Second)
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 16 << 20
+	}
+	if c.TailBytes <= 0 {
+		c.TailBytes = 1 << 20
+	}
+	if c.RecentCommands <= 0 {
+		c.RecentCommands = 100
+	}
+	if c.MaxConnsPerToken <= 0 {
+		c.MaxConnsPerToken = 64
+	}
+	if c.RunsPerSecond <= 0 {
+		c.RunsPerSecond = 10
+	}
+	if c.InputPerSecond <= 0 {
+		c.InputPerSecond = 2000
+	}
+}

@@ -1,0 +1,169 @@
+package relay
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/wire"
+)
+
+// The reading side of a conn: its first message, then every message until
+// the connection ends, from a read poller or from gorilla on a goroutine
+// of its own. The size limit applies from the first byte either way.
+
+// readFirst reads the connection's first message, waiting at most
+// timeout for all of it.
+func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
+	if c.sock == nil {
+		_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
+		return c.ws.ReadMessage()
+	}
+	type message struct {
+		kind int
+		data []byte
+	}
+	got := make(chan message, 1)
+	c.sock.start(wire.MaxMessageSize, timeout, inCounter{}, func(kind int, data []byte) readAction {
+		if kind >= websocket.CloseMessage {
+			return c.control(kind, data)
+		}
+		got <- message{kind, data}
+		return readPause // until readLoop: its handler is not set up yet
+	})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case m := <-got:
+		return m.kind, m.data, nil
+	case <-c.sock.ended:
+		return 0, nil, c.readEnd()
+	case <-t.C:
+		c.sock.end(fmt.Errorf("no whole message within %s: %w", timeout, os.ErrDeadlineExceeded))
+		return 0, nil, c.readEnd()
+	}
+}
+
+// readLoop reads messages until the connection fails or closes, handing
+// each to handle. It enforces the size limit itself so that it can say why
+// it closes. handle may keep data.
+func (c *conn) readLoop(handle func(kind int, data []byte)) error {
+	defer func() {
+		close(c.readDone)
+		c.wakeWriter() // to flush what is queued and close the socket
+	}()
+	var err error
+	if c.sock != nil {
+		err = c.readPolled(handle)
+	} else {
+		err = c.readNetConn(handle)
+	}
+	switch {
+	case c.sock != nil && errors.Is(err, wire.ErrTooLarge):
+		c.refuseTooLarge()
+		// As readNetConn does: the reader ends only once the rest of what
+		// the peer sent is dropped, so the close waits for the peer to
+		// read the reason rather than resetting it.
+		c.sock.waitDrained(closeLinger)
+	case errors.Is(err, errProtocol):
+		c.closeGracefully(websocket.CloseProtocolError, err.Error())
+	}
+	return err
+}
+
+// refuseTooLarge tells the peer its message was over the limit and closes.
+func (c *conn) refuseTooLarge() {
+	msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
+	c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
+	c.setWhy("too_large")
+	c.sendError(wire.CodeTooLarge, msg, "", "")
+	c.closeGracefully(wire.CloseTooBig, msg)
+}
+
+// readPolled is readLoop for a connection whose socket a poller reads:
+// handle runs on the poller's goroutine, and this one waits for the end.
+func (c *conn) readPolled(handle func(kind int, data []byte)) error {
+	counter := inCounter{msgs: c.metrics.messagesIn, bytes: c.metrics.bytesIn}
+	c.sock.start(wire.MaxMessageSize, c.readTimeout, counter, func(kind int, data []byte) readAction {
+		if kind >= websocket.CloseMessage {
+			return c.control(kind, data)
+		}
+		handle(kind, data)
+		return readOn
+	})
+	<-c.sock.ended
+	return c.readEnd()
+}
+
+// control answers a control frame a poller read, as the handlers set in
+// newConn do for gorilla: a ping is answered, a close echoed, and a pong
+// needs nothing (the read itself shows the peer is alive).
+func (c *conn) control(kind int, data []byte) readAction {
+	switch kind {
+	case websocket.PingMessage:
+		c.enqueueControl(websocket.PongMessage, data)
+	case websocket.CloseMessage:
+		ce := &websocket.CloseError{Code: websocket.CloseNoStatusReceived}
+		body := []byte{}
+		if len(data) >= 2 {
+			ce.Code, ce.Text = int(binary.BigEndian.Uint16(data)), string(data[2:])
+			body = websocket.FormatCloseMessage(ce.Code, "")
+		}
+		c.peerClosed = ce
+		c.closeWith(body)
+		return readEnd
+	}
+	return readOn
+}
+
+// readEnd is why a poller stopped reading the socket.
+func (c *conn) readEnd() error {
+	if c.peerClosed != nil {
+		return c.peerClosed
+	}
+	return c.sock.endErr
+}
+
+// readNetConn is readLoop for a connection gorilla reads, on this
+// goroutine.
+func (c *conn) readNetConn(handle func(kind int, data []byte)) error {
+	c.ws.SetReadLimit(0)
+	// The read deadline moves forward at most every readTimeout/16 rather
+	// than on each message: setting it costs more than reading a small
+	// message, and a silent peer is still cut off within readTimeout.
+	renewed := time.Now()
+	_ = c.ws.SetReadDeadline(renewed.Add(c.readTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		renewed = time.Now()
+		return c.ws.SetReadDeadline(renewed.Add(c.readTimeout))
+	})
+	for {
+		kind, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		data, err := wire.ReadAll(r, wire.MaxMessageSize)
+		if errors.Is(err, wire.ErrTooLarge) {
+			c.refuseTooLarge()
+			// Read on a little, so that the peer is not reset before it
+			// reads why; the close ends this read soon anyway.
+			_, _ = io.CopyN(io.Discard, r, maxTooLargeSay)
+			return fmt.Errorf("read message: %w", err)
+		}
+		if err != nil {
+			return fmt.Errorf("read message: %w", err)
+		}
+		if now := time.Now(); now.Sub(renewed) > c.readTimeout/16 {
+			renewed = now
+			_ = c.ws.SetReadDeadline(now.Add(c.readTimeout))
+		}
+		c.metrics.messagesIn.Inc()
+		c.metrics.bytesIn.Add(float64(len(data)))
+		handle(kind, data)
+	}
+}
