@@ -1,8 +1,9 @@
 // Package store owns Switchboard's persistent history: agents, commands
 // with their full lifecycle, every byte of terminal output, and the event
-// log. It defines the Store boundary the relay writes through; the SQLite
-// implementation lives in internal/store/sqlite, and another database can
-// take its place by implementing the same interface.
+// log. It defines the Store boundary the relay writes through and what its
+// implementations share; the SQLite one (the embedded default) lives in
+// internal/store/sqlite, the PostgreSQL one in internal/store/postgres, and
+// internal/store/storetest is the test suite both pass.
 package store
 
 import (
@@ -86,4 +87,21 @@ type HistoryQuery struct {
 	AgentID string // empty: all agents
 	Limit   int    // 0 means 50
 	ID      string // when set, only this command
+}
+
+// Page sizes of History and Audit (the protocol's), and how many final
+// commands State.Recent holds.
+const (
+	PageDefault = 50
+	PageMax     = 1000
+	RecentLimit = 100
+)
+
+// PageSize is how many rows a query asking for n returns at most:
+// PageDefault when n is not positive, never more than PageMax.
+func PageSize(n int) int {
+	if n <= 0 {
+		return PageDefault
+	}
+	return min(n, PageMax)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 )
 
 // writeStmts are prepared once on the writer and bound to each batch's
@@ -16,8 +17,8 @@ type writeStmts struct {
 }
 
 var (
-	upsertAgent   = upsertSQL("agents", agentColumns)
-	upsertCommand = upsertSQL("commands", commandColumns)
+	upsertAgent   = sqlrow.Upsert("agents", sqlrow.AgentColumns, question)
+	upsertCommand = sqlrow.Upsert("commands", sqlrow.CommandColumns, question)
 )
 
 // Chunks and events are immutable once written, so a second copy (a resend
@@ -91,7 +92,7 @@ func (db *DB) apply(ctx context.Context, b *store.Batch) (err error) {
 func (db *DB) writeAgents(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
 	stmt := tx.StmtContext(ctx, db.writes.agent)
 	for i := range b.Agents {
-		if _, err := stmt.ExecContext(ctx, agentArgs(&b.Agents[i])...); err != nil {
+		if _, err := stmt.ExecContext(ctx, sqlrow.AgentArgs(&b.Agents[i])...); err != nil {
 			return fmt.Errorf("agent %s: %w", b.Agents[i].ID, err)
 		}
 	}
@@ -101,7 +102,7 @@ func (db *DB) writeAgents(ctx context.Context, tx *sql.Tx, b *store.Batch) error
 func (db *DB) writeCommands(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
 	stmt := tx.StmtContext(ctx, db.writes.command)
 	for i := range b.Commands {
-		if _, err := stmt.ExecContext(ctx, commandArgs(&b.Commands[i])...); err != nil {
+		if _, err := stmt.ExecContext(ctx, sqlrow.CommandArgs(&b.Commands[i])...); err != nil {
 			return fmt.Errorf("command %s: %w", b.Commands[i].ID, err)
 		}
 	}
@@ -144,7 +145,7 @@ func (db *DB) writeChunk(ctx context.Context, tx *sql.Tx, insert *sql.Stmt, c st
 func (db *DB) writeEvents(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
 	stmt := tx.StmtContext(ctx, db.writes.event)
 	for _, e := range b.Events {
-		if _, err := stmt.ExecContext(ctx, int64(e.Seq), nanos(e.At), e.Kind, e.Subject, e.Data); err != nil {
+		if _, err := stmt.ExecContext(ctx, int64(e.Seq), sqlrow.Nanos(e.At), e.Kind, e.Subject, e.Data); err != nil {
 			return fmt.Errorf("event %d: %w", e.Seq, err)
 		}
 	}
@@ -172,3 +173,6 @@ func closeAll(stmts ...*sql.Stmt) error {
 	}
 	return errors.Join(errs...)
 }
+
+// question is SQLite's placeholder for every argument.
+func question(int) string { return "?" }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 	"switchboard/internal/wire"
 )
 
@@ -20,7 +21,7 @@ const insertAudit = `INSERT INTO audit (at, token, role, remote, action, subject
 // CreateToken stores a new token; a taken name fails with store.ErrExists.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Role, t.Hash, nanos(t.CreatedAt), nanos(t.ExpiresAt), nanos(t.RevokedAt))
+		VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Role, t.Hash, sqlrow.Nanos(t.CreatedAt), sqlrow.Nanos(t.ExpiresAt), sqlrow.Nanos(t.RevokedAt))
 	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
 		err = store.ErrExists
 	}
@@ -46,7 +47,7 @@ func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 		if err := rows.Scan(&t.Name, &t.Role, &t.Hash, &created, &exp, &rev); err != nil {
 			return nil, fmt.Errorf("store %s: tokens: %w", db.path, err)
 		}
-		t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(exp), fromNanos(rev)
+		t.CreatedAt, t.ExpiresAt, t.RevokedAt = sqlrow.FromNanos(created), sqlrow.FromNanos(exp), sqlrow.FromNanos(rev)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -57,7 +58,7 @@ func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 
 // RevokeToken marks a token revoked; store.ErrNotFound if there is none.
 func (db *DB) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0", nanos(at), name)
+	res, err := db.w.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0", sqlrow.Nanos(at), name)
 	if err != nil {
 		return fmt.Errorf("store %s: revoke token %s: %w", db.path, name, err)
 	}
@@ -83,7 +84,7 @@ func (db *DB) TokensChanged(ctx context.Context) (int64, error) {
 // Audit returns the newest entries first.
 func (db *DB) Audit(ctx context.Context, limit int) ([]wire.AuditEntry, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT at, token, role, remote, action, subject, result, detail
-		FROM audit ORDER BY id DESC LIMIT ?`, historyLimit(limit))
+		FROM audit ORDER BY id DESC LIMIT ?`, store.PageSize(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store %s: audit: %w", db.path, err)
 	}
@@ -97,7 +98,7 @@ func (db *DB) Audit(ctx context.Context, limit int) ([]wire.AuditEntry, error) {
 		if err := rows.Scan(&at, &e.Token, &e.Role, &e.Remote, &e.Action, &e.Subject, &e.Result, &e.Detail); err != nil {
 			return nil, fmt.Errorf("store %s: audit: %w", db.path, err)
 		}
-		e.At = fromNanos(at)
+		e.At = sqlrow.FromNanos(at)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -109,7 +110,7 @@ func (db *DB) writeAudit(ctx context.Context, tx *sql.Tx, b *store.Batch) error 
 	}
 	stmt := tx.StmtContext(ctx, db.writes.audit)
 	for _, e := range b.Audit {
-		if _, err := stmt.ExecContext(ctx, nanos(e.At), e.Token, e.Role, e.Remote, e.Action, e.Subject, e.Result, e.Detail); err != nil {
+		if _, err := stmt.ExecContext(ctx, sqlrow.Nanos(e.At), e.Token, e.Role, e.Remote, e.Action, e.Subject, e.Result, e.Detail); err != nil {
 			return fmt.Errorf("audit %s: %w", e.Action, err)
 		}
 	}

@@ -6,13 +6,8 @@ import (
 	"strings"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 	"switchboard/internal/wire"
-)
-
-// History limits: the protocol's default and maximum page.
-const (
-	historyDefault = 50
-	historyMax     = 1000
 )
 
 // History returns commands newest first (by creation time). A query naming
@@ -43,16 +38,9 @@ func historySQL(q store.HistoryQuery) (string, []any) {
 	if q.ID != "" {
 		where, args = append(where, "id = ?"), append(args, q.ID)
 	}
-	query := "SELECT " + strings.Join(commandColumns, ", ") + " FROM commands"
+	query := "SELECT " + sqlrow.List("", sqlrow.CommandColumns) + " FROM commands"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	return query + " ORDER BY created_at DESC, id DESC LIMIT ?", append(args, historyLimit(q.Limit))
-}
-
-func historyLimit(n int) int {
-	if n <= 0 {
-		return historyDefault
-	}
-	return min(n, historyMax)
+	return query + " ORDER BY created_at DESC, id DESC LIMIT ?", append(args, store.PageSize(q.Limit))
 }

@@ -4,32 +4,29 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 	"switchboard/internal/wire"
 )
-
-// recentLimit is how many final commands a snapshot carries (protocol.md).
-const recentLimit = 100
 
 var (
 	liveStates = fmt.Sprintf("('%s', '%s')", wire.StateQueued, wire.StateRunning)
 
-	selectAgents = "SELECT " + strings.Join(agentColumns, ", ") + " FROM agents ORDER BY name, id"
+	selectAgents = "SELECT " + sqlrow.List("", sqlrow.AgentColumns) + " FROM agents ORDER BY name, id"
 
 	// selectLive reports each live command's output end from its last
 	// chunk alone, a seek on the output key. Chunks of one command do not
 	// overlap (the relay trims what it already has), so no earlier chunk
 	// can end later.
-	selectLive = "SELECT " + columnList("c", commandColumns) + `,
+	selectLive = "SELECT " + sqlrow.List("c", sqlrow.CommandColumns) + `,
 	coalesce((SELECT o.off + length(o.data) FROM output o
 		WHERE o.command_id = c.id ORDER BY o.off DESC LIMIT 1), 0)
 FROM commands c WHERE c.state IN ` + liveStates + ` ORDER BY c.created_at, c.id`
 
 	// selectRecent walks commands_created backwards, newest first.
-	selectRecent = "SELECT " + strings.Join(commandColumns, ", ") + ` FROM commands
-WHERE state NOT IN ` + liveStates + ` ORDER BY created_at DESC, id DESC LIMIT ` + fmt.Sprint(recentLimit)
+	selectRecent = "SELECT " + sqlrow.List("", sqlrow.CommandColumns) + ` FROM commands
+WHERE state NOT IN ` + liveStates + ` ORDER BY created_at DESC, id DESC LIMIT ` + fmt.Sprint(store.RecentLimit)
 
 	selectEventSeq = "SELECT coalesce(max(seq), 0) FROM events"
 )
@@ -78,7 +75,7 @@ func queryAgents(ctx context.Context, tx *sql.Tx) ([]wire.Agent, error) {
 	defer rows.Close()
 	agents := []wire.Agent{}
 	for rows.Next() {
-		a, err := scanAgent(rows)
+		a, err := sqlrow.ScanAgent(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +93,7 @@ func queryLive(ctx context.Context, tx *sql.Tx) ([]wire.Command, error) {
 	cmds := []wire.Command{}
 	for rows.Next() {
 		var end int64
-		c, err := scanCommand(rows, &end)
+		c, err := sqlrow.ScanCommand(rows, &end)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +116,7 @@ func queryCommands(ctx context.Context, q querier, query string, args ...any) ([
 	defer rows.Close()
 	cmds := []wire.Command{}
 	for rows.Next() {
-		c, err := scanCommand(rows)
+		c, err := sqlrow.ScanCommand(rows)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 
-	"switchboard/internal/wire"
+	"switchboard/internal/store"
 )
 
 // readStmts are prepared on the read pool for the reads that repeat often.
@@ -50,52 +50,22 @@ func (db *DB) readOutput(ctx context.Context, commandID string, from int64, limi
 		return nil, from, err
 	}
 	defer rows.Close()
-	s := span{start: from, end: from, limit: limit}
+	s := store.NewSpan(from, limit)
 	for rows.Next() {
 		var (
 			off  int64
-			data sql.RawBytes // copied into s.buf, so no copy of its own
+			data sql.RawBytes // Add copies it, so no copy of its own
 		)
 		if err := rows.Scan(&off, &data); err != nil {
 			return nil, from, err
 		}
-		if !s.add(off, data) {
+		if !s.Add(off, data) {
 			break
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, from, err
 	}
-	return s.buf, s.start, nil
-}
-
-// span gathers contiguous output from chunks fed to it in offset order.
-type span struct {
-	start, end int64 // the offsets of buf's first byte and of the byte after it
-	buf        []byte
-	limit      int
-}
-
-// add appends what chunk (off, data) has past the span's end and reports
-// whether to feed it more. Bytes it already has are skipped, so a chunk
-// before from, or one overlapping a neighbour, costs nothing but the read.
-func (s *span) add(off int64, data []byte) bool {
-	if len(s.buf) == 0 && off > s.end {
-		s.start, s.end = off, off // nothing stored at from: begin past the gap
-	}
-	if off > s.end {
-		return false // a gap: the caller reads again from its far side
-	}
-	if skip := s.end - off; skip < int64(len(data)) {
-		data = data[skip:]
-		if s.buf == nil {
-			// Replays read a frame's worth at a time: room for that spares
-			// the copies of growing the buffer chunk by chunk.
-			s.buf = make([]byte, 0, min(s.limit, wire.MaxChunk))
-		}
-		n := min(len(data), s.limit-len(s.buf))
-		s.buf = append(s.buf, data[:n]...)
-		s.end += int64(n)
-	}
-	return len(s.buf) < s.limit
+	data, start := s.Bytes()
+	return data, start, nil
 }

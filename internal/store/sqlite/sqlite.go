@@ -59,7 +59,7 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	if db.w, err = openWriter(ctx, path); err != nil {
 		return nil, err
 	}
-	if _, err = migrate(ctx, db.w, migrations); err != nil {
+	if _, err = runMigrations(ctx, db.w, migrations); err != nil {
 		return nil, err
 	}
 	if db.writes, err = prepareWrites(ctx, db.w); err != nil {

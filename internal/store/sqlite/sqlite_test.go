@@ -9,14 +9,12 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/migrate"
+	"switchboard/internal/store/storetest"
 	"switchboard/internal/wire"
 )
-
-// t0 has nanoseconds so that a precision loss anywhere shows.
-var t0 = time.Date(2026, 11, 26, 5, 0, 0, 123456789, time.UTC)
 
 func openTest(t testing.TB) *DB {
 	t.Helper()
@@ -33,69 +31,31 @@ func openAt(t testing.TB, path string) *DB {
 	return db
 }
 
-func apply(t testing.TB, db *DB, b store.Batch) {
+// harness gives the shared suite a new file for each test.
+var harness = storetest.Harness{
+	New: func(t testing.TB) func(testing.TB) storetest.Store {
+		path := filepath.Join(t.TempDir(), "switchboard.db")
+		return func(t testing.TB) storetest.Store { return openAt(t, path) }
+	},
+	RefuseEvents: func(t testing.TB, s storetest.Store, kind string) func() {
+		db := s.(*DB)
+		writer(t, db, `CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.events
+			WHEN NEW.kind = '`+kind+`' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+		return func() { writer(t, db, "DROP TRIGGER temp.refuse") }
+	},
+}
+
+func TestStore(t *testing.T) { storetest.Run(t, harness) }
+
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, harness) }
+
+// writer runs stmt on the store's one write connection, which is where
+// per-connection settings and temporary triggers take effect.
+func writer(t testing.TB, db *DB, stmt string) {
 	t.Helper()
-	if err := db.Apply(context.Background(), &b); err != nil {
+	if _, err := db.w.Exec(stmt); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func load(t testing.TB, db *DB) store.State {
-	t.Helper()
-	st, err := db.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func fullAgent(id string) wire.Agent {
-	return wire.Agent{
-		AgentInfo: wire.AgentInfo{
-			ID: id, Name: "build-" + id, Labels: map[string]string{"pool": "ci", "gpu": ""},
-			Hostname: "box", OS: "linux", Arch: "amd64", Version: "0.1.0", MaxConcurrent: 4, NoInput: true,
-		},
-		Status: wire.AgentBusy, Running: 2, LastSeen: t0,
-	}
-}
-
-func exitCode(n int) *int { return &n }
-
-// fullCommand sets every field of a final command.
-func fullCommand(id string) wire.Command {
-	return wire.Command{
-		ID: id, AgentID: "a-1", AgentName: "build-1",
-		CommandSpec: wire.CommandSpec{
-			Argv: []string{"make", "test", "ünïcode", ""}, Cwd: "/src",
-			Env: map[string]string{"CI": "1", "EMPTY": ""}, Cols: 120, Rows: 40, TimeoutMS: 600000,
-		},
-		Session: true, State: wire.StateExited, ExitCode: exitCode(0), Signal: "SIGKILL",
-		Reason: "why", RequestedBy: "tui", CreatedAt: t0, StartedAt: t0.Add(time.Second),
-		EndedAt: t0.Add(time.Minute), DurationMS: 59000, OutputBytes: 48213, LostBytes: 7,
-	}
-}
-
-// liveCommand is a queued command created at t0+age.
-func liveCommand(id string, state wire.CommandState, age time.Duration) wire.Command {
-	return wire.Command{ID: id, AgentID: "a-1", CommandSpec: wire.CommandSpec{Shell: "true"},
-		State: state, CreatedAt: t0.Add(age)}
-}
-
-func history(t testing.TB, db *DB, q store.HistoryQuery) []wire.Command {
-	t.Helper()
-	cmds, err := db.History(context.Background(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cmds
-}
-
-func ids(cmds []wire.Command) []string {
-	out := make([]string, len(cmds))
-	for i, c := range cmds {
-		out[i] = c.ID
-	}
-	return out
 }
 
 func TestOpenSetsWALAndReopens(t *testing.T) {
@@ -117,12 +77,12 @@ func TestOpenSetsWALAndReopens(t *testing.T) {
 	if err := db.r.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil || pageSize != 16384 {
 		t.Fatalf("page_size = %d, %v; want 16384", pageSize, err)
 	}
-	apply(t, db, store.Batch{Agents: []wire.Agent{fullAgent("a-1")}})
+	storetest.Apply(t, db, store.Batch{Agents: []wire.Agent{storetest.FullAgent("a-1")}})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	db = openAt(t, path)
-	if got := load(t, db).Agents; len(got) != 1 {
+	if got := storetest.Load(t, db).Agents; len(got) != 1 {
 		t.Fatalf("after reopen: %d agents, want 1", len(got))
 	}
 	assertVersions(t, db, migrations)
@@ -136,7 +96,7 @@ func TestOpenFailsClearly(t *testing.T) {
 	}
 }
 
-func assertVersions(t *testing.T, db *DB, ms []migration) {
+func assertVersions(t *testing.T, db *DB, ms []migrate.Migration) {
 	t.Helper()
 	rows, err := db.r.Query("SELECT version FROM schema_migrations ORDER BY version")
 	if err != nil {
@@ -152,7 +112,7 @@ func assertVersions(t *testing.T, db *DB, ms []migration) {
 		got = append(got, v)
 	}
 	for _, m := range ms {
-		want = append(want, m.version)
+		want = append(want, m.Version)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("schema_migrations = %v, want %v", got, want)
@@ -177,17 +137,6 @@ func bareFile(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-// pattern is n bytes of output starting at offset off. Every byte value
-// occurs, and a byte read from the wrong offset differs.
-func pattern(off int64, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		x := off + int64(i)
-		b[i] = byte(x*131 + x>>8)
-	}
-	return b
-}
-
 func TestMigrateRunsEachOnce(t *testing.T) {
 	db := bareDB(t)
 	fsys := fstest.MapFS{
@@ -206,11 +155,11 @@ func TestMigrateRunsEachOnce(t *testing.T) {
 		if s.add != "" {
 			fsys[s.add] = &fstest.MapFile{Data: []byte("INSERT INTO t VALUES (2);")}
 		}
-		ms, err := loadMigrations(fsys)
+		ms, err := migrate.Load(fsys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := migrate(context.Background(), db, ms)
+		got, err := runMigrations(context.Background(), db, ms)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -231,7 +180,7 @@ func TestReopenRunsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = openAt(t, path)
-	applied, err := migrate(context.Background(), db.w, migrations)
+	applied, err := runMigrations(context.Background(), db.w, migrations)
 	if err != nil || applied != nil {
 		t.Fatalf("migrate on a migrated file applied %v (%v), want nothing", applied, err)
 	}
@@ -240,11 +189,11 @@ func TestReopenRunsNothing(t *testing.T) {
 
 func TestMigrateAllOrNothing(t *testing.T) {
 	db := bareDB(t)
-	ms := []migration{
-		{version: 1, name: "0001_ok.sql", sql: "CREATE TABLE ok (x INTEGER);"},
-		{version: 2, name: "0002_bad.sql", sql: "CREATE TABLE bad (x INTEGER); NOT SQL;"},
+	ms := []migrate.Migration{
+		{Version: 1, Name: "0001_ok.sql", SQL: "CREATE TABLE ok (x INTEGER);"},
+		{Version: 2, Name: "0002_bad.sql", SQL: "CREATE TABLE bad (x INTEGER); NOT SQL;"},
 	}
-	_, err := migrate(context.Background(), db, ms)
+	_, err := runMigrations(context.Background(), db, ms)
 	if err == nil || !strings.Contains(err.Error(), "0002_bad.sql") {
 		t.Fatalf("err = %v, want one naming 0002_bad.sql", err)
 	}
@@ -269,25 +218,10 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 }
 
-func TestLoadMigrationsRejectsBadNames(t *testing.T) {
-	tests := map[string]fstest.MapFS{
-		"no number":      {"migrations/init.sql": {}},
-		"zero":           {"migrations/0000_init.sql": {}},
-		"shared version": {"migrations/0001_a.sql": {}, "migrations/01_b.sql": {}},
-	}
-	for name, fsys := range tests {
-		t.Run(name, func(t *testing.T) {
-			if ms, err := loadMigrations(fsys); err == nil {
-				t.Fatalf("loaded %v, want an error", ms)
-			}
-		})
-	}
-}
-
 func TestEmbeddedMigrationsAreNumberedFromOne(t *testing.T) {
 	for i, m := range migrations {
-		if m.version != i+1 {
-			t.Fatalf("migration %s has version %d, want %d", m.name, m.version, i+1)
+		if m.Version != i+1 {
+			t.Fatalf("migration %s has version %d, want %d", m.Name, m.Version, i+1)
 		}
 	}
 }
