@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
+)
+
+var (
+	upsertAgent   = sqlrow.Upsert("agents", sqlrow.AgentColumns, dollar)
+	upsertCommand = sqlrow.Upsert("commands", sqlrow.CommandColumns, dollar)
+)
+
+// Output and events are immutable once written, so a second copy (a resend
+// after a reconnect, a retried batch) is dropped.
+const (
+	// insertOutput stores a batch's chunks in one statement from three
+	// arrays (ids, offsets, data): one row to parse and plan however many
+	// chunks there are, where a statement per chunk costs the server a
+	// round of executor work each.
+	insertOutput = `INSERT INTO output (command_id, off, data)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING`
+	// selectStoredLen is, for each chunk (by position in the arrays), the
+	// length of the row stored at its offset.
+	selectStoredLen = `SELECT k.i, octet_length(o.data)
+FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS k(id, off, i)
+JOIN output o ON o.command_id = k.id AND o.off = k.off`
+	insertEvent = "INSERT INTO events (seq, at, kind, subject, data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+	insertAudit = `INSERT INTO audit (at, token, role, remote, action, subject, result, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+)
+
+// Apply writes b in one transaction, sent as one pipeline of statements in
+// the order agents, commands, output, events, audit. On error nothing of b
+// is stored and the same batch can be applied again.
+//
+// Output bytes already stored are kept, not rewritten: the bytes at an
+// offset never change. A chunk resent cut longer than the row stored at its
+// offset keeps its tail as a row of its own, so re-chunked output loses
+// nothing.
+func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
+	if b.Empty() {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return apply(ctx, tx, b) })
+	if err != nil {
+		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",
+			s.name, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err, hint(err))
+	}
+	return nil
+}
+
+func apply(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
+	var (
+		q     pgx.Batch
+		what  []string // what each queued statement writes, for its error
+		out   = newChunkArrays(b.Output)
+		outAt = -1 // the output statement's place in the pipeline
+	)
+	queue := func(name, sql string, args ...any) {
+		q.Queue(sql, args...)
+		what = append(what, name)
+	}
+	for i := range b.Agents {
+		queue("agent "+b.Agents[i].ID, upsertAgent, cleanArgs(sqlrow.AgentArgs(&b.Agents[i]))...)
+	}
+	for i := range b.Commands {
+		queue("command "+b.Commands[i].ID, upsertCommand, cleanArgs(sqlrow.CommandArgs(&b.Commands[i]))...)
+	}
+	if out.len() > 0 {
+		outAt = len(what)
+		queue(fmt.Sprintf("%d output chunks", out.len()), insertOutput, out.ids, out.offs, out.data)
+	}
+	for _, e := range b.Events {
+		queue("event "+strconv.FormatUint(e.Seq, 10), insertEvent,
+			int64(e.Seq), sqlrow.Nanos(e.At), clean(e.Kind), clean(e.Subject), e.Data)
+	}
+	for _, e := range b.Audit {
+		queue("audit "+e.Action, insertAudit, cleanArgs([]any{sqlrow.Nanos(e.At), e.Token, e.Role, e.Remote,
+			e.Action, e.Subject, e.Result, e.Detail})...)
+	}
+	inserted, err := sendBatch(ctx, tx, &q, what, outAt)
+	if err != nil {
+		return err
+	}
+	if inserted < int64(out.len()) {
+		return writeTails(ctx, tx, out)
+	}
+	return nil
+}
+
+// sendBatch runs the queued statements and returns how many rows the one
+// at outAt inserted.
+func sendBatch(ctx context.Context, tx pgx.Tx, q *pgx.Batch, what []string, outAt int) (inserted int64, err error) {
+	res := tx.SendBatch(ctx, q)
+	defer func() {
+		if cerr := res.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	for i := range what {
+		tag, err := res.Exec()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", what[i], err)
+		}
+		if i == outAt {
+			inserted = tag.RowsAffected()
+		}
+	}
+	return inserted, nil
+}
+
+// writeTails stores what chunks hold past the rows stored at their
+// offsets, after some of them collided with stored rows: the tails, each
+// at the end of the row in the way, go in as new chunks, until none is
+// left.
+func writeTails(ctx context.Context, tx pgx.Tx, c chunkArrays) error {
+	for c.len() > 0 {
+		rows, _ := tx.Query(ctx, selectStoredLen, c.ids, c.offs) // CollectRows reports its error
+		stored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[storedLen])
+		if err != nil {
+			return fmt.Errorf("output: lengths of the rows stored: %w", err)
+		}
+		var tails chunkArrays
+		for _, r := range stored {
+			i := r.I - 1
+			if n := int64(len(c.data[i])); r.Len < n {
+				tails.add(c.ids[i], c.offs[i]+r.Len, c.data[i][r.Len:])
+			}
+		}
+		if tails.len() == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, insertOutput, tails.ids, tails.offs, tails.data); err != nil {
+			return fmt.Errorf("output: %d tails: %w", tails.len(), err)
+		}
+		c = tails
+	}
+	return nil
+}
+
+// storedLen is a row of selectStoredLen.
+type storedLen struct {
+	I   int64 // the chunk's place in the arrays, from 1
+	Len int64 // the length of the row stored at its offset
+}
+
+// chunkArrays are a batch's output chunks as insertOutput's arrays.
+type chunkArrays struct {
+	ids  []string
+	offs []int64
+	data [][]byte
+}
+
+func newChunkArrays(chunks []store.Chunk) chunkArrays {
+	c := chunkArrays{
+		ids:  make([]string, 0, len(chunks)),
+		offs: make([]int64, 0, len(chunks)),
+		data: make([][]byte, 0, len(chunks)),
+	}
+	for _, ch := range chunks {
+		if len(ch.Data) > 0 { // an empty row would cover no bytes and confuse ReadOutput
+			c.add(clean(ch.CommandID), ch.Offset, ch.Data)
+		}
+	}
+	return c
+}
+
+func (c *chunkArrays) add(id string, off int64, data []byte) {
+	c.ids, c.offs, c.data = append(c.ids, id), append(c.offs, off), append(c.data, data)
+}
+
+func (c *chunkArrays) len() int { return len(c.ids) }
+
+// dollar is PostgreSQL's placeholder for the i-th argument.
+func dollar(i int) string { return "$" + strconv.Itoa(i) }

@@ -1,0 +1,84 @@
+// Package postgres is the PostgreSQL implementation of store.Store and
+// store.Auth, for relays that share one database (relay --store
+// postgres://…). It owns its schema and the numbered migrations that build
+// it, run in one transaction when a store opens, and a pool of connections
+// (pgxpool) that every read and batch goes through: a connection the server
+// dropped is replaced on the next use, so a restarted server costs the
+// relay one failed batch, which the relay retries.
+//
+// Rows are laid out as in SQLite (package sqlrow): times in unix
+// nanoseconds, lists and maps as JSON. Text PostgreSQL cannot hold (a NUL
+// byte, invalid UTF-8) is stored with U+FFFD in its place rather than fail
+// the batch, which would hold back every batch after it.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"switchboard/internal/store"
+)
+
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Auth  = (*Store)(nil)
+)
+
+// Store is a Switchboard store in a PostgreSQL database (in the schema the
+// connection's search_path selects).
+type Store struct {
+	name string        // the server and database, for errors; never the password
+	pool *pgxpool.Pool // static after Open; safe for concurrent use
+}
+
+// Open connects to the database at url (postgres://user@host:port/db?…, or
+// any form pgx accepts) and brings its schema up to date.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open store: parse PostgreSQL URL: %w", errors.Unwrap(err))
+	}
+	s := &Store{name: describe(cfg)}
+	if err := s.open(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("open store %s: %w%s", s.name, err, hint(err))
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, cfg *pgxpool.Config) (err error) {
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.pool.Close()
+		}
+	}()
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	_, err = runMigrations(ctx, s.pool, migrations)
+	return err
+}
+
+// describe names the database as errors and logs show it: user, host,
+// port, database and, when set, the search_path that selects the schema.
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	name := fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+	if sp := c.RuntimeParams["search_path"]; sp != "" {
+		name += "?search_path=" + sp
+	}
+	return name
+}
+
+// Close closes every connection. It may be called more than once.
+func (s *Store) Close() error {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"switchboard/internal/pgtest"
+	"switchboard/internal/store"
+	"switchboard/internal/store/storetest"
+	"switchboard/internal/wire"
+)
+
+// openURL opens a store at url, closed when the test ends.
+func openURL(t testing.TB, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// openTest opens a store on a schema of its own.
+func openTest(t testing.TB) (*Store, string) {
+	t.Helper()
+	url := pgtest.URL(t)
+	return openURL(t, url), url
+}
+
+// harness gives the shared suite a new schema for each test.
+var harness = storetest.Harness{
+	New: func(t testing.TB) func(testing.TB) storetest.Store {
+		url := pgtest.URL(t)
+		return func(t testing.TB) storetest.Store { return openURL(t, url) }
+	},
+	RefuseEvents: func(t testing.TB, s storetest.Store, kind string) func() {
+		url := s.(*Store).testURL(t)
+		pgtest.Exec(t, url, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'refused'; END $$;
+			CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW
+			WHEN (NEW.kind = '`+kind+`') EXECUTE FUNCTION refuse()`)
+		return func() { pgtest.Exec(t, url, "DROP FUNCTION refuse() CASCADE") }
+	},
+}
+
+func TestStore(t *testing.T) { storetest.Run(t, harness) }
+
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, harness) }
+
+// testURL is the URL the store was opened with, for a connection of a
+// test's own to the same schema.
+func (s *Store) testURL(t testing.TB) string {
+	t.Helper()
+	cfg := s.pool.Config().ConnConfig
+	return pgtest.WithSearchPath(t, pgtest.Server(), cfg.RuntimeParams["search_path"])
+}
+
+func TestCloseTwice(t *testing.T) {
+	s, _ := openTest(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestClean(t *testing.T) {
+	tests := map[string]string{
+		"":             "",
+		"plain":        "plain",
+		"ünïcode":      "ünïcode",
+		"a\x00b":       "a\uFFFDb",
+		"a\xff\xfeb":   "a\uFFFD\uFFFDb",
+		"\x00\xc3":     "\uFFFD\uFFFD",
+		"ok \uFFFD ok": "ok \uFFFD ok",
+	}
+	for in, want := range tests {
+		if got := clean(in); got != want {
+			t.Errorf("clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if s := "unchanged"; strings.Clone(clean(s)) != s {
+		t.Error("a clean string changed")
+	}
+}
+
+// batchOfOutput is round i of a running command's output: 1000 bytes and
+// an event.
+func batchOfOutput(i int) store.Batch {
+	return store.Batch{
+		Commands: []wire.Command{storetest.LiveCommand("c-1", wire.StateRunning, 0)},
+		Output:   storetest.Chunks("c-1", [2]int64{int64(i * 1000), int64((i + 1) * 1000)}),
+		Events:   []store.Event{{Seq: uint64(i + 1), At: storetest.T0}},
+	}
+}
