@@ -111,12 +111,13 @@ func (s *tmuxScreen) waitText(want ...string) string {
 	})
 }
 
-// startAgent runs the real agent binary until the test ends.
-func startAgent(t *testing.T, bin, relayURL, name string) {
+// startAgent runs the real agent binary until the test ends; extra
+// arguments follow its own (a session program after "--", say).
+func startAgent(t *testing.T, bin, relayURL, name string, extra ...string) {
 	t.Helper()
 	var log bytes.Buffer
-	cmd := exec.Command(filepath.Join(bin, "agent"), "--relay", relayURL, "--name", name, "--label", "pool=e2e",
-		"--state-dir", t.TempDir())
+	args := []string{"--relay", relayURL, "--name", name, "--label", "pool=e2e", "--state-dir", t.TempDir()}
+	cmd := exec.Command(filepath.Join(bin, "agent"), append(args, extra...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

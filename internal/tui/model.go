@@ -140,8 +140,15 @@ func clockTick() tea.Cmd {
 	return tea.Tick(time.Second, func(time.Time) tea.Msg { return clockMsg{} })
 }
 
-// Update handles one message.
+// Update handles one message. Whatever it changed, a pane with output
+// still to parse gets a frame: a pane opened on a quiet command has its
+// history to draw and no more output coming to ask for one.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	return m, tea.Batch(cmd, m.scheduleFrame())
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
 	wasDirty := m.dirty
 	m.dirty = true
 	switch msg := msg.(type) {
@@ -155,22 +162,20 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.refreshWaiting() {
 			m.dirty = true
 		}
-		return m, tea.Batch(m.waitEvents(), m.scheduleFrame())
+		return m.waitEvents()
 	case sendFailedMsg:
 		m.setFlash(fmt.Sprintf("%s failed: %v", msg.what, msg.err), true)
-		return m, m.waitEvents()
+		return m.waitEvents()
 	case clientClosedMsg:
 		m.conn = client.ConnState{State: client.Offline}
 	case frameMsg:
 		m.framePending = false
 		m.stepPanes()
-		return m, m.scheduleFrame()
 	case clockMsg:
 		m.refreshWaiting()
-		return m, clockTick()
+		return clockTick()
 	case runResultMsg:
 		m.onRunResult(msg)
-		return m, m.scheduleFrame()
 	case historyMsg:
 		if m.picker != nil && m.picker.agentID == msg.agentID {
 			m.picker.loaded(msg)
@@ -178,17 +183,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case openCommandMsg:
 		m.picker = nil
 		m.openPane(msg.cmd)
-		return m, m.scheduleFrame()
 	case closePickerMsg:
 		m.picker = nil
 	case submitMsg:
-		return m, m.run(msg.line)
+		return m.run(msg.line)
 	case leaveBarMsg:
 		m.setFocus(focusList)
 	case tea.KeyPressMsg:
-		return m, m.onKey(msg)
+		return m.onKey(msg)
 	case tea.PasteMsg:
-		return m, m.onPaste(msg)
+		return m.onPaste(msg)
 	case tea.MouseWheelMsg:
 		m.onWheel(msg)
 	case tea.MouseClickMsg:
@@ -196,7 +200,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	default:
 		m.dirty = wasDirty
 	}
-	return m, nil
+	return nil
 }
 
 // scheduleFrame asks for a frame if some pane has output to show.

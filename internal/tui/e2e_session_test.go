@@ -1,0 +1,48 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"switchboard/internal/relay"
+	"switchboard/internal/relaytest"
+)
+
+// queryingSession asks its terminal everything a terminal answers by
+// itself, before anyone watches, then shows every byte it reads (cat -v
+// in a raw terminal).
+var queryingSession = []string{"sh", "-c", `printf '\033[c\033[>c\033[5n\033[6n\033[?6n\033]10;?\007\033]11;?\033\\\033[?2004$p\033[4$p\033P$qm\033\\\033[18t\033[?1004h'; ` +
+	`stty raw -echo; printf 'READY\r\n'; exec cat -v`}
+
+// startSessionDashboard runs a relay, an agent named sess with the
+// querying session, and the dashboard in tmux, and waits for the session.
+func startSessionDashboard(t *testing.T) *tmuxScreen {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is not installed (CI installs it; apt-get install -y tmux)")
+	}
+	bin := buildBinaries(t)
+	r := relaytest.Start(t, relay.Config{})
+	startAgent(t, bin, r.URL(), "sess", append([]string{"--"}, queryingSession...)...)
+	logFile := filepath.Join(t.TempDir(), "tui.log")
+	scr := startTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug", filepath.Join(bin, "tui"), r.URL(), logFile))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("tui log:\n%s", b)
+		}
+	})
+	scr.waitText("sess", "busy", "● connected")
+	return scr
+}
+
+// TestOpenRunningSessionDrawsAtOnce: o on an agent whose session is quiet
+// shows what the session printed, without waiting for more output.
+func TestOpenRunningSessionDrawsAtOnce(t *testing.T) {
+	scr := startSessionDashboard(t)
+	scr.keys("o")
+	scr.waitText("READY", "sess · sh -c")
+}
