@@ -404,15 +404,28 @@ func (c *Client) Unsubscribe(commandID string) error {
 	return s.send(&wire.Unsubscribe{CommandID: commandID})
 }
 
-// Input sends bytes to a running command's terminal.
+// Input sends bytes a person typed or pasted to a running command's
+// terminal.
 func (c *Client) Input(commandID string, data []byte) error {
+	return c.sendTerminal(wire.AppendInputFrame, commandID, data)
+}
+
+// Reply sends a terminal emulator's answer to a query in a running
+// command's live output. The relay passes it on only while this client
+// controls the command (it sent the command input last), so a caller need
+// not know whether others watch.
+func (c *Client) Reply(commandID string, data []byte) error {
+	return c.sendTerminal(wire.AppendReplyFrame, commandID, data)
+}
+
+func (c *Client) sendTerminal(frame func(dst []byte, id string, data []byte) []byte, commandID string, data []byte) error {
 	s, err := c.session()
 	if err != nil {
 		return err
 	}
 	for len(data) > 0 {
 		n := min(len(data), wire.MaxChunk)
-		if err := s.sendBinary(wire.InputFrame(commandID, data[:n])); err != nil {
+		if err := s.sendBinary(frame(make([]byte, 0, 2+len(commandID)+n), commandID, data[:n])); err != nil {
 			return err
 		}
 		data = data[n:]

@@ -83,9 +83,7 @@ func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
 	}
 	d.mu.Unlock()
 	d.replays.Wait()
-	for id := range d.typing {
-		r.audit(d.who, "input_end", id, "ok", "dashboard disconnected")
-	}
+	r.inputEnded(d)
 }
 
 // requester names who asked for a command: the token, the client program
@@ -261,40 +259,6 @@ func (r *Relay) runningLocked(d *dashboard, id string) (*commandState, *agentCon
 		return nil, nil
 	}
 	return cs, ac
-}
-
-// dashboardInput forwards keystrokes to the command's agent as they came.
-func (r *Relay) dashboardInput(d *dashboard, data []byte) {
-	f, err := wire.ParseFrame(data)
-	if err == nil && f.Kind != wire.FrameInput {
-		err = fmt.Errorf("%w: dashboards send input frames (kind 2), not kind %d", wire.ErrBadMessage, f.Kind)
-	}
-	if err != nil {
-		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
-		return
-	}
-	if !r.permit(d, auth.ActInput, "", f.CommandID) || limited(d, d.input, "input frames", "", f.CommandID) {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cs, ac := r.runningLocked(d, f.CommandID); ac != nil {
-		if a := r.agents[cs.cmd.AgentID]; a != nil && a.info.NoInput {
-			msg := fmt.Sprintf("agent %s does not accept input (--no-input)", a.info.Name)
-			if !d.typing[f.CommandID] {
-				d.typing[f.CommandID] = true // audit the refusal once, not per keystroke
-				r.audit(d.who, "input_start", f.CommandID, "denied", msg)
-			}
-			d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
-			return
-		}
-		if !d.typing[f.CommandID] {
-			d.typing[f.CommandID] = true
-			r.audit(d.who, "input_start", f.CommandID, "ok", "")
-		}
-		cs.out.typed(time.Now())
-		ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
-	}
 }
 
 func (r *Relay) resize(d *dashboard, m *wire.Resize) {

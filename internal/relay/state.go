@@ -47,6 +47,9 @@ type commandState struct {
 	dispatched    bool         // start was sent on the agent's current connection
 	cancelPending bool         // a cancel waits for the agent to reconnect
 	exit          *wire.Exited // the agent's exit report, waiting for output to catch up
+	// controller is the dashboard that last sent the command input: only
+	// its terminal's replies to queries reach the program (input.go).
+	controller *dashboard
 }
 
 // snapshot is the command as dashboards see it now.

@@ -83,7 +83,7 @@ func (m *Model) openPane(c wire.Command) {
 		m.cmds[c.ID] = c
 	}
 	id := c.ID
-	p := newPane(m.c, c, m.streamFor(c), func(b []byte) { m.out.input(id, b) })
+	p := newPane(m.c, c, m.streamFor(c), func(b []byte) { m.out.reply(id, b) })
 	if old := m.panes.add(p); old != nil {
 		m.dropPane(old)
 	}
@@ -130,7 +130,7 @@ func (m *Model) enterInteractive() {
 	}
 	m.interactive = true
 	m.setFocus(focusPanes)
-	p.fwd.on.Store(true)
+	p.answer(true)
 	p.scrollToBottom()
 	m.fitRemote(p)
 }
@@ -138,7 +138,7 @@ func (m *Model) enterInteractive() {
 func (m *Model) leaveInteractive() {
 	m.interactive = false
 	if p := m.panes.focused(); p != nil {
-		p.fwd.on.Store(false)
+		p.answer(false)
 	}
 }
 

@@ -21,6 +21,7 @@ type Backend interface {
 	Subscribe(commandID string, offset int64) error
 	Unsubscribe(commandID string) error
 	Input(commandID string, data []byte) error
+	Reply(commandID string, data []byte) error
 	Resize(commandID string, cols, rows int) error
 	Cancel(commandID string) error
 }
@@ -167,6 +168,10 @@ func (o *outbox) unsubscribe(id string) {
 
 func (o *outbox) input(id string, data []byte) {
 	o.push("input", func(b Backend) error { return b.Input(id, data) })
+}
+
+func (o *outbox) reply(id string, data []byte) {
+	o.push("reply", func(b Backend) error { return b.Reply(id, data) })
 }
 
 func (o *outbox) resize(id string, cols, rows int) {

@@ -39,7 +39,7 @@ func BenchmarkEmulatorFeed(b *testing.B) {
 	}{{"log", logFlood(1 << 20)}, {"yes", shortLines(32 << 10)}} {
 		for _, sz := range benchSizes {
 			b.Run(fmt.Sprintf("%s/%dx%d", kind.name, sz[0], sz[1]), func(b *testing.B) {
-				t := newTerm(sz[0], sz[1], nil)
+				t := newTerm(sz[0], sz[1])
 				defer t.close()
 				data := kind.data
 				b.SetBytes(int64(len(data)))
@@ -58,7 +58,7 @@ func BenchmarkEmulatorFeed(b *testing.B) {
 func BenchmarkRenderPane(b *testing.B) {
 	for _, sz := range benchSizes {
 		b.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(b *testing.B) {
-			t := newTerm(sz[0], sz[1], nil)
+			t := newTerm(sz[0], sz[1])
 			defer t.close()
 			t.write(logFlood(64 << 10))
 			b.ResetTimer()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"switchboard/internal/relay"
@@ -45,4 +46,35 @@ func TestOpenRunningSessionDrawsAtOnce(t *testing.T) {
 	scr := startSessionDashboard(t)
 	scr.keys("o")
 	scr.waitText("READY", "sess · sh -c")
+}
+
+// TestDashboardAnswersNoReplayedQueries opens the session and takes the
+// keyboard at once, before the replayed queries are drawn: the program's
+// first input is the key the user pressed, not the emulator's answers.
+func TestDashboardAnswersNoReplayedQueries(t *testing.T) {
+	scr := startSessionDashboard(t)
+	scr.keys("o", "i")
+	scr.waitText("READY", "INTERACTIVE")
+	scr.text("Z")
+	got := scr.waitFor("the typed key", func(s string) bool { return paneLineAfter(s, "READY") != "" })
+	if line := paneLineAfter(got, "READY"); line != "Z" {
+		t.Fatalf("the program read %q after READY, want only the Z typed:\n%s", line, got)
+	}
+}
+
+// paneLineAfter returns the text of the pane line below the one holding
+// marker, without the pane's borders.
+func paneLineAfter(screen, marker string) string {
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, marker) && i+1 < len(lines) {
+			next := lines[i+1]
+			if j := strings.Index(next, "║"); j >= 0 {
+				next = next[j+len("║"):]
+			}
+			next = strings.TrimSpace(strings.TrimRight(strings.TrimSpace(next), "║│"))
+			return next
+		}
+	}
+	return ""
 }

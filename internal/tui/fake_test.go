@@ -22,6 +22,7 @@ type fakeBackend struct {
 	state  client.State
 	calls  []string
 	inputs []byte
+	reply  []byte
 	runs   []wire.CommandSpec
 	runErr error
 	hist   []wire.Command
@@ -97,6 +98,19 @@ func (f *fakeBackend) Input(id string, data []byte) error {
 	defer f.mu.Unlock()
 	f.inputs = append(f.inputs, data...)
 	return nil
+}
+
+func (f *fakeBackend) Reply(id string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reply = append(f.reply, data...)
+	return nil
+}
+
+func (f *fakeBackend) Replies() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return string(f.reply)
 }
 
 func (f *fakeBackend) Resize(id string, cols, rows int) error {

@@ -24,24 +24,28 @@ import (
 // that. So the newest output is always on screen within a couple of
 // frames, however fast it comes, and the UI keeps answering keys.
 type pane struct {
-	c       *common
-	id      string // command id
-	st      *stream
-	t       *term
-	fwd     *replyForwarder
-	fed     int64 // offset of the next byte to parse
-	skipped int64 // bytes never parsed, in total
-	scroll  int   // lines back from the live screen; 0 follows output
-	w, h    int   // outer size, border included
-	lines   []string
-	top     int // first screen row shown (when the screen is taller than the pane)
-	dirty   bool
-	lastUse uint64 // for choosing which pane a new one replaces
+	c     *common
+	id    string // command id
+	st    *stream
+	t     *term
+	reply func([]byte) // sends the emulator's answers to the command's terminal
+	// answerFrom is where live output began when the user took the
+	// keyboard (interactive mode), -1 otherwise: only queries from there
+	// on are answered, never those in replayed or watched output.
+	answerFrom int64
+	fed        int64 // offset of the next byte to parse
+	skipped    int64 // bytes never parsed, in total
+	scroll     int   // lines back from the live screen; 0 follows output
+	w, h       int   // outer size, border included
+	lines      []string
+	top        int // first screen row shown (when the screen is taller than the pane)
+	dirty      bool
+	lastUse    uint64 // for choosing which pane a new one replaces
 }
 
-// newPane opens a pane on a command. send delivers bytes to the command's
-// terminal (used for the emulator's replies while interactive).
-func newPane(c *common, cmd wire.Command, st *stream, send func([]byte)) *pane {
+// newPane opens a pane on a command. reply delivers the emulator's answers
+// to queries in live output while the pane is interactive.
+func newPane(c *common, cmd wire.Command, st *stream, reply func([]byte)) *pane {
 	cols, rows := cmd.Cols, cmd.Rows
 	if cols <= 0 {
 		cols = 80
@@ -49,9 +53,16 @@ func newPane(c *common, cmd wire.Command, st *stream, send func([]byte)) *pane {
 	if rows <= 0 {
 		rows = 24
 	}
-	fwd := &replyForwarder{send: send}
-	p := &pane{c: c, id: cmd.ID, st: st, fwd: fwd, t: newTerm(cols, rows, fwd.reply), fed: st.start, dirty: true}
-	return p
+	return &pane{c: c, id: cmd.ID, st: st, reply: reply, answerFrom: -1, t: newTerm(cols, rows), fed: st.start, dirty: true}
+}
+
+// answer makes the pane answer queries in output that arrives from now
+// on (on), or none (off). A replay still on its way is not live either.
+func (p *pane) answer(on bool) {
+	p.answerFrom = -1
+	if on {
+		p.answerFrom = max(p.st.next, p.st.liveFrom)
+	}
 }
 
 func (p *pane) close() { p.t.close() }
@@ -86,9 +97,18 @@ func (p *pane) step(budget time.Duration) bool {
 	if len(data) == 0 {
 		return skip > 0
 	}
-	n := p.t.feed(data, budget)
+	live := p.answerFrom >= 0 && p.fed >= p.answerFrom
+	if p.answerFrom > p.fed && p.answerFrom < p.fed+int64(len(data)) {
+		data = data[:p.answerFrom-p.fed] // history first; the next step answers what follows
+	}
+	n, replies := p.t.feed(data, budget)
 	p.fed += int64(n)
 	p.dirty = true
+	if live && p.reply != nil {
+		for _, r := range replies {
+			p.reply(r)
+		}
+	}
 	return true
 }
 

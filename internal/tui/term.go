@@ -3,7 +3,7 @@ package tui
 import (
 	"bytes"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	uv "github.com/charmbracelet/ultraviolet"
@@ -26,27 +26,38 @@ const (
 	initialNsPerByte = 400
 )
 
-// stopMarker, written into the emulator's reply pipe, tells the reply pump
-// to end. The emulator itself never writes NUL bytes into that pipe.
-var stopMarker = []byte("\x00\x00switchboard-stop\x00\x00")
+// Markers written into the emulator's reply pipe, which the emulator
+// itself never fills with NUL bytes: stopMarker ends the reply pump,
+// syncMarker only proves it has handled every reply before it.
+var (
+	stopMarker = []byte("\x00\x00switchboard-stop\x00\x00")
+	syncMarker = []byte("\x00\x00switchboard-sync\x00\x00")
+)
 
 // term is a pane's terminal emulator. Only the Bubble Tea goroutine touches
 // it (Update and View), so it needs no lock; the one exception is the reply
 // pump, which only reads the emulator's reply pipe (an io.Pipe, safe for
 // that). vt.Emulator.Write blocks until its replies (to DA, DSR and other
 // queries) are read, so the pump must run for as long as the term lives.
+//
+// The pump does not decide where a reply goes: it keeps them, and each
+// method that writes to the emulator takes them back (takeReplies) before
+// it returns, so the pane knows which bytes asked for each and can send
+// only answers to live output (docs/protocol.md, "Input").
 type term struct {
-	emu        *vt.Emulator
-	cols, rows int
-	modes      termModes
-	nsPerByte  float64 // running estimate of the parse cost
-	pumpDone   chan struct{}
-	replies    atomic.Int64 // replies the pump has handled
+	emu       *vt.Emulator
+	cols      int
+	rows      int
+	modes     termModes
+	nsPerByte float64 // running estimate of the parse cost
+	pumpDone  chan struct{}
+
+	mu      sync.Mutex // guards replies, which the pump appends to
+	replies [][]byte
 }
 
-// newTerm starts an emulator of cols×rows. reply, if not nil, receives each
-// answer the emulator writes to a query, on the pump goroutine.
-func newTerm(cols, rows int, reply func([]byte)) *term {
+// newTerm starts an emulator of cols×rows.
+func newTerm(cols, rows int) *term {
 	cols, rows = max(cols, 1), max(rows, 1)
 	t := &term{emu: vt.NewEmulator(cols, rows), cols: cols, rows: rows, pumpDone: make(chan struct{})}
 	t.nsPerByte = initialNsPerByte * float64(cols*rows) / (80 * 24)
@@ -55,7 +66,7 @@ func newTerm(cols, rows int, reply func([]byte)) *term {
 		EnableMode:  func(m ansi.Mode) { t.setMode(m, true) },
 		DisableMode: func(m ansi.Mode) { t.setMode(m, false) },
 	})
-	go t.pump(reply)
+	go t.pump()
 	return t
 }
 
@@ -68,38 +79,55 @@ func (t *term) setMode(m ansi.Mode, on bool) {
 	}
 }
 
-// pump drains the emulator's replies until close.
-func (t *term) pump(reply func([]byte)) {
+// pump drains the emulator's replies until close, keeping them for
+// takeReplies.
+func (t *term) pump() {
 	defer close(t.pumpDone)
 	buf := make([]byte, 4096)
 	for {
 		n, err := t.emu.Read(buf)
-		if err != nil || bytes.Equal(buf[:n], stopMarker) {
+		switch {
+		case err != nil || bytes.Equal(buf[:n], stopMarker):
 			return
+		case n == 0 || bytes.Equal(buf[:n], syncMarker):
+			continue
 		}
-		if reply != nil && n > 0 {
-			reply(bytes.Clone(buf[:n]))
-		}
-		t.replies.Add(1)
+		t.mu.Lock()
+		t.replies = append(t.replies, bytes.Clone(buf[:n]))
+		t.mu.Unlock()
 	}
+}
+
+// takeReplies returns the replies to everything written so far. An
+// io.Pipe write returns once the reader has taken the bytes, and a read
+// never spans two writes: once the sync marker is read, the pump has kept
+// every reply written before it.
+func (t *term) takeReplies() [][]byte {
+	_, _ = t.emu.InputPipe().Write(syncMarker)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.replies
+	t.replies = nil
+	return r
 }
 
 // close stops the reply pump. The term must not be used afterwards.
 func (t *term) close() {
-	// An io.Pipe write returns once the reader has taken the bytes, and a
-	// read never spans two writes, so the pump sees the marker alone.
 	_, _ = t.emu.InputPipe().Write(stopMarker)
 	<-t.pumpDone
 }
 
-// write feeds all of p, however long it takes.
+// write feeds all of p, however long it takes, dropping any replies:
+// what it writes is the pane's own (a skip note), never a program's.
 func (t *term) write(p []byte) {
 	_, _ = t.emu.Write(p)
+	t.takeReplies()
 }
 
 // feed parses p in chunks until it is consumed or budget has passed, and
-// returns how many bytes it parsed. It keeps nsPerByte up to date.
-func (t *term) feed(p []byte, budget time.Duration) int {
+// returns how many bytes it parsed and the emulator's replies to them. It
+// keeps nsPerByte up to date.
+func (t *term) feed(p []byte, budget time.Duration) (int, [][]byte) {
 	start := time.Now()
 	done := 0
 	for done < len(p) {
@@ -115,7 +143,7 @@ func (t *term) feed(p []byte, budget time.Duration) int {
 		t.measure(n, time.Since(t0))
 		done += n
 	}
-	return done
+	return done, t.takeReplies()
 }
 
 // cutAfterLines returns len(p), or less so that p[:n] ends with its
@@ -163,6 +191,7 @@ func (t *term) resize(cols, rows int) {
 	}
 	t.cols, t.rows = cols, rows
 	t.emu.Resize(cols, rows)
+	t.takeReplies() // an in-band resize report: the relay's resize already told the program
 	t.nsPerByte = max(t.nsPerByte, initialNsPerByte*float64(cols*rows)/(80*24)/4)
 }
 
@@ -246,19 +275,4 @@ func renderLine(l uv.Line, w int) string {
 		s += strings.Repeat(" ", w-width)
 	}
 	return s
-}
-
-// replyForwarder hands emulator replies to the remote program only while
-// its pane is interactive: then this dashboard is the program's terminal.
-// Otherwise (replaying history, watching) they are dropped, so that several
-// dashboards watching one command do not all answer its queries.
-type replyForwarder struct {
-	on   atomic.Bool
-	send func([]byte)
-}
-
-func (f *replyForwarder) reply(b []byte) {
-	if f.on.Load() {
-		f.send(b)
-	}
 }

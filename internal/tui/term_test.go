@@ -3,7 +3,6 @@ package tui
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,27 +10,54 @@ import (
 
 	"switchboard/internal/client"
 	"switchboard/internal/proctest"
+	"switchboard/internal/wire"
 )
 
-func TestTermRepliesGoToRemoteOnlyWhenInteractive(t *testing.T) {
-	var mu sync.Mutex
-	var got bytes.Buffer
-	fwd := &replyForwarder{send: func(b []byte) { mu.Lock(); got.Write(b); mu.Unlock() }}
-	tm := newTerm(80, 24, fwd.reply)
+func TestTermFeedReturnsRepliesToWhatItParsed(t *testing.T) {
+	tm := newTerm(80, 24)
 	defer tm.close()
-	tm.write([]byte("\x1b[c\x1b[6n")) // DA and DSR: would block if nobody read the replies
-	eventually(t, "replies handled", func() bool { return tm.replies.Load() == 2 })
-	fwd.on.Store(true)
-	tm.write([]byte("ab\x1b[6n"))
-	eventually(t, "cursor report", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return got.String() == "\x1b[1;3R"
-	})
+	tm.write([]byte("\x1b[c")) // a skip note's bytes: its reply is dropped, not kept for later
+	n, replies := tm.feed([]byte("ab\x1b[6n"), time.Second)
+	if n != 6 || len(replies) != 1 || string(replies[0]) != "\x1b[1;3R" {
+		t.Fatalf("feed parsed %d bytes, replies %q; want 6 and the cursor report alone", n, replies)
+	}
+	if _, replies = tm.feed([]byte("plain"), time.Second); len(replies) != 0 {
+		t.Fatalf("replies to plain text: %q", replies)
+	}
+}
+
+func TestPaneAnswersOnlyLiveQueriesWhileInteractive(t *testing.T) {
+	var sent []string
+	st := newStream("c-1", 0, 0, t0)
+	p := newPane(&common{st: defaultStyles()}, wire.Command{ID: "c-1", State: wire.StateRunning}, st,
+		func(b []byte) { sent = append(sent, string(b)) })
+	defer p.close()
+	query := []byte("\x1b[c\x1b[6n\x1b]11;?\x07")
+
+	st.add(0, query, t0) // history, parsed while watching
+	p.step(time.Second)
+	st.add(st.next, query, t0) // history still unparsed when the user takes the keyboard
+	p.answer(true)
+	p.step(time.Second)
+	p.step(time.Second)
+	if len(sent) != 0 {
+		t.Fatalf("answered queries in output from before interactive mode: %q", sent)
+	}
+	st.add(st.next, []byte("\x1b[6n"), t0) // live, while interactive
+	p.step(time.Second)
+	if len(sent) != 1 || !strings.HasSuffix(sent[0], "R") {
+		t.Fatalf("live cursor query answered with %q, want one cursor report", sent)
+	}
+	p.answer(false)
+	st.add(st.next, query, t0)
+	p.step(time.Second)
+	if len(sent) != 1 {
+		t.Fatalf("answered after interactive mode ended: %q", sent)
+	}
 }
 
 func TestTermViewScrollback(t *testing.T) {
-	tm := newTerm(20, 5, nil)
+	tm := newTerm(20, 5)
 	defer tm.close()
 	for i := range 30 {
 		tm.write([]byte("row " + string(rune('A'+i%26)) + "\r\n"))
@@ -50,7 +76,7 @@ func TestTermViewScrollback(t *testing.T) {
 }
 
 func TestTermViewCropsTallScreenToCursor(t *testing.T) {
-	tm := newTerm(10, 10, nil)
+	tm := newTerm(10, 10)
 	defer tm.close()
 	tm.write([]byte("\x1b[10;1Hbottom"))
 	lines, top := tm.view(10, 3, 0)

@@ -129,12 +129,24 @@ func (e *env) checkBrowserLog() {
 // empty for a relay without authentication.
 func (e *env) startAgent(name string, labels map[string]string, token ...string) {
 	e.t.Helper()
-	args := []string{"--relay", e.relay.URL(), "--name", name, "--state-dir", e.t.TempDir(),
-		"--cancel-grace", "1s", "--log-level", "warn"}
+	var args []string
 	for k, v := range labels {
 		args = append(args, "--label", k+"="+v)
 	}
-	cmd := exec.Command(agentBin, args...)
+	e.runAgent(name, args, token...)
+}
+
+// startSession runs the real agent binary with a session program.
+func (e *env) startSession(name string, program ...string) {
+	e.t.Helper()
+	e.runAgent(name, append([]string{"--"}, program...))
+}
+
+func (e *env) runAgent(name string, extra []string, token ...string) {
+	e.t.Helper()
+	args := []string{"--relay", e.relay.URL(), "--name", name, "--state-dir", e.t.TempDir(),
+		"--cancel-grace", "1s", "--log-level", "warn"}
+	cmd := exec.Command(agentBin, append(args, extra...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SWITCHBOARD_") {
 			cmd.Env = append(cmd.Env, kv)

@@ -143,7 +143,12 @@ func ErrorCode(err error) string {
 // Binary frame kinds: the first byte of every binary WebSocket message.
 const (
 	FrameOutput byte = 1 // agent -> relay -> dashboard: command output at an offset
-	FrameInput  byte = 2 // dashboard -> relay -> agent: bytes for a command's stdin
+	FrameInput  byte = 2 // dashboard -> relay -> agent: bytes a person typed or pasted
+	// FrameReply is a dashboard's terminal emulator answering a query in
+	// a command's live output (DA, DSR, OSC 10/11, DECRQM, ...). The relay
+	// forwards it, as an input frame, only from the command's controller:
+	// the dashboard that last sent it input. Agents never see kind 3.
+	FrameReply byte = 3
 )
 
 // Frame is a decoded binary message. Data aliases the buffer it was parsed
@@ -177,6 +182,16 @@ func AppendInputFrame(dst []byte, commandID string, data []byte) []byte {
 	return append(dst, data...)
 }
 
+// AppendReplyFrame appends a reply frame to dst and returns it; its
+// layout is an input frame's.
+//
+//	[3][len(id)][id...][data...]
+func AppendReplyFrame(dst []byte, commandID string, data []byte) []byte {
+	dst = append(dst, FrameReply, byte(len(commandID)))
+	dst = append(dst, commandID...)
+	return append(dst, data...)
+}
+
 // OutputFrame returns a new output frame.
 func OutputFrame(commandID string, offset int64, data []byte) []byte {
 	return AppendOutputFrame(make([]byte, 0, 10+len(commandID)+len(data)), commandID, offset, data)
@@ -185,6 +200,11 @@ func OutputFrame(commandID string, offset int64, data []byte) []byte {
 // InputFrame returns a new input frame.
 func InputFrame(commandID string, data []byte) []byte {
 	return AppendInputFrame(make([]byte, 0, 2+len(commandID)+len(data)), commandID, data)
+}
+
+// ReplyFrame returns a new reply frame.
+func ReplyFrame(commandID string, data []byte) []byte {
+	return AppendReplyFrame(make([]byte, 0, 2+len(commandID)+len(data)), commandID, data)
 }
 
 // ParseFrame decodes a binary message.
@@ -213,7 +233,7 @@ func ParseFrame(b []byte) (Frame, error) {
 		}
 		f.Offset = int64(off)
 		f.Data = rest[8:]
-	case FrameInput:
+	case FrameInput, FrameReply:
 		f.Data = rest
 	default:
 		return Frame{}, fmt.Errorf("%w: binary frame kind %d", ErrUnknownType, f.Kind)

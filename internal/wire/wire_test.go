@@ -108,12 +108,16 @@ func TestFrames(t *testing.T) {
 	if err != nil || f.Kind != FrameInput || f.CommandID != "c-2" || string(f.Data) != "\x03" {
 		t.Fatalf("input frame: %+v %v", f, err)
 	}
+	f, err = ParseFrame(ReplyFrame("c-3", []byte("\x1b[?1;2c")))
+	if err != nil || f.Kind != FrameReply || f.CommandID != "c-3" || string(f.Data) != "\x1b[?1;2c" {
+		t.Fatalf("reply frame: %+v %v", f, err)
+	}
 	// The documented example.
 	want := []byte{0x01, 0x03, 'c', '-', '1', 0, 0, 0, 0, 0, 0, 0, 0, 'h', 'i', '\n'}
 	if got := OutputFrame("c-1", 0, []byte("hi\n")); !bytes.Equal(got, want) {
 		t.Errorf("example frame = % x", got)
 	}
-	for _, bad := range [][]byte{nil, {1}, {1, 0}, {1, 5, 'a'}, {1, 1, 'a', 0, 0}, {3, 1, 'a'},
+	for _, bad := range [][]byte{nil, {1}, {1, 0}, {1, 5, 'a'}, {1, 1, 'a', 0, 0}, {4, 1, 'a'},
 		append([]byte{1, 1, 'a'}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)} {
 		if _, err := ParseFrame(bad); err == nil {
 			t.Errorf("ParseFrame(% x) accepted", bad)

@@ -22,6 +22,31 @@ const theme = {
 
 export const TERM_FONT = 'ui-monospace, "SF Mono", "Cascadia Mono", Menlo, Consolas, "DejaVu Sans Mono", "Liberation Mono", monospace';
 
+// The page never answers a program's terminal queries: it shows output
+// that is often replayed, and several pages may watch one command, so its
+// answers would reach the program as if typed (docs/protocol.md, "Input").
+// xterm.js answers these by itself; a handler that reports them handled
+// stops it. Only a person's keys, pastes and mouse clicks are sent.
+const FOCUS_IN = '\x1b[I';
+const FOCUS_OUT = '\x1b[O';
+const COLOUR_QUERIES = [4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]; // OSC n;…;? asks for a colour
+const WINDOW_REPORTS = new Set([11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23]); // CSI n t that answer
+
+function muteQueries(term) {
+  const p = term.parser;
+  const handled = () => true;
+  for (const id of [
+    { final: 'c' }, { prefix: '>', final: 'c' }, { prefix: '=', final: 'c' }, // device attributes
+    { final: 'n' }, { prefix: '?', final: 'n' }, // status and cursor position reports
+    { intermediates: '$', final: 'p' }, { prefix: '?', intermediates: '$', final: 'p' }, // DECRQM
+    { prefix: '>', final: 'q' }, { prefix: '?', final: 'u' }, // terminal version, keyboard flags
+  ]) p.registerCsiHandler(id, handled);
+  p.registerCsiHandler({ final: 't' }, (params) => WINDOW_REPORTS.has(params[0]));
+  p.registerDcsHandler({ intermediates: '$', final: 'q' }, handled); // DECRQSS
+  p.registerDcsHandler({ intermediates: '+', final: 'q' }, handled); // XTGETTCAP
+  for (const n of COLOUR_QUERIES) p.registerOscHandler(n, (data) => data.split(';').includes('?'));
+}
+
 export class TermView {
   // conn is the Connection. getCommand() returns the command's latest
   // state, canType() whether this page may send it input and resizes, and
@@ -51,7 +76,10 @@ export class TermView {
     this.fit = new FitAddon();
     this.term.loadAddon(this.fit);
     this.term.open(host);
-    this.term.onData((s) => this.input(s));
+    muteQueries(this.term);
+    this.term.onData((s) => {
+      if (s !== FOCUS_IN && s !== FOCUS_OUT) this.input(s);
+    });
     this.term.onBinary((s) => this.input(Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff)));
     this.term.onResize(({ cols, rows }) => this.sendResize(cols, rows));
   }

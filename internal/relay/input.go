@@ -1,0 +1,93 @@
+package relay
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"switchboard/internal/auth"
+	"switchboard/internal/wire"
+)
+
+// Who may write to a command's terminal (docs/protocol.md, "Input"):
+// input frames (kind 2) carry what a person typed or pasted, and are
+// forwarded from any operator. Reply frames (kind 3) carry a dashboard's
+// terminal emulator answering a query in the command's live output; they
+// are forwarded only from the command's controller, the dashboard that
+// last sent it input, so a program gets at most one answer however many
+// dashboards watch it, and none from a dashboard nobody types into.
+
+// dashboardInput forwards keystrokes, and the controller's replies, to the
+// command's agent as they came.
+func (r *Relay) dashboardInput(d *dashboard, data []byte) {
+	f, err := wire.ParseFrame(data)
+	if err == nil && f.Kind != wire.FrameInput && f.Kind != wire.FrameReply {
+		err = fmt.Errorf("%w: dashboards send input frames (kind 2) and reply frames (kind 3), not kind %d", wire.ErrBadMessage, f.Kind)
+	}
+	if err != nil {
+		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		return
+	}
+	if !r.permit(d, auth.ActInput, "", f.CommandID) || limited(d, d.input, "input frames", "", f.CommandID) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.Kind == wire.FrameReply {
+		r.forwardReplyLocked(d, f, data)
+		return
+	}
+	cs, ac := r.runningLocked(d, f.CommandID)
+	if ac == nil {
+		return
+	}
+	if a := r.agents[cs.cmd.AgentID]; a != nil && a.info.NoInput {
+		msg := fmt.Sprintf("agent %s does not accept input (--no-input)", a.info.Name)
+		if !d.typing[f.CommandID] {
+			d.typing[f.CommandID] = true // audit the refusal once, not per keystroke
+			r.audit(d.who, "input_start", f.CommandID, "denied", msg)
+		}
+		d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
+		return
+	}
+	if !d.typing[f.CommandID] {
+		d.typing[f.CommandID] = true
+		r.audit(d.who, "input_start", f.CommandID, "ok", "")
+	}
+	cs.controller = d
+	cs.out.typed(time.Now())
+	ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
+}
+
+// forwardReplyLocked sends a reply frame on as input if d controls the
+// command, and drops it silently otherwise: it is an automatic answer,
+// and nobody is waiting to hear why it went nowhere.
+func (r *Relay) forwardReplyLocked(d *dashboard, f wire.Frame, data []byte) {
+	cs := r.commands[f.CommandID]
+	if cs == nil || cs.controller != d || cs.cmd.State != wire.StateRunning {
+		return
+	}
+	a := r.agents[cs.cmd.AgentID]
+	if a == nil || a.conn == nil || a.info.NoInput {
+		return
+	}
+	data[0] = wire.FrameInput // data is this message's own buffer; agents know kinds 1 and 2
+	ac := a.conn
+	ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
+}
+
+// inputEnded closes the audit trail of a dashboard's typing when it
+// disconnects, and gives up its control of the commands it typed into.
+func (r *Relay) inputEnded(d *dashboard) {
+	r.mu.Lock()
+	for id := range d.typing {
+		if cs := r.commands[id]; cs != nil && cs.controller == d {
+			cs.controller = nil
+		}
+	}
+	r.mu.Unlock()
+	for id := range d.typing {
+		r.audit(d.who, "input_end", id, "ok", "dashboard disconnected")
+	}
+}
