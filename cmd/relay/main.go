@@ -62,6 +62,9 @@ func run(args []string) error {
 	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert.")
 	var origins flagenv.Strings
 	fs.Var(&origins, "allowed-origin", "A browser origin besides the relay's own whose pages may connect (e.g. https://ops.example.com). Repeatable.")
+	maxUnauth := fs.Int("max-unauthenticated", 256, "How many connections may be open at once without having authenticated (TCP connections that sent no request yet, WebSockets before their hello is accepted); more are refused.")
+	maxUnauthPerIP := fs.Int("max-unauthenticated-per-ip", 32, "The same limit per remote address (an IPv4 address or an IPv6 /64). Behind a reverse proxy every peer has the proxy's address.")
+	authFailures := fs.Int("auth-failures-per-minute", 10, "Failed authentications an address may have in a minute before its connections and logins are refused, unchecked, until its budget refills.")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
@@ -107,7 +110,8 @@ func run(args []string) error {
 		}
 	}
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
-		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller}, st)
+		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller,
+		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures}, st)
 	if err != nil {
 		return err
 	}
@@ -124,7 +128,9 @@ func run(args []string) error {
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	r.Serve(srv)
 	log.Info("relay listening", "addr", ln.Addr().String(), "db", *dbPath, "version", version, "tls", *tlsCert != "", "auth", !*noAuth)
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -82,7 +82,11 @@ func serveRelay(addr, dbPath string) error {
 		return err
 	}
 	defer st.Close()
-	r, err := relay.New(ctx, relay.Config{Version: "swbench", Logger: log, NoAuth: true}, st)
+	// The load generator stands for thousands of machines from one
+	// address: the per-address limit on connections waiting for their
+	// hello would turn S4's connect storm into retries.
+	r, err := relay.New(ctx, relay.Config{Version: "swbench", Logger: log, NoAuth: true,
+		MaxUnauthenticated: 1 << 20, MaxUnauthenticatedPerAddr: 1 << 20}, st)
 	if err != nil {
 		return err
 	}
@@ -95,6 +99,7 @@ func serveRelay(addr, dbPath string) error {
 	mux.HandleFunc("/debug/pprof/", httppprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	r.Serve(srv)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })

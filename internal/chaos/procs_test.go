@@ -36,10 +36,13 @@ type relayProc struct {
 }
 
 // startRelay runs the relay without authentication on addr and db, and
-// waits until it serves.
+// waits until it serves. Its limits on connections waiting for their hello
+// are raised: the suite's hundreds of agents stand for as many machines,
+// but all connect from one address.
 func startRelay(t *testing.T, addr, db string, extra ...string) *relayProc {
 	t.Helper()
-	args := append([]string{"--addr", addr, "--db", db, "--log-level", "warn", "--insecure-no-auth"}, extra...)
+	args := append([]string{"--addr", addr, "--db", db, "--log-level", "warn", "--insecure-no-auth",
+		"--max-unauthenticated", "4096", "--max-unauthenticated-per-ip", "4096"}, extra...)
 	r := &relayProc{proc: start(t, "relay", args...), addr: addr, db: db}
 	waitFor(t, 30*time.Second, "relay /healthz", func() bool {
 		if !r.Alive() {

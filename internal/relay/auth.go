@@ -111,9 +111,11 @@ func (r *Relay) authenticate(req *http.Request, h *wire.Hello) (principal, error
 			secret = c.Value
 		}
 	}
-	tok, err := r.tokens.check(r.ctx, secret, time.Now())
+	now := time.Now()
+	tok, err := r.tokens.check(r.ctx, secret, now)
 	if err != nil {
-		r.audit(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", "denied", err.Error())
+		r.failures.failed(addrKey(req.RemoteAddr), now)
+		r.auditDenied(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", err.Error())
 		return p, err
 	}
 	p.token, p.role = tok.Name, tok.Role
@@ -145,7 +147,7 @@ func (r *Relay) authorize(c *conn, req *http.Request, h *wire.Hello, act auth.Ac
 func (r *Relay) admit(c *conn, p principal, act auth.Action) bool {
 	if !r.cfg.NoAuth && !auth.Allows(p.role, act) {
 		msg := fmt.Sprintf("a token with role %s may not %s", p.role, describeAction(act))
-		r.audit(p, "connect", "", "denied", msg)
+		r.auditDenied(p, "connect", "", msg)
 		c.sendError(wire.CodeForbidden, msg, "", "")
 		c.setWhy("forbidden")
 		c.closeGracefully(wire.CloseForbidden, msg)
@@ -156,7 +158,7 @@ func (r *Relay) admit(c *conn, p principal, act auth.Action) bool {
 	if n >= r.cfg.MaxConnsPerToken && !r.cfg.NoAuth {
 		r.mu.Unlock()
 		msg := fmt.Sprintf("token %s already has %d connections, the limit", p.token, n)
-		r.audit(p, "connect", "", "denied", msg)
+		r.auditDenied(p, "connect", "", msg)
 		c.sendError(wire.CodeRateLimited, msg, "", "")
 		c.setWhy("too_many_connections")
 		c.closeGracefully(wire.CloseTooManyConnections, msg)
@@ -282,13 +284,20 @@ func (r *Relay) handleLogin(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	p := principal{remote: remoteIP(req.RemoteAddr)}
-	tok, err := r.tokens.check(req.Context(), body.Token, time.Now())
+	now := time.Now()
+	if wait, blocked := r.failures.blocked(addrKey(req.RemoteAddr), now); blocked {
+		r.metrics.refused.WithLabelValues("auth_failures").Inc()
+		httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from your address: try again in %s", wait.Round(time.Second)))
+		return
+	}
+	tok, err := r.tokens.check(req.Context(), body.Token, now)
 	if err == nil && !auth.Allows(tok.Role, auth.ActWatch) {
 		err = fmt.Errorf("a token with role %s may not use the dashboard", tok.Role)
 	}
 	if err != nil {
 		p.token, p.role = tok.Name, tok.Role
-		r.audit(p, "auth_failure", "", "denied", "login: "+err.Error())
+		r.failures.failed(addrKey(req.RemoteAddr), now)
+		r.auditDenied(p, "auth_failure", "", "login: "+err.Error())
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return
 	}

@@ -26,6 +26,17 @@ type Config struct {
 	MaxConnsPerToken int     // open connections per token; default 64
 	RunsPerSecond    float64 // run requests per dashboard connection; default 10 (burst 4x)
 	InputPerSecond   float64 // input frames per dashboard connection; default 2000 (burst 4x)
+	// MaxUnauthenticated bounds the connections that have not yet
+	// authenticated (TCP connections that sent no request yet, counted
+	// where ConnState is wired, and WebSockets until their hello is
+	// accepted): default 256 in total, and MaxUnauthenticatedPerAddr
+	// (default 32) from one address (an IPv4 address or an IPv6 /64).
+	MaxUnauthenticated        int
+	MaxUnauthenticatedPerAddr int
+	// AuthFailuresPerMinute is how many failed authentications an address
+	// may have in a minute (refilled evenly) before its connections and
+	// logins are refused unchecked until its budget refills; default 10.
+	AuthFailuresPerMinute int
 	// NoReadPoller reads every agent from a goroutine of its own instead
 	// of from a few epoll pollers (see poller_linux.go). Pollers are used
 	// on Linux for agents on plain TCP; TLS connections and dashboards
@@ -64,6 +75,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.RunsPerSecond <= 0 {
 		c.RunsPerSecond = 10
+	}
+	if c.MaxUnauthenticated <= 0 {
+		c.MaxUnauthenticated = 256
+	}
+	if c.MaxUnauthenticatedPerAddr <= 0 {
+		c.MaxUnauthenticatedPerAddr = 32
+	}
+	if c.AuthFailuresPerMinute <= 0 {
+		c.AuthFailuresPerMinute = 10
 	}
 	if c.InputPerSecond <= 0 {
 		c.InputPerSecond = 2000

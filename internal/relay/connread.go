@@ -18,11 +18,11 @@ import (
 // of its own. The size limit applies from the first byte either way.
 
 // readFirst reads the connection's first message, waiting at most
-// timeout for all of it.
+// timeout for all of it. A message over the size limit is refused (error
+// too_large, close 1009) here; the error then wraps wire.ErrTooLarge.
 func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
 	if c.sock == nil {
-		_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
-		return c.ws.ReadMessage()
+		return c.readFirstNetConn(timeout)
 	}
 	type message struct {
 		kind int
@@ -42,11 +42,36 @@ func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
 	case m := <-got:
 		return m.kind, m.data, nil
 	case <-c.sock.ended:
-		return 0, nil, c.readEnd()
+		err := c.readEnd()
+		if errors.Is(err, wire.ErrTooLarge) {
+			c.refuseTooLarge()
+			c.sock.waitDrained(closeLinger)
+		}
+		return 0, nil, err
 	case <-t.C:
 		c.sock.end(fmt.Errorf("no whole message within %s: %w", timeout, os.ErrDeadlineExceeded))
 		return 0, nil, c.readEnd()
 	}
+}
+
+// readFirstNetConn is readFirst from gorilla. Like every later message,
+// the first is read under the size limit: gorilla's ReadMessage would
+// grow its buffer to whatever length the frame header claims.
+func (c *conn) readFirstNetConn(timeout time.Duration) (int, []byte, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
+	kind, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := wire.ReadAll(r, wire.MaxMessageSize)
+	if errors.Is(err, wire.ErrTooLarge) {
+		c.refuseTooLarge()
+		_, _ = io.CopyN(io.Discard, r, maxTooLargeSay) // see readNetConn
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read hello: %w", err)
+	}
+	return kind, data, nil
 }
 
 // readLoop reads messages until the connection fails or closes, handing

@@ -102,7 +102,7 @@ func (r *Relay) permit(d *dashboard, act auth.Action, requestID, commandID strin
 		return true
 	}
 	msg := fmt.Sprintf("a token with role %s may not %s", d.who.role, describeAction(act))
-	r.audit(d.who, string(act), commandID, "denied", msg)
+	r.auditDenied(d.who, string(act), commandID, msg)
 	d.conn.sendError(wire.CodeForbidden, msg, requestID, commandID)
 	return false
 }

@@ -28,6 +28,7 @@ type metrics struct {
 	storeBatch   prometheus.Histogram // rows per commit
 	storeLatency prometheus.Histogram // seconds per commit
 	storeErrors  prometheus.Counter
+	refused      *prometheus.CounterVec // reason
 }
 
 // Connection kinds used as label values.
@@ -71,9 +72,11 @@ func newMetrics() *metrics {
 			Help: "Time per store commit.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_store_errors_total",
 			Help: "Failed store commits (each is retried)."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_refused_total",
+			Help: "Connections and requests refused before authentication, by reason (unauthenticated_limit, auth_failures, host)."}, []string{"reason"}),
 	}
 	m.registry.MustRegister(m.connections, m.polled, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut, m.writes, m.queuedMsgs, m.queuedBytes, m.disconnects,
-		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors,
+		m.fellBehind, m.commands, m.queued, m.storeBatch, m.storeLatency, m.storeErrors, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -35,7 +35,11 @@ type Relay struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	tokens   *tokens
-	pollers  *pollers // read agents' sockets; nil when not used
+	pollers  *pollers   // read agents' sockets; nil when not used
+	gate     *gate      // WebSockets not yet authenticated
+	tcpGate  *gate      // TCP connections that sent no request yet (where Serve wired it)
+	failures *failures  // failed authentications per address
+	denied   *deniedLog // refusals waiting to be audited in a summary
 
 	ctx    context.Context // ends when Run's context ends
 	cancel context.CancelFunc
@@ -84,6 +88,10 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		metrics:      newMetrics(),
 		tokens:       toks,
 		connsByToken: make(map[string]int),
+		gate:         newGate(cfg.MaxUnauthenticatedPerAddr, cfg.MaxUnauthenticated),
+		tcpGate:      newGate(tcpGateFactor*cfg.MaxUnauthenticatedPerAddr, tcpGateFactor*cfg.MaxUnauthenticated),
+		failures:     newFailures(cfg.AuthFailuresPerMinute),
+		denied:       newDeniedLog(),
 	}
 	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
 		Help: "Agents connected now."}, r.countOnline))
@@ -157,6 +165,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	bg.Go(func() { r.persist.run(pctx) })
 	bg.Go(func() { r.watchLiveness(ctx) })
 	bg.Go(func() { r.watchTokens(ctx) })
+	bg.Go(func() { r.flushDenied(ctx) })
 	<-ctx.Done()
 	r.mu.Lock()
 	r.cancel() // under mu: track sees it before it adds to conns
@@ -268,8 +277,13 @@ func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, r
 // session just long enough to flush and close.
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration,
 	act auth.Action, session func(*conn, *wire.Hello, principal)) {
+	addr, ok := r.admitUnauthenticated(w, req)
+	if !ok {
+		return
+	}
 	c, ok := r.upgrade(w, req, kind, readTimeout)
 	if !ok {
+		r.gate.leave(addr)
 		return
 	}
 	// The connection goes on in a goroutine of its own and this handler
@@ -286,9 +300,11 @@ func (r *Relay) runConn(c *conn, req *http.Request, act auth.Action, session fun
 	defer func() { <-c.done }()
 	h, ok := r.readHello(c)
 	if !ok {
+		r.gate.leave(addrKey(req.RemoteAddr))
 		return
 	}
 	who, ok := r.authorize(c, req, h, act)
+	r.gate.leave(addrKey(req.RemoteAddr)) // authenticated, or refused and closing
 	if !ok {
 		return
 	}
@@ -313,6 +329,9 @@ func (r *Relay) countOnline() float64 {
 // incompatible one with an error and the matching close code.
 func (r *Relay) readHello(c *conn) (*wire.Hello, bool) {
 	kind, data, err := c.readFirst(r.cfg.HandshakeTimeout)
+	if errors.Is(err, wire.ErrTooLarge) {
+		return nil, false // refused with its reason
+	}
 	if err != nil {
 		c.setWhy("handshake")
 		c.closeNow(wire.CloseBadHandshake, "no hello received")
