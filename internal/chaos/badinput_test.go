@@ -250,7 +250,7 @@ func TestBadInput(t *testing.T) {
 		{"dashboard: huge protocol number", dashURL, websocket.TextMessage, `{"type":"hello","protocol":1e300}`, wire.CloseBadHandshake},
 		{"dashboard: protocol 2", dashURL, websocket.TextMessage, `{"type":"hello","protocol":2}`, wire.CloseUnsupportedVersion},
 		{"dashboard: negative protocol", dashURL, websocket.TextMessage, `{"type":"hello","protocol":-1}`, wire.CloseUnsupportedVersion},
-		{"dashboard: too large before hello", dashURL, websocket.TextMessage, huge, wire.CloseBadHandshake},
+		{"dashboard: too large before hello", dashURL, websocket.TextMessage, huge, wire.CloseTooBig},
 		{"agent: output frame before hello", agentURL, websocket.BinaryMessage, string(outFrame(by.ID, 0, "EVIL")), wire.CloseBadHandshake},
 		{"agent: hello without agent", agentURL, websocket.TextMessage, `{"type":"hello","protocol":1}`, wire.CloseBadHandshake},
 		{"agent: agent of the wrong type", agentURL, websocket.TextMessage, `{"type":"hello","protocol":1,"agent":"me"}`, wire.CloseBadHandshake},
