@@ -14,7 +14,6 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 
 	"switchboard/internal/flagenv"
 	"switchboard/internal/relay"
-	"switchboard/internal/store/sqlite"
 	"switchboard/internal/web"
 )
 
@@ -32,7 +30,8 @@ const summary = `
 relay runs the Switchboard server.
 
 Agents connect to /ws/agent, dashboards (the TUI, the CLI, the browser page)
-to /ws/dashboard. All history goes to one SQLite file, created if missing.
+to /ws/dashboard. All history goes to one SQLite file, created if missing,
+or to a PostgreSQL database (--store postgres://…).
 
 Usage: relay [flags]
        relay token create|list|revoke …   (relay token for help)`
@@ -53,7 +52,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "Address to listen on, host:port. Use :8080 to listen on every interface.")
-	dbPath := fs.String("db", "var/switchboard.db", "Path of the SQLite database file; its directory is created if missing.")
+	storeAt := storeFlags(fs, "Path of the SQLite database file; its directory is created if missing. Same as --store sqlite:PATH.")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "How long an agent may stay silent before it is shown offline.")
 	lostAfter := fs.Duration("lost-after", 2*time.Minute, "How long an offline agent's running commands wait for it before they are marked lost.")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "How long a graceful shutdown may take before connections are cut.")
@@ -89,19 +88,20 @@ func run(args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("give both --tls-cert and --tls-key, or neither")
 	}
+	spec, err := storeAt()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if err := os.MkdirAll(filepath.Dir(*dbPath), 0o755); err != nil {
-		return fmt.Errorf("create database directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, *dbPath)
+	st, err := spec.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	if !*noAuth {
-		path, err := ensureAdminToken(ctx, st, *dbPath)
+		path, err := ensureAdminToken(ctx, st, spec.adminTokenPath())
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func run(args []string) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	r.Serve(srv)
-	log.Info("relay listening", "addr", ln.Addr().String(), "db", *dbPath, "version", version, "tls", *tlsCert != "", "auth", !*noAuth)
+	log.Info("relay listening", "addr", ln.Addr().String(), "store", spec.String(), "version", version, "tls", *tlsCert != "", "auth", !*noAuth)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })

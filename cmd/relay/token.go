@@ -14,14 +14,14 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/flagenv"
 	"switchboard/internal/store"
-	"switchboard/internal/store/sqlite"
 	"switchboard/internal/wire"
 )
 
 const tokenUsage = `
-relay token manages access tokens in the relay's database. It works on the
-file directly, beside a running relay, which notices changes within a
-second: revoking a token closes its live connections.
+relay token manages access tokens in the relay's database (--db or
+--store, as given to the relay). It works on the database directly, beside
+running relays, which notice changes within a second: revoking a token
+closes its live connections.
 
 Usage:
   relay token create --role ROLE --name NAME [--expires DURATION]
@@ -37,19 +37,27 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("relay token "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbPath := fs.String("db", "var/switchboard.db", "Path of the relay's SQLite database file.")
+	storeAt := storeFlags(fs, "Path of the relay's SQLite database file. Same as --store sqlite:PATH.")
 	role := fs.String("role", "", "Role of the new token: agent, viewer, operator or admin.")
 	name := fs.String("name", "", "Name of the new token, shown in logs and the audit trail.")
 	expires := fs.Duration("expires", 0, "Lifetime of the new token (e.g. 720h); 0 means it never expires.")
 	fs.Usage = flagenv.Usage(fs, tokenUsage)
-	if env := os.Getenv(flagenv.Name("db")); env != "" {
-		*dbPath = env // only --db: the other flags are per call
+	for _, name := range []string{"db", "store"} { // only these: the other flags are per call
+		if env := os.Getenv(flagenv.Name(name)); env != "" {
+			if err := fs.Set(name, env); err != nil {
+				return err
+			}
+		}
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	spec, err := storeAt()
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, *dbPath)
+	st, err := spec.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,7 +87,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("token: unknown action %q: want create, list or revoke", args[0])
 }
 
-func createToken(ctx context.Context, st *sqlite.DB, name, role string, ttl time.Duration) (string, error) {
+func createToken(ctx context.Context, st relayStore, name, role string, ttl time.Duration) (string, error) {
 	secret, tok, err := auth.NewToken(name, role, ttl, time.Now())
 	if err != nil {
 		return "", err
@@ -92,7 +100,7 @@ func createToken(ctx context.Context, st *sqlite.DB, name, role string, ttl time
 }
 
 // auditTokenChange records a token change made from the command line.
-func auditTokenChange(ctx context.Context, st *sqlite.DB, action, subject string) {
+func auditTokenChange(ctx context.Context, st relayStore, action, subject string) {
 	who := "relay-cli"
 	if u := os.Getenv("USER"); u != "" {
 		who += ":" + u
@@ -101,7 +109,7 @@ func auditTokenChange(ctx context.Context, st *sqlite.DB, action, subject string
 		Action: action, Subject: subject, Result: "ok"}}})
 }
 
-func listTokens(ctx context.Context, st *sqlite.DB, w io.Writer) error {
+func listTokens(ctx context.Context, st relayStore, w io.Writer) error {
 	list, err := st.Tokens(ctx)
 	if err != nil {
 		return err
@@ -126,17 +134,23 @@ func listTokens(ctx context.Context, st *sqlite.DB, w io.Writer) error {
 }
 
 // ensureAdminToken creates an admin token on a first start with no tokens
-// and writes it to a mode-0600 file beside the database.
-func ensureAdminToken(ctx context.Context, st *sqlite.DB, dbPath string) (string, error) {
+// and writes it to a mode-0600 file at path. A relay that finds the token
+// created meanwhile (by another relay on the same database) leaves it be.
+func ensureAdminToken(ctx context.Context, st relayStore, path string) (string, error) {
 	list, err := st.Tokens(ctx)
 	if err != nil || len(list) > 0 {
 		return "", err
 	}
 	secret, err := createToken(ctx, st, "admin", store.RoleAdmin, 0)
+	if errors.Is(err, store.ErrExists) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(filepath.Dir(dbPath), "admin.token")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("create admin token directory: %w", err)
+	}
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin token file: %w", err)
 	}

@@ -39,15 +39,16 @@ func start(t *testing.T, name string, args ...string) *proc {
 	return proctest.Start(t, bin, name, nil, args...)
 }
 
-// startRelay runs the relay binary and waits until it serves.
-func startRelay(t *testing.T, addr, db string, extra ...string) *proc {
+// startRelay runs the relay binary on store (a SQLite file's path or a
+// PostgreSQL URL, as --store takes them) and waits until it serves.
+func startRelay(t *testing.T, addr, store string, extra ...string) *proc {
 	t.Helper()
 	if len(extra) == 0 || extra[0] != "--secure" {
 		extra = append([]string{"--insecure-no-auth"}, extra...)
 	} else {
 		extra = extra[1:]
 	}
-	p := start(t, "relay", append([]string{"--addr", addr, "--db", db, "--log-level", "warn"}, extra...)...)
+	p := start(t, "relay", append([]string{"--addr", addr, "--store", store, "--log-level", "warn"}, extra...)...)
 	relaytest.Eventually(t, 15*time.Second, "relay /healthz", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"switchboard/internal/store"
+	"switchboard/internal/store/postgres"
+	"switchboard/internal/store/sqlite"
+)
+
+const (
+	defaultDB = "var/switchboard.db"
+	storeHelp = "Where history goes: postgres://USER@HOST:PORT/DB?… (PostgreSQL; relays may share one), or sqlite:PATH or a PATH (a SQLite file, created if missing). Default: the file --db names."
+)
+
+// relayStore is what the relay and `relay token` need of a store.
+type relayStore interface {
+	store.Store
+	store.Auth
+}
+
+// storeSpec is where the store is: a PostgreSQL URL, or a SQLite file.
+type storeSpec struct {
+	postgres string // the URL, when it is PostgreSQL
+	path     string // the file, when it is SQLite
+}
+
+// storeFlags defines --store and --db on fs; spec reads them once fs is
+// parsed.
+func storeFlags(fs *flag.FlagSet, dbHelp string) (spec func() (storeSpec, error)) {
+	storeURL := fs.String("store", "", storeHelp)
+	dbPath := fs.String("db", defaultDB, dbHelp)
+	return func() (storeSpec, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["store"] && set["db"] {
+			return storeSpec{}, errors.New("give --store or --db, not both")
+		}
+		if !set["store"] {
+			return storeSpec{path: *dbPath}, nil
+		}
+		return parseStore(*storeURL)
+	}
+}
+
+func parseStore(s string) (storeSpec, error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return storeSpec{postgres: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		s = strings.TrimPrefix(s, "sqlite:")
+	case strings.Contains(s, "://"):
+		return storeSpec{}, fmt.Errorf("--store %q: want postgres://…, sqlite:PATH or a file path", redact(s))
+	}
+	if s == "" {
+		return storeSpec{}, errors.New("--store: the SQLite file's path is empty")
+	}
+	return storeSpec{path: s}, nil
+}
+
+// open opens the store, creating a SQLite file's directory if needed.
+func (s storeSpec) open(ctx context.Context) (relayStore, error) {
+	if s.postgres != "" {
+		return postgres.Open(ctx, s.postgres)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	return sqlite.Open(ctx, s.path)
+}
+
+// String names the store for logs, without a password.
+func (s storeSpec) String() string {
+	if s.postgres != "" {
+		return redact(s.postgres)
+	}
+	return s.path
+}
+
+// adminTokenPath is where a first start writes the admin token: beside the
+// SQLite file, or, for PostgreSQL, where it would be beside the default
+// file.
+func (s storeSpec) adminTokenPath() string {
+	if s.postgres != "" {
+		return filepath.Join(filepath.Dir(defaultDB), "admin.token")
+	}
+	return filepath.Join(filepath.Dir(s.path), "admin.token")
+}
+
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(a URL that does not parse)"
+}
