@@ -56,63 +56,101 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 }
 
 func apply(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
-	var (
-		q     pgx.Batch
-		what  []string // what each queued statement writes, for its error
-		out   = newChunkArrays(b.Output)
-		outAt = -1 // the output statement's place in the pipeline
-	)
-	queue := func(name, sql string, args ...any) {
-		q.Queue(sql, args...)
-		what = append(what, name)
-	}
+	var head, tail pipeline
 	for i := range b.Agents {
-		queue("agent "+b.Agents[i].ID, upsertAgent, cleanArgs(sqlrow.AgentArgs(&b.Agents[i]))...)
+		head.queue("agent "+b.Agents[i].ID, upsertAgent, cleanArgs(sqlrow.AgentArgs(&b.Agents[i]))...)
 	}
 	for i := range b.Commands {
-		queue("command "+b.Commands[i].ID, upsertCommand, cleanArgs(sqlrow.CommandArgs(&b.Commands[i]))...)
-	}
-	if out.len() > 0 {
-		outAt = len(what)
-		queue(fmt.Sprintf("%d output chunks", out.len()), insertOutput, out.ids, out.offs, out.data)
+		head.queue("command "+b.Commands[i].ID, upsertCommand, cleanArgs(sqlrow.CommandArgs(&b.Commands[i]))...)
 	}
 	for _, e := range b.Events {
-		queue("event "+strconv.FormatUint(e.Seq, 10), insertEvent,
+		tail.queue("event "+strconv.FormatUint(e.Seq, 10), insertEvent,
 			int64(e.Seq), sqlrow.Nanos(e.At), clean(e.Kind), clean(e.Subject), e.Data)
 	}
 	for _, e := range b.Audit {
-		queue("audit "+e.Action, insertAudit, cleanArgs([]any{sqlrow.Nanos(e.At), e.Token, e.Role, e.Remote,
+		tail.queue("audit "+e.Action, insertAudit, cleanArgs([]any{sqlrow.Nanos(e.At), e.Token, e.Role, e.Remote,
 			e.Action, e.Subject, e.Result, e.Detail})...)
 	}
-	inserted, err := sendBatch(ctx, tx, &q, what, outAt)
-	if err != nil {
+	if err := head.send(ctx, tx); err != nil {
 		return err
 	}
-	if inserted < int64(out.len()) {
-		return writeTails(ctx, tx, out)
+	if err := writeOutput(ctx, tx, newChunkArrays(b.Output)); err != nil {
+		return fmt.Errorf("%d output chunks: %w", len(b.Output), err)
 	}
-	return nil
+	return tail.send(ctx, tx)
 }
 
-// sendBatch runs the queued statements and returns how many rows the one
-// at outAt inserted.
-func sendBatch(ctx context.Context, tx pgx.Tx, q *pgx.Batch, what []string, outAt int) (inserted int64, err error) {
-	res := tx.SendBatch(ctx, q)
+// pipeline is statements sent together and answered together: one round
+// trip for all of them.
+type pipeline struct {
+	q    pgx.Batch
+	what []string // what each statement writes, for its error
+}
+
+func (p *pipeline) queue(what, sql string, args ...any) {
+	p.q.Queue(sql, args...)
+	p.what = append(p.what, what)
+}
+
+func (p *pipeline) send(ctx context.Context, tx pgx.Tx) (err error) {
+	if len(p.what) == 0 {
+		return nil
+	}
+	res := tx.SendBatch(ctx, &p.q)
 	defer func() {
 		if cerr := res.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 	}()
-	for i := range what {
-		tag, err := res.Exec()
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", what[i], err)
-		}
-		if i == outAt {
-			inserted = tag.RowsAffected()
+	for _, what := range p.what {
+		if _, err := res.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	return inserted, nil
+	return nil
+}
+
+// writeOutput stores a batch's chunks. COPY, which streams rows to the
+// server with no statement per row, writes them straight into the table;
+// a chunk that collides with a stored one (a resend) fails the COPY, and
+// then, back at the savepoint taken before it, the chunks go in with
+// insertOutput, which skips collisions, and what they hold past the rows
+// in their way goes in after.
+func writeOutput(ctx context.Context, tx pgx.Tx, c chunkArrays) error {
+	if c.len() == 0 {
+		return nil
+	}
+	copied, err := copyOutput(ctx, tx, c)
+	if copied || err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, insertOutput, c.ids, c.offs, c.data)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() < int64(c.len()) {
+		return writeTails(ctx, tx, c)
+	}
+	return nil
+}
+
+// copyOutput copies c into the output table under a savepoint. It reports
+// false, with the savepoint rolled back, when a chunk collided with a
+// stored one.
+func copyOutput(ctx context.Context, tx pgx.Tx, c chunkArrays) (bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"output"}, []string{"command_id", "off", "data"},
+		pgx.CopyFromSlice(c.len(), func(i int) ([]any, error) { return []any{c.ids[i], c.offs[i], c.data[i]}, nil }))
+	if err == nil {
+		return true, sp.Commit(ctx)
+	}
+	if !isUniqueViolation(err) {
+		return false, err
+	}
+	return false, sp.Rollback(ctx)
 }
 
 // writeTails stores what chunks hold past the rows stored at their
