@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -110,24 +109,8 @@ func TestRelayKill9MidCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	relaytest.Eventually(t, 15*time.Second, "agent online", func() bool {
-		for _, a := range cl.State().Agents {
-			if a.Name == "worker" && a.Status == wire.AgentIdle {
-				return true
-			}
-		}
-		return false
-	})
-	const lines = 400
-	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"worker"}},
-		wire.CommandSpec{Shell: fmt.Sprintf("i=1; while [ $i -le %d ]; do echo line $i; i=$((i+1)); sleep 0.005; done", lines)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cmds[0].ID
-	if err := cl.Subscribe(id, 0); err != nil {
-		t.Fatal(err)
-	}
+	waitIdle(t, cl, "worker")
+	id, want := followLines(t, cl, "worker", 400)
 	var got bytes.Buffer
 	ended := false
 	collect := func(until func() bool, timeout time.Duration) {
@@ -156,12 +139,8 @@ func TestRelayKill9MidCommand(t *testing.T) {
 	relay = startRelay(t, addr, db)
 	collect(func() bool { return ended }, 60*time.Second)
 
-	var want strings.Builder
-	for i := 1; i <= lines; i++ {
-		fmt.Fprintf(&want, "line %d\r\n", i)
-	}
-	if got.String() != want.String() {
-		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), want.Len())
+	if got.String() != want {
+		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), len(want))
 	}
 	relaytest.Eventually(t, 10*time.Second, "final state", func() bool { return cl.State().Commands[id].State == wire.StateExited })
 	relay.Stop(syscall.SIGTERM)
@@ -172,8 +151,8 @@ func TestRelayKill9MidCommand(t *testing.T) {
 	}
 	defer st.Close()
 	stored, _, err := st.ReadOutput(context.Background(), id, 0, 1<<20)
-	if err != nil || string(stored) != want.String() {
-		t.Fatalf("stored output: %d bytes, err %v; want %d bytes", len(stored), err, want.Len())
+	if err != nil || string(stored) != want {
+		t.Fatalf("stored output: %d bytes, err %v; want %d bytes", len(stored), err, len(want))
 	}
 }
 

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/client"
 	"switchboard/internal/proctest"
 	"switchboard/internal/relaytest"
+	"switchboard/internal/wire"
 )
 
 // bin holds the built binaries.
@@ -80,4 +82,37 @@ func tui(t *testing.T, relay string, args ...string) (stdout, stderr string, cod
 		t.Fatalf("tui %v: %v", args, err)
 	}
 	return out.String(), errb.String(), 0
+}
+
+// waitIdle waits until cl sees the agent named name online and idle.
+func waitIdle(t *testing.T, cl *client.Client, name string) {
+	t.Helper()
+	relaytest.Eventually(t, 15*time.Second, name+" online", func() bool {
+		for _, a := range cl.State().Agents {
+			if a.Name == name && a.Status == wire.AgentIdle {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// followLines runs a command on the named agent that prints "line 1" to
+// "line n", 5 ms apart, and subscribes cl to it. It returns the command's
+// id and what its terminal shows.
+func followLines(t *testing.T, cl *client.Client, agent string, n int) (id, want string) {
+	t.Helper()
+	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{agent}},
+		wire.CommandSpec{Shell: fmt.Sprintf("i=1; while [ $i -le %d ]; do echo line $i; i=$((i+1)); sleep 0.005; done", n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Subscribe(cmds[0].ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "line %d\r\n", i)
+	}
+	return cmds[0].ID, b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,24 +39,8 @@ func TestPostgresStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	relaytest.Eventually(t, 15*time.Second, "agent online", func() bool {
-		for _, a := range cl.State().Agents {
-			if a.Name == "pg-worker" && a.Status == wire.AgentIdle {
-				return true
-			}
-		}
-		return false
-	})
-	const lines = 400
-	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"pg-worker"}},
-		wire.CommandSpec{Shell: fmt.Sprintf("i=1; while [ $i -le %d ]; do echo line $i; i=$((i+1)); sleep 0.005; done", lines)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := cmds[0].ID
-	if err := cl.Subscribe(id, 0); err != nil {
-		t.Fatal(err)
-	}
+	waitIdle(t, cl, "pg-worker")
+	id, want := followLines(t, cl, "pg-worker", 400)
 	var got bytes.Buffer
 	follow(t, cl, id, &got, "line 50\r\n")
 	stop := cutConnections(t, pg, 100*time.Millisecond)
@@ -67,18 +50,14 @@ func TestPostgresStore(t *testing.T) {
 	}
 	follow(t, cl, id, &got, "")
 
-	var want strings.Builder
-	for i := 1; i <= lines; i++ {
-		fmt.Fprintf(&want, "line %d\r\n", i)
-	}
-	if got.String() != want.String() {
-		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), want.Len())
+	if got.String() != want {
+		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), len(want))
 	}
 	relaytest.Eventually(t, 20*time.Second, "the final state stored", func() bool {
 		c, err := storedCommand(pg, id)
 		return err == nil && c.State == wire.StateExited
 	})
-	assertStoredOutput(t, pg, id, want.String())
+	assertStoredOutput(t, pg, id, want)
 
 	if log := relay.LogText(); !strings.Contains(log, "store write failed") {
 		t.Fatalf("no store batch failed and was retried: the test cut nothing that mattered\n%s", log)
@@ -88,12 +67,12 @@ func TestPostgresStore(t *testing.T) {
 	out, stderr, code := tui(t, addr, "history", "--json", "--token", admin)
 	var hist []wire.Command
 	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) != 1 || hist[0].ID != id ||
-		hist[0].ExitCode == nil || *hist[0].ExitCode != 0 || hist[0].OutputBytes != int64(want.Len()) {
+		hist[0].ExitCode == nil || *hist[0].ExitCode != 0 || hist[0].OutputBytes != int64(len(want)) {
 		t.Fatalf("history after a restart: code %d, %s %s", code, out, stderr)
 	}
 	out, stderr, code = tui(t, addr, "logs", "--token", admin, id)
-	if code != 0 || out != want.String() {
-		t.Fatalf("logs after a restart: code %d, %d bytes (want %d), %s", code, len(out), want.Len(), stderr)
+	if code != 0 || out != want {
+		t.Fatalf("logs after a restart: code %d, %d bytes (want %d), %s", code, len(out), len(want), stderr)
 	}
 }
 

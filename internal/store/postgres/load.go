@@ -11,27 +11,9 @@ import (
 	"switchboard/internal/wire"
 )
 
-var (
-	liveStates = fmt.Sprintf("('%s', '%s')", wire.StateQueued, wire.StateRunning)
-
-	selectAgents = "SELECT " + sqlrow.List("", sqlrow.AgentColumns) + " FROM agents ORDER BY name, id"
-
-	// selectLive reports each live command's output end from its last
-	// row alone, a seek on the output key. Rows of one command do not
-	// overlap (the relay trims what it already has), so no earlier row can
-	// end later. octet_length reads a stored value's length from its
-	// header, not its bytes.
-	selectLive = "SELECT " + sqlrow.List("c", sqlrow.CommandColumns) + `,
-	coalesce((SELECT o.off + octet_length(o.data) FROM output o
-		WHERE o.command_id = c.id ORDER BY o.off DESC LIMIT 1), 0)
-FROM commands c WHERE c.state IN ` + liveStates + ` ORDER BY c.created_at, c.id`
-
-	// selectRecent walks commands_created backwards, newest first.
-	selectRecent = "SELECT " + sqlrow.List("", sqlrow.CommandColumns) + ` FROM commands
-WHERE state NOT IN ` + liveStates + ` ORDER BY created_at DESC, id DESC LIMIT ` + fmt.Sprint(store.RecentLimit)
-
-	selectEventSeq = "SELECT coalesce(max(seq), 0) FROM events"
-)
+// selectLive is sqlrow.SelectLive with PostgreSQL's length of a bytea,
+// which reads a stored value's length from its header, not its bytes.
+var selectLive = sqlrow.SelectLive("octet_length")
 
 // Load returns every agent; the live commands, oldest first, each with
 // OutputBytes set to the end of its last stored chunk; the 100 final
@@ -52,7 +34,7 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 }
 
 func load(ctx context.Context, tx pgx.Tx) (st store.State, err error) {
-	rows, _ := tx.Query(ctx, selectAgents) // CollectRows reports its error
+	rows, _ := tx.Query(ctx, sqlrow.SelectAgents) // CollectRows reports its error
 	if st.Agents, err = collect(rows, sqlrow.ScanAgent); err != nil {
 		return st, fmt.Errorf("agents: %w", err)
 	}
@@ -60,12 +42,12 @@ func load(ctx context.Context, tx pgx.Tx) (st store.State, err error) {
 	if st.Commands, err = collect(rows, scanLive); err != nil {
 		return st, fmt.Errorf("live commands: %w", err)
 	}
-	rows, _ = tx.Query(ctx, selectRecent)
+	rows, _ = tx.Query(ctx, sqlrow.SelectRecent)
 	if st.Recent, err = collect(rows, scanCommand); err != nil {
 		return st, fmt.Errorf("recent commands: %w", err)
 	}
 	var seq int64
-	if err := tx.QueryRow(ctx, selectEventSeq).Scan(&seq); err != nil {
+	if err := tx.QueryRow(ctx, sqlrow.SelectEventSeq).Scan(&seq); err != nil {
 		return st, fmt.Errorf("event seq: %w", err)
 	}
 	st.EventSeq = uint64(seq)

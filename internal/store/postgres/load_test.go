@@ -10,6 +10,7 @@ import (
 
 	"switchboard/internal/pgtest"
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 	"switchboard/internal/store/storetest"
 	"switchboard/internal/wire"
 )
@@ -25,12 +26,12 @@ func TestQueriesUseIndexes(t *testing.T) {
 		args []any
 	}{
 		"live":   {sql: selectLive},
-		"recent": {sql: selectRecent},
+		"recent": {sql: sqlrow.SelectRecent},
 		"output": {sql: selectOutput, args: []any{"c-1", int64(10), int64(1000)}},
-		"seq":    {sql: selectEventSeq},
+		"seq":    {sql: sqlrow.SelectEventSeq},
 	}
 	for name, q := range map[string]store.HistoryQuery{"history": {}, "history by agent": {AgentID: "a-1"}, "history by id": {ID: "c-1"}} {
-		sql, args := historySQL(q)
+		sql, args := sqlrow.History(q, dollar)
 		queries[name] = struct {
 			sql  string
 			args []any

@@ -10,26 +10,8 @@ import (
 	"switchboard/internal/wire"
 )
 
-var (
-	liveStates = fmt.Sprintf("('%s', '%s')", wire.StateQueued, wire.StateRunning)
-
-	selectAgents = "SELECT " + sqlrow.List("", sqlrow.AgentColumns) + " FROM agents ORDER BY name, id"
-
-	// selectLive reports each live command's output end from its last
-	// chunk alone, a seek on the output key. Chunks of one command do not
-	// overlap (the relay trims what it already has), so no earlier chunk
-	// can end later.
-	selectLive = "SELECT " + sqlrow.List("c", sqlrow.CommandColumns) + `,
-	coalesce((SELECT o.off + length(o.data) FROM output o
-		WHERE o.command_id = c.id ORDER BY o.off DESC LIMIT 1), 0)
-FROM commands c WHERE c.state IN ` + liveStates + ` ORDER BY c.created_at, c.id`
-
-	// selectRecent walks commands_created backwards, newest first.
-	selectRecent = "SELECT " + sqlrow.List("", sqlrow.CommandColumns) + ` FROM commands
-WHERE state NOT IN ` + liveStates + ` ORDER BY created_at DESC, id DESC LIMIT ` + fmt.Sprint(store.RecentLimit)
-
-	selectEventSeq = "SELECT coalesce(max(seq), 0) FROM events"
-)
+// selectLive is sqlrow.SelectLive with SQLite's length of a blob.
+var selectLive = sqlrow.SelectLive("length")
 
 // Load returns every agent; the live commands, oldest first, each with
 // OutputBytes set to the end of its last stored chunk; the 100 final
@@ -56,11 +38,11 @@ func (db *DB) load(ctx context.Context) (st store.State, err error) {
 	if st.Commands, err = queryLive(ctx, tx); err != nil {
 		return st, fmt.Errorf("live commands: %w", err)
 	}
-	if st.Recent, err = queryCommands(ctx, tx, selectRecent); err != nil {
+	if st.Recent, err = queryCommands(ctx, tx, sqlrow.SelectRecent); err != nil {
 		return st, fmt.Errorf("recent commands: %w", err)
 	}
 	var seq int64
-	if err := tx.QueryRowContext(ctx, selectEventSeq).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, sqlrow.SelectEventSeq).Scan(&seq); err != nil {
 		return st, fmt.Errorf("event seq: %w", err)
 	}
 	st.EventSeq = uint64(seq)
@@ -68,7 +50,7 @@ func (db *DB) load(ctx context.Context) (st store.State, err error) {
 }
 
 func queryAgents(ctx context.Context, tx *sql.Tx) ([]wire.Agent, error) {
-	rows, err := tx.QueryContext(ctx, selectAgents)
+	rows, err := tx.QueryContext(ctx, sqlrow.SelectAgents)
 	if err != nil {
 		return nil, err
 	}

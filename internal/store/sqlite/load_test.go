@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
 	"switchboard/internal/store/storetest"
 	"switchboard/internal/wire"
 )
@@ -26,12 +27,12 @@ func TestQueriesUseIndexes(t *testing.T) {
 		args []any
 	}{
 		"live":   {sql: selectLive},
-		"recent": {sql: selectRecent},
+		"recent": {sql: sqlrow.SelectRecent},
 		"output": {sql: selectOutput, args: []any{"c-1", 10}},
-		"seq":    {sql: selectEventSeq},
+		"seq":    {sql: sqlrow.SelectEventSeq},
 	}
 	for name, q := range historyQueries {
-		sql, args := historySQL(q)
+		sql, args := sqlrow.History(q, question)
 		queries[name] = struct {
 			sql  string
 			args []any
