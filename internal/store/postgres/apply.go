@@ -47,7 +47,7 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 	if b.Empty() {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return apply(ctx, tx, b) })
+	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error { return apply(ctx, tx, b) })
 	if err != nil {
 		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",
 			s.name, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err, hint(err))

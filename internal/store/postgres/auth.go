@@ -15,7 +15,7 @@ import (
 
 // CreateToken stores a new token; a taken name fails with store.ErrExists.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at, expires_at, revoked_at)
+	_, err := s.w.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at, expires_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`, clean(t.Name), clean(t.Role), t.Hash,
 		sqlrow.Nanos(t.CreatedAt), sqlrow.Nanos(t.ExpiresAt), sqlrow.Nanos(t.RevokedAt))
 	if isUniqueViolation(err) {
@@ -29,7 +29,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 // Tokens returns every token, revoked and expired ones included, by name.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, _ := s.pool.Query(ctx, "SELECT name, role, hash, created_at, expires_at, revoked_at FROM tokens ORDER BY name")
+	rows, _ := s.r.Query(ctx, "SELECT name, role, hash, created_at, expires_at, revoked_at FROM tokens ORDER BY name")
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) {
 		var (
 			t                 store.Token
@@ -48,7 +48,7 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 // RevokeToken marks a token revoked; store.ErrNotFound if there is none.
 // Revoking a revoked token changes nothing.
 func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at = 0", sqlrow.Nanos(at), clean(name))
+	tag, err := s.w.Exec(ctx, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at = 0", sqlrow.Nanos(at), clean(name))
 	if err != nil {
 		return fmt.Errorf("store %s: revoke token %s: %w", s.name, name, err)
 	}
@@ -56,7 +56,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) erro
 		return nil
 	}
 	var exists int
-	err = s.pool.QueryRow(ctx, "SELECT 1 FROM tokens WHERE name = $1", clean(name)).Scan(&exists)
+	err = s.w.QueryRow(ctx, "SELECT 1 FROM tokens WHERE name = $1", clean(name)).Scan(&exists)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -70,7 +70,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) erro
 // every change to the tokens table, whoever makes it.
 func (s *Store) TokensChanged(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, "SELECT counter FROM token_changes WHERE id = 1").Scan(&n); err != nil {
+	if err := s.r.QueryRow(ctx, "SELECT counter FROM token_changes WHERE id = 1").Scan(&n); err != nil {
 		return 0, fmt.Errorf("store %s: token changes: %w", s.name, err)
 	}
 	return n, nil
@@ -78,7 +78,7 @@ func (s *Store) TokensChanged(ctx context.Context) (int64, error) {
 
 // Audit returns the newest entries first.
 func (s *Store) Audit(ctx context.Context, limit int) ([]wire.AuditEntry, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT at, token, role, remote, action, subject, result, detail
+	rows, _ := s.r.Query(ctx, `SELECT at, token, role, remote, action, subject, result, detail
 		FROM audit ORDER BY id DESC LIMIT $1`, store.PageSize(limit))
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wire.AuditEntry, error) {
 		var (

@@ -15,7 +15,7 @@ import (
 func (s *Store) History(ctx context.Context, q store.HistoryQuery) ([]wire.Command, error) {
 	query, args := sqlrow.History(q, dollar)
 	args = cleanArgs(args)
-	rows, _ := s.pool.Query(ctx, query, args...) // collect reports its error
+	rows, _ := s.r.Query(ctx, query, args...) // collect reports its error
 	cmds, err := collect(rows, scanCommand)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: history: %w", s.name, err)

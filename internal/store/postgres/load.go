@@ -22,7 +22,7 @@ var selectLive = sqlrow.SelectLive("octet_length")
 // agree with each other even while a batch is being written.
 func (s *Store) Load(ctx context.Context) (store.State, error) {
 	var st store.State
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+	err := pgx.BeginTxFunc(ctx, s.r, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) (err error) {
 			st, err = load(ctx, tx)
 			return err

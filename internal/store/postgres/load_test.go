@@ -91,7 +91,7 @@ func TestEventsAreStored(t *testing.T) {
 		kind string
 		data []byte
 	)
-	err := s.pool.QueryRow(context.Background(), "SELECT at, kind, data FROM events WHERE seq = 1").Scan(&at, &kind, &data)
+	err := s.w.QueryRow(context.Background(), "SELECT at, kind, data FROM events WHERE seq = 1").Scan(&at, &kind, &data)
 	if err != nil || at != storetest.T0.UnixNano() || kind != "agent" || string(data) != `{"x":1}` {
 		t.Fatalf("event 1 = %v %q %q (%v)", at, kind, data, err)
 	}

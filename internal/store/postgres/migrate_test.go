@@ -105,7 +105,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openURL(t, url)
-	applied, err := runMigrations(context.Background(), s.pool, migrations)
+	applied, err := runMigrations(context.Background(), s.w, migrations)
 	if err != nil || applied != nil {
 		t.Fatalf("migrate on a migrated schema applied %v (%v), want nothing", applied, err)
 	}
@@ -113,7 +113,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	for _, m := range migrations {
 		want = append(want, m.Version)
 	}
-	if got := versions(t, s.pool); !reflect.DeepEqual(got, want) {
+	if got := versions(t, s.w); !reflect.DeepEqual(got, want) {
 		t.Fatalf("schema_migrations = %v, want %v", got, want)
 	}
 }
@@ -141,14 +141,14 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 	s := openURL(t, url)
-	if got := versions(t, s.pool); len(got) != len(migrations) {
+	if got := versions(t, s.w); len(got) != len(migrations) {
 		t.Fatalf("schema_migrations = %v after concurrent opens", got)
 	}
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	s, url := openTest(t)
-	if _, err := s.pool.Exec(context.Background(), "INSERT INTO schema_migrations VALUES (9999, 0)"); err != nil {
+	if _, err := s.w.Exec(context.Background(), "INSERT INTO schema_migrations VALUES (9999, 0)"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(context.Background(), url)

@@ -48,7 +48,7 @@ func (s *Store) ReadOutput(ctx context.Context, commandID string, from int64, li
 func (s *Store) readOutput(ctx context.Context, commandID string, from int64, limit int) ([]byte, int64, error) {
 	// Binary results, so that a row's data is its bytes as received: the
 	// span copies them once, with no decoding or copy of their own.
-	rows, err := s.pool.Query(ctx, selectOutput, pgx.QueryResultFormats{pgx.BinaryFormatCode},
+	rows, err := s.r.Query(ctx, selectOutput, pgx.QueryResultFormats{pgx.BinaryFormatCode},
 		clean(commandID), from, int64(limit))
 	if err != nil {
 		return nil, from, err

@@ -1,10 +1,12 @@
 // Package postgres is the PostgreSQL implementation of store.Store and
 // store.Auth, for relays that share one database (relay --store
 // postgres://…). It owns its schema and the numbered migrations that build
-// it, run in one transaction when a store opens, and a pool of connections
-// (pgxpool) that every read and batch goes through: a connection the server
-// dropped is replaced on the next use, so a restarted server costs the
-// relay one failed batch, which the relay retries.
+// it, run in one transaction when a store opens, and two pools of
+// connections (pgxpool): one that batches and token changes are written
+// through, so that a commit never waits behind reads, and one for reads
+// (replay, history, startup, tokens). A connection the server dropped is
+// replaced on the next use, so a restarted server costs the relay one
+// failed batch, which the relay retries.
 //
 // Rows are laid out as in SQLite (package sqlrow): times in unix
 // nanoseconds, lists and maps as JSON. Text PostgreSQL cannot hold (a NUL
@@ -27,11 +29,17 @@ var (
 	_ store.Auth  = (*Store)(nil)
 )
 
+// writeConns is the size of the write pool: Apply runs one batch at a
+// time, and token changes are rare.
+const writeConns = 2
+
 // Store is a Switchboard store in a PostgreSQL database (in the schema the
 // connection's search_path selects).
 type Store struct {
+	// Static after Open; the pools are safe for concurrent use.
 	name string        // the server and database, for errors; never the password
-	pool *pgxpool.Pool // static after Open; safe for concurrent use
+	w    *pgxpool.Pool // batches and token changes
+	r    *pgxpool.Pool // reads; pool_max_conns in the URL sizes it
 }
 
 // Open connects to the database at url (postgres://user@host:port/db?…, or
@@ -49,18 +57,23 @@ func Open(ctx context.Context, url string) (*Store, error) {
 }
 
 func (s *Store) open(ctx context.Context, cfg *pgxpool.Config) (err error) {
-	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-		return err
-	}
 	defer func() {
 		if err != nil {
-			s.pool.Close()
+			s.Close()
 		}
 	}()
-	if err := s.pool.Ping(ctx); err != nil {
+	wcfg := cfg.Copy()
+	wcfg.MaxConns, wcfg.MinConns = writeConns, min(wcfg.MinConns, writeConns)
+	if s.w, err = pgxpool.NewWithConfig(ctx, wcfg); err != nil {
+		return err
+	}
+	if err := s.w.Ping(ctx); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	_, err = runMigrations(ctx, s.pool, migrations)
+	if _, err := runMigrations(ctx, s.w, migrations); err != nil {
+		return err
+	}
+	s.r, err = pgxpool.NewWithConfig(ctx, cfg)
 	return err
 }
 
@@ -77,8 +90,10 @@ func describe(cfg *pgxpool.Config) string {
 
 // Close closes every connection. It may be called more than once.
 func (s *Store) Close() error {
-	if s.pool != nil {
-		s.pool.Close()
+	for _, p := range []*pgxpool.Pool{s.r, s.w} {
+		if p != nil {
+			p.Close()
+		}
 	}
 	return nil
 }

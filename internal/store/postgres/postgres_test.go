@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"switchboard/internal/pgtest"
 	"switchboard/internal/store"
@@ -53,7 +54,7 @@ func BenchmarkStore(b *testing.B) { storetest.Bench(b, harness) }
 // test's own to the same schema.
 func (s *Store) testURL(t testing.TB) string {
 	t.Helper()
-	cfg := s.pool.Config().ConnConfig
+	cfg := s.r.Config().ConnConfig
 	return pgtest.WithSearchPath(t, pgtest.Server(), cfg.RuntimeParams["search_path"])
 }
 
@@ -94,5 +95,25 @@ func batchOfOutput(i int) store.Batch {
 		Commands: []wire.Command{storetest.LiveCommand("c-1", wire.StateRunning, 0)},
 		Output:   storetest.Chunks("c-1", [2]int64{int64(i * 1000), int64((i + 1) * 1000)}),
 		Events:   []store.Event{{Seq: uint64(i + 1), At: storetest.T0}},
+	}
+}
+
+// TestApplyDoesNotWaitForReads holds every read connection, as a crowd of
+// dashboards replaying output would: a batch still commits at once.
+func TestApplyDoesNotWaitForReads(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	for range s.r.Config().MaxConns {
+		c, err := s.r.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b := batchOfOutput(0)
+	if err := s.Apply(wait, &b); err != nil {
+		t.Fatalf("Apply with every read connection busy: %v", err)
 	}
 }
