@@ -43,10 +43,17 @@ JOIN output o ON o.command_id = k.id AND o.off = k.off`
 // offset never change. A chunk resent cut longer than the row stored at its
 // offset keeps its tail as a row of its own, so re-chunked output loses
 // nothing.
+//
+// A batch that takes longer than a minute (a server that stopped
+// answering, a table locked by someone else) is abandoned and rolled back,
+// so that the caller can retry it on a new connection rather than wait for
+// ever.
 func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 	if b.Empty() {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.applyTimeout)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error { return apply(ctx, tx, b) })
 	if err != nil {
 		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -29,9 +30,14 @@ var (
 	_ store.Auth  = (*Store)(nil)
 )
 
-// writeConns is the size of the write pool: Apply runs one batch at a
-// time, and token changes are rare.
-const writeConns = 2
+const (
+	// writeConns is the size of the write pool: Apply runs one batch at a
+	// time, and token changes are rare.
+	writeConns = 2
+	// defaultApplyTimeout bounds one Apply. A batch of many MiB commits in well
+	// under a second on a healthy server.
+	defaultApplyTimeout = time.Minute
+)
 
 // Store is a Switchboard store in a PostgreSQL database (in the schema the
 // connection's search_path selects).
@@ -40,6 +46,8 @@ type Store struct {
 	name string        // the server and database, for errors; never the password
 	w    *pgxpool.Pool // batches and token changes
 	r    *pgxpool.Pool // reads; pool_max_conns in the URL sizes it
+
+	applyTimeout time.Duration // defaultApplyTimeout, shorter in tests
 }
 
 // Open connects to the database at url (postgres://user@host:port/db?…, or
@@ -49,7 +57,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: parse PostgreSQL URL: %w", errors.Unwrap(err))
 	}
-	s := &Store{name: describe(cfg)}
+	s := &Store{name: describe(cfg), applyTimeout: defaultApplyTimeout}
 	if err := s.open(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open store %s: %w%s", s.name, err, hint(err))
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -116,4 +117,34 @@ func TestApplyDoesNotWaitForReads(t *testing.T) {
 	if err := s.Apply(wait, &b); err != nil {
 		t.Fatalf("Apply with every read connection busy: %v", err)
 	}
+}
+
+// TestApplyTimesOutOnALockedTable is a batch that cannot go on: another
+// session holds the output table locked. Apply gives up at its bound,
+// stores nothing, and the retry succeeds once the lock is gone.
+func TestApplyTimesOutOnALockedTable(t *testing.T) {
+	s, url := openTest(t)
+	s.applyTimeout = 300 * time.Millisecond
+	conn := pgtest.Connect(t, url)
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), "LOCK TABLE output IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	b := storetest.BatchOfEverything()
+	start := time.Now()
+	err = s.Apply(context.Background(), &b)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("Apply on a locked table: %v after %v, want a timeout", err, time.Since(start))
+	}
+	t.Log(err)
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.AssertNothingStored(t, s)
+	storetest.Apply(t, s, b)
+	storetest.AssertEverythingStored(t, s)
 }
