@@ -3,6 +3,9 @@
 GO        ?= go
 BIN       := bin
 DB        ?= var/switchboard.db
+# STORE=postgres://… keeps history in PostgreSQL instead of the SQLite file DB.
+STORE     ?=
+RELAY_STORE := $(if $(STORE),--store '$(STORE)',--db $(DB))
 ADDR      ?= 127.0.0.1:8080
 RELAY_URL := ws://$(ADDR)
 GOFLAGS_TEST ?= -race -count=1 -timeout 20m
@@ -25,10 +28,10 @@ web:
 # an admin token to var/admin.token; the agent gets a token of its own.
 run: build
 	@mkdir -p var
-	@$(BIN)/relay --addr $(ADDR) --db $(DB) --log-level warn 2>>var/relay.log & echo $$! > var/relay.pid; \
+	@$(BIN)/relay --addr $(ADDR) $(RELAY_STORE) --log-level warn 2>>var/relay.log & echo $$! > var/relay.pid; \
 	 trap 'kill $$(cat var/agent.pid) $$(cat var/relay.pid) 2>/dev/null' EXIT INT TERM; \
 	 for i in $$(seq 100); do [ -s var/admin.token ] && curl -fsS http://$(ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
-	 umask 077; [ -s var/agent.token ] || $(BIN)/relay token create --db $(DB) --role agent --name local-agent-$$(date +%s) > var/agent.token; \
+	 umask 077; [ -s var/agent.token ] || $(BIN)/relay token create $(RELAY_STORE) --role agent --name local-agent-$$(date +%s) > var/agent.token; \
 	 $(BIN)/agent --relay $(RELAY_URL) --token-file var/agent.token --name local --label env=dev --log-level warn 2>>var/agent.log & echo $$! > var/agent.pid; \
 	 sleep 0.5; SWITCHBOARD_RELAY=$(RELAY_URL) SWITCHBOARD_TOKEN_FILE=var/admin.token $(BIN)/tui
 
