@@ -5,15 +5,18 @@
 //
 // The server is SWITCHBOARD_TEST_POSTGRES, by default
 // postgres://postgres@127.0.0.1:5432/test (.ci/run starts it). A test that
-// cannot reach it fails, saying so: it never skips.
+// cannot reach it fails, saying so: it never skips. Schemas left behind by
+// a killed test process are dropped by a later one after six hours.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +39,44 @@ func Server() string {
 func URL(t testing.TB) string {
 	t.Helper()
 	server := Server()
+	sweepOnce.Do(func() { sweep(t, server) })
 	schema := "sbtest_" + strings.ToLower(rand.Text()[:16]) // [a-z2-7]: no quoting needed
-	exec(t, server, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	exec(t, server, fmt.Sprintf("CREATE SCHEMA %s; COMMENT ON SCHEMA %[1]s IS '%d'",
+		pgx.Identifier{schema}.Sanitize(), time.Now().Unix()))
 	t.Cleanup(func() { exec(t, server, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
 	return WithSearchPath(t, server, schema)
+}
+
+// staleAfter is how old a test schema must be before any test process may
+// drop it: one whose test was killed before its cleanup ran. No test runs
+// this long.
+const staleAfter = 6 * time.Hour
+
+var sweepOnce sync.Once
+
+// sweep drops test schemas left behind by killed test processes, once per
+// process, so that a shared server does not fill up with them. A schema's
+// comment holds when it was created.
+func sweep(t testing.TB, server string) {
+	t.Helper()
+	const stale = `SELECT nspname FROM pg_namespace
+WHERE nspname LIKE 'sbtest\_%' AND obj_description(oid, 'pg_namespace') ~ '^[0-9]+$'
+  AND obj_description(oid, 'pg_namespace')::bigint < $1`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn := Connect(t, server)
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, stale, time.Now().Add(-staleAfter).Unix()) // CollectRows reports its error
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Logf("PostgreSQL: finding stale test schemas: %v", err)
+		return
+	}
+	for _, name := range names {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Logf("PostgreSQL: dropping stale test schema %s: %v", name, err)
+		}
+	}
 }
 
 // WithSearchPath is server's URL with search_path set to schema, and the
