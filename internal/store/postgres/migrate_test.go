@@ -7,12 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"switchboard/internal/pgtest"
 	"switchboard/internal/store/migrate"
+	"switchboard/internal/store/storetest"
 )
 
 // bareSchema is a pool on an empty schema, for migrations other than the
@@ -46,57 +46,17 @@ func versions(t *testing.T, pool *pgxpool.Pool) []int {
 	return got
 }
 
-func TestMigrateRunsEachOnce(t *testing.T) {
-	pool, _ := bareSchema(t)
-	fsys := fstest.MapFS{
-		"migrations/0001_a.sql": {Data: []byte("CREATE TABLE t (x integer); INSERT INTO t VALUES (1);")},
-	}
-	steps := []struct {
-		add  string // a migration file added before this step
-		want []int  // the versions this step applies
-	}{
-		{want: []int{1}},
-		{want: nil},
-		{add: "migrations/0002_b.sql", want: []int{2}},
-		{want: nil},
-	}
-	for i, s := range steps {
-		if s.add != "" {
-			fsys[s.add] = &fstest.MapFile{Data: []byte("INSERT INTO t VALUES (2);")}
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, func(t *testing.T) storetest.Migrator {
+		pool, _ := bareSchema(t)
+		return storetest.Migrator{
+			Run: func(ms []migrate.Migration) ([]int, error) { return runMigrations(context.Background(), pool, ms) },
+			Count: func(query string) (n int, err error) {
+				err = pool.QueryRow(context.Background(), query).Scan(&n)
+				return n, err
+			},
 		}
-		ms, err := migrate.Load(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := runMigrations(context.Background(), pool, ms)
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, s.want) {
-			t.Fatalf("step %d: applied %v, want %v", i, got, s.want)
-		}
-	}
-	var n int
-	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("t has %d rows (%v), want 2: a migration ran twice or not at all", n, err)
-	}
-}
-
-func TestMigrateAllOrNothing(t *testing.T) {
-	pool, _ := bareSchema(t)
-	ms := []migrate.Migration{
-		{Version: 1, Name: "0001_ok.sql", SQL: "CREATE TABLE ok (x integer);"},
-		{Version: 2, Name: "0002_bad.sql", SQL: "CREATE TABLE bad (x integer); NOT SQL;"},
-	}
-	_, err := runMigrations(context.Background(), pool, ms)
-	if err == nil || !strings.Contains(err.Error(), "0002_bad.sql") {
-		t.Fatalf("err = %v, want one naming 0002_bad.sql", err)
-	}
-	var n int
-	err = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()").Scan(&n)
-	if err != nil || n != 0 {
-		t.Fatalf("%d tables survive the failed run (%v), want none", n, err)
-	}
+	})
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {

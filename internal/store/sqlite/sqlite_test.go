@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"switchboard/internal/store"
 	"switchboard/internal/store/migrate"
@@ -137,40 +136,17 @@ func bareFile(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func TestMigrateRunsEachOnce(t *testing.T) {
-	db := bareDB(t)
-	fsys := fstest.MapFS{
-		"migrations/0001_a.sql": {Data: []byte("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")},
-	}
-	steps := []struct {
-		add  string // a migration file added before this step
-		want []int  // the versions this step applies
-	}{
-		{want: []int{1}},
-		{want: nil},
-		{add: "migrations/0002_b.sql", want: []int{2}},
-		{want: nil},
-	}
-	for i, s := range steps {
-		if s.add != "" {
-			fsys[s.add] = &fstest.MapFile{Data: []byte("INSERT INTO t VALUES (2);")}
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, func(t *testing.T) storetest.Migrator {
+		db := bareDB(t)
+		return storetest.Migrator{
+			Run: func(ms []migrate.Migration) ([]int, error) { return runMigrations(context.Background(), db, ms) },
+			Count: func(query string) (n int, err error) {
+				err = db.QueryRow(query).Scan(&n)
+				return n, err
+			},
 		}
-		ms, err := migrate.Load(fsys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := runMigrations(context.Background(), db, ms)
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, s.want) {
-			t.Fatalf("step %d: applied %v, want %v", i, got, s.want)
-		}
-	}
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("t has %d rows (%v), want 2: a migration ran twice or not at all", n, err)
-	}
+	})
 }
 
 func TestReopenRunsNothing(t *testing.T) {
@@ -185,22 +161,6 @@ func TestReopenRunsNothing(t *testing.T) {
 		t.Fatalf("migrate on a migrated file applied %v (%v), want nothing", applied, err)
 	}
 	assertVersions(t, db, migrations)
-}
-
-func TestMigrateAllOrNothing(t *testing.T) {
-	db := bareDB(t)
-	ms := []migrate.Migration{
-		{Version: 1, Name: "0001_ok.sql", SQL: "CREATE TABLE ok (x INTEGER);"},
-		{Version: 2, Name: "0002_bad.sql", SQL: "CREATE TABLE bad (x INTEGER); NOT SQL;"},
-	}
-	_, err := runMigrations(context.Background(), db, ms)
-	if err == nil || !strings.Contains(err.Error(), "0002_bad.sql") {
-		t.Fatalf("err = %v, want one naming 0002_bad.sql", err)
-	}
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d schema objects survive the failed run (%v), want none", n, err)
-	}
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {

@@ -3,8 +3,8 @@
 // runs against a real database of its kind (internal/store/sqlite,
 // internal/store/postgres), so that the two cannot drift apart.
 //
-// An implementation's tests call Run with a Harness; its benchmarks call
-// Bench. To add a test, write a func(*testing.T, Harness) in this package
+// An implementation's tests call Run with a Harness and RunMigrations with
+// its migration runner; its benchmarks call Bench. To add a test, write a func(*testing.T, Harness) in this package
 // and list it in tests; tests of one implementation's own machinery (its
 // files, its server, its migrations' SQL) stay in that implementation.
 package storetest
