@@ -91,7 +91,11 @@ func cutConnections(t *testing.T, pg string, interval time.Duration) (stop func(
 				rounds <- n
 				return
 			case <-tick.C:
-				if pgtest.TerminateBackends(t, pg) > 0 {
+				ended, err := pgtest.Terminate(pg)
+				if err != nil {
+					t.Error(err)
+				}
+				if ended > 0 {
 					n++
 				}
 			}

@@ -100,25 +100,38 @@ func WithSearchPath(t testing.TB, server, schema string) string {
 // anyone else's, and returns how many it ended.
 func TerminateBackends(t testing.TB, dbURL string) int {
 	t.Helper()
-	u, err := url.Parse(dbURL)
+	n, err := Terminate(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// Terminate is TerminateBackends for a goroutine other than the test's,
+// where a test may not fail itself with Fatal.
+func Terminate(dbURL string) (int, error) {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return 0, err
+	}
 	app := u.Query().Get("application_name")
 	if app == "" {
-		t.Fatalf("%s names no application_name", redact(dbURL))
+		return 0, fmt.Errorf("%s names no application_name", redact(dbURL))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn := Connect(t, Server())
+	conn, err := pgx.Connect(ctx, Server())
+	if err != nil {
+		return 0, fmt.Errorf("PostgreSQL test server %s: %w", redact(Server()), err)
+	}
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE application_name = $1 AND pid <> pg_backend_pid()`, app).Scan(&n)
 	if err != nil {
-		t.Fatalf("terminate the backends of %s: %v", app, err)
+		return 0, fmt.Errorf("terminate the backends of %s: %w", app, err)
 	}
-	return n
+	return n, nil
 }
 
 // Exec runs sql on its own connection to the database at dbURL.
