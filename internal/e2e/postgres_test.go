@@ -22,14 +22,17 @@ import (
 
 // TestPostgresStore runs the real relay on PostgreSQL with tokens on, as
 // an operator would: `relay token create --store` makes the tokens, a real
-// agent runs a command that a dashboard watches, the server ends the
-// relay's connections twice mid-stream (as a PostgreSQL restart does), and
-// every byte still reaches the dashboard and the database once. After a
-// relay restart the CLI reads the same history and output back.
+// agent runs a command that a dashboard watches. Mid-stream the server
+// ends the relay's connections again and again, and then is away for a
+// second (every connection closed, new ones refused), as PostgreSQL
+// restarts do; streaming goes on, and every byte still reaches the
+// dashboard and the database once. After a relay restart the CLI reads the
+// same history and output back.
 func TestPostgresStore(t *testing.T) {
-	pg := pgtest.URL(t)
-	admin := relayToken(t, pg, "admin", "pg-admin")
-	agentToken := relayToken(t, pg, "agent", "pg-agent")
+	direct := pgtest.URL(t)
+	proxy, pg := pgtest.NewProxy(t, direct) // the relay's way to the server
+	admin := relayToken(t, direct, "admin", "pg-admin")
+	agentToken := relayToken(t, direct, "agent", "pg-agent")
 	addr := proctest.FreeAddr(t)
 	relay := startRelay(t, addr, pg, "--secure")
 	start(t, "agent", "--relay", "ws://"+addr, "--token", agentToken, "--name", "pg-worker", "--state-dir", t.TempDir())
@@ -40,24 +43,27 @@ func TestPostgresStore(t *testing.T) {
 	}
 	defer cl.Close()
 	waitIdle(t, cl, "pg-worker")
-	id, want := followLines(t, cl, "pg-worker", 400)
+	id, want := followLines(t, cl, "pg-worker", 600)
 	var got bytes.Buffer
 	follow(t, cl, id, &got, "line 50\r\n")
 	stop := cutConnections(t, pg, 100*time.Millisecond)
-	follow(t, cl, id, &got, "line 350\r\n")
+	follow(t, cl, id, &got, "line 250\r\n")
 	if rounds := stop(); rounds == 0 {
 		t.Fatal("the relay held no connection to PostgreSQL to end")
 	}
+	proxy.Down()
+	follow(t, cl, id, &got, "line 400\r\n") // live while the server is away
+	proxy.Up()
 	follow(t, cl, id, &got, "")
 
 	if got.String() != want {
 		t.Fatalf("dashboard output differs: got %d bytes, want %d", got.Len(), len(want))
 	}
 	relaytest.Eventually(t, 20*time.Second, "the final state stored", func() bool {
-		c, err := storedCommand(pg, id)
+		c, err := storedCommand(direct, id)
 		return err == nil && c.State == wire.StateExited
 	})
-	assertStoredOutput(t, pg, id, want)
+	assertStoredOutput(t, direct, id, want)
 
 	if log := relay.LogText(); !strings.Contains(log, "store write failed") {
 		t.Fatalf("no store batch failed and was retried: the test cut nothing that mattered\n%s", log)

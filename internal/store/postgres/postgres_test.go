@@ -148,3 +148,35 @@ func TestApplyTimesOutOnALockedTable(t *testing.T) {
 	storetest.Apply(t, s, b)
 	storetest.AssertEverythingStored(t, s)
 }
+
+// TestServerOutage takes the server away for a while, as a restart does
+// (every connection closed, new ones refused), and brings it back: batches
+// fail while it is away, the first after its return succeeds, and nothing
+// committed before is lost.
+func TestServerOutage(t *testing.T) {
+	proxy, url := pgtest.NewProxy(t, pgtest.URL(t))
+	s := openURL(t, url)
+	ctx := context.Background()
+	b := batchOfOutput(0)
+	storetest.Apply(t, s, b)
+
+	proxy.Down()
+	for i := 1; i <= 3; i++ {
+		b := batchOfOutput(1)
+		if err := s.Apply(ctx, &b); err == nil {
+			t.Fatalf("attempt %d: a batch was stored with the server away", i)
+		} else if i == 1 {
+			t.Log(err)
+		}
+	}
+	if _, err := s.Load(ctx); err == nil {
+		t.Fatal("Load succeeded with the server away")
+	}
+	proxy.Up()
+	b = batchOfOutput(1)
+	storetest.Apply(t, s, b)
+	st := storetest.Load(t, s)
+	if len(st.Commands) != 1 || st.Commands[0].OutputBytes != 2000 || st.EventSeq != 2 {
+		t.Fatalf("after the outage: %+v", st)
+	}
+}
