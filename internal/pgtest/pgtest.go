@@ -1,7 +1,11 @@
 // Package pgtest gives a test a PostgreSQL database of its own: a schema
 // with a random name in the test server, selected by the search_path of
 // the URL it returns, and dropped when the test ends. Tests in parallel
-// packages never see each other's tables.
+// packages never see each other's tables. It also plays a server restart
+// for one test alone, never for the shared server: TerminateBackends ends
+// the test's connections, and Proxy stands between a client and the server
+// and goes away and comes back. A Proxy's goroutines (an accept loop, two
+// copiers per connection) end when it goes down and the test ends.
 //
 // The server is SWITCHBOARD_TEST_POSTGRES, by default
 // postgres://postgres@127.0.0.1:5432/test (.ci/run starts it). A test that
