@@ -21,13 +21,14 @@ var (
 
 // Encode returns m as a JSON object whose "type" field names it.
 func Encode(m Message) ([]byte, error) {
+	typ := m.MessageType()
 	body, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", m.MessageType(), err)
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
 	}
+	body = dropZeroTimes(body, zeroTimeKeys[typ])
 	// Splice the type in front of the struct's own fields rather than
 	// marshal a wrapper: one allocation and no reflection on a second type.
-	typ := m.MessageType()
 	out := make([]byte, 0, len(body)+len(typ)+11)
 	out = append(out, `{"type":"`...)
 	out = append(out, typ...)
