@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -142,6 +141,8 @@ type conn struct {
 	batch  []outbound
 	rest   []byte // the unwritten end of a frame writeInline began
 	broken bool   // a write failed: the stream may hold a partial frame
+
+	afterTake func() // tests only: runs between taking a batch and writing it
 }
 
 // newConn wraps an upgraded connection. With sock (the socket detached
@@ -431,9 +432,9 @@ func (c *conn) cutOff() {
 	c.mu.Unlock()
 	c.log.Warn("disconnecting slow consumer", "remote", c.remote, "pending_bytes", pending)
 	c.setWhy("slow_consumer")
+	// A writer stuck on this peer has closeLinger to finish its write, so
+	// that a peer that reads again learns why it is cut off.
 	c.closeNow(wire.CloseSlowConsumer, "slow consumer: send queue full; reconnect and resume from your offsets")
-	// The writer may be stuck writing to this peer: fail that write now.
-	c.setWriteDeadline(time.Now())
 }
 
 // setWriteDeadline bounds the writer's system calls; any goroutine may
@@ -519,8 +520,8 @@ func (c *conn) ping() {
 func (c *conn) write() {
 	for {
 		if isClosed(c.kill) {
-			if c.rest != nil {
-				c.broken = true // a close frame cannot follow half a frame
+			if c.rest != nil { // a close frame can follow only whole frames
+				_ = c.writeRest(time.Now().Add(closeLinger))
 			}
 			c.sendCloseNow()
 			c.finish()
@@ -549,6 +550,9 @@ func (c *conn) write() {
 		if len(batch) == 0 {
 			return // idle: the next enqueue starts a writer
 		}
+		if c.afterTake != nil {
+			c.afterTake()
+		}
 		err := c.writeBatch(batch, time.Now().Add(wait))
 		last := batch[len(batch)-1]
 		for _, m := range batch {
@@ -557,6 +561,9 @@ func (c *conn) write() {
 			}
 		}
 		clear(batch)
+		if errors.Is(err, errKilled) {
+			continue // nothing was written: the close frame goes out whole
+		}
 		if err != nil {
 			c.log.Debug("write failed", "remote", c.remote, "err", err)
 			c.finish()
@@ -623,6 +630,9 @@ func (c *conn) takeBatch() (batch []outbound, over bool) {
 	return c.batch, false
 }
 
+// errKilled is writeBatch refusing to start a batch on a killed connection.
+var errKilled = errors.New("connection killed")
+
 // writeBatch frames the messages and writes them with one writev.
 func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 	if c.broken {
@@ -658,12 +668,15 @@ func (c *conn) writeBatch(batch []outbound, deadline time.Time) error {
 	case isClosed(c.kill) && batch[0].kind != websocket.CloseMessage:
 		// Checked after setting the deadline: closeNow shortens it after
 		// closing kill, so a write that starts now cannot outlast it.
-		err = errors.New("connection killed")
+		err = errKilled
 	default:
 		err = c.out.write(bufs)
 	}
 	*bp = buf
 	putScratch(bp)
+	if errors.Is(err, errKilled) {
+		return err // the stream is whole: closeNow's frame can still go out
+	}
 	if err != nil {
 		c.broken = true
 		return err
@@ -683,21 +696,6 @@ func (c *conn) writeRest(deadline time.Time) error {
 		c.broken = true
 	}
 	return err
-}
-
-// appendFrameHeader appends the header of an unmasked, unfragmented
-// WebSocket frame (RFC 6455 §5.2) carrying n bytes. gorilla's message
-// kinds are the frame opcodes.
-func appendFrameHeader(b []byte, kind, n int) []byte {
-	b = append(b, 0x80|byte(kind))
-	switch {
-	case n < 126:
-		return append(b, byte(n))
-	case n <= 0xffff:
-		return append(b, 126, byte(n>>8), byte(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
-	}
 }
 
 var scratchPool sync.Pool // *[]byte: frame headers and small payloads of one batch

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,5 +350,29 @@ func TestConnCloseNowNeverBlocks(t *testing.T) {
 	case <-p.c.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a writer stuck on a peer that reads nothing did not give up")
+	}
+}
+
+// TestConnCloseNowBetweenTakeAndWrite kills a connection after its writer
+// took a batch (a dashboard's ping, due as its hello deadline passed) and
+// before it wrote it: the peer still gets the close code, not a reset.
+func TestConnCloseNowBetweenTakeAndWrite(t *testing.T) {
+	p := newConnPair(t, 1<<30)
+	var once sync.Once
+	p.c.afterTake = func() {
+		once.Do(func() { p.c.closeNow(wire.CloseBadHandshake, "no hello received") })
+	}
+	p.c.enqueueControl(websocket.PingMessage, nil)
+	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := p.client.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != wire.CloseBadHandshake || ce.Text != "no hello received" {
+			t.Fatalf("connection ended with %v, want close %d %q", err, wire.CloseBadHandshake, "no hello received")
+		}
+		return
 	}
 }

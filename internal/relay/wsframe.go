@@ -151,3 +151,18 @@ func unmask(dst, src []byte, key [4]byte) {
 		dst[i] = src[i] ^ key[i&3]
 	}
 }
+
+// appendFrameHeader appends the header of an unmasked, unfragmented
+// WebSocket frame (RFC 6455 §5.2) carrying n bytes. gorilla's message
+// kinds are the frame opcodes.
+func appendFrameHeader(b []byte, kind, n int) []byte {
+	b = append(b, 0x80|byte(kind))
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return append(b, 126, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
