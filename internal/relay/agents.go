@@ -20,7 +20,7 @@ type agentConn struct {
 	name    string
 	who     principal
 	log     *slog.Logger
-	logs    map[string]*outputLog // output logs this agent writes; owned by the reader
+	logs    map[string]*outputLog // output logs of its live commands; owned by the reader
 	lastLog *outputLog            // the one it wrote last: most frames are for the same command
 }
 
@@ -179,6 +179,7 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
 		r.commandStarted(ac, m)
 	case *wire.Exited:
 		r.commandExited(ac, m)
+		ac.forgetEnded()
 	case *wire.SessionOpened:
 		r.sessionOpened(ac, m)
 	case *wire.OutputDropped:
@@ -212,7 +213,7 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 	}
 	if log == nil {
 		r.mu.Lock()
-		if cs := r.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
+		if cs := r.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID && !cs.cmd.State.Final() {
 			log = cs.out
 		}
 		r.mu.Unlock()
@@ -230,6 +231,23 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 	}
 	if exitReady {
 		r.completeExit(f.CommandID)
+		ac.forgetEnded()
+	}
+}
+
+// forgetEnded lets go of the output logs of commands that are over, so
+// that a long-lived agent costs the logs of its live commands only. The
+// reader calls it when it handles an exit, which is when commands end;
+// one finalized elsewhere (cancelled, or its exit bounded) goes at the
+// next.
+func (ac *agentConn) forgetEnded() {
+	for id, l := range ac.logs {
+		if l.isEnded() {
+			delete(ac.logs, id)
+		}
+	}
+	if ac.lastLog != nil && ac.lastLog.isEnded() {
+		ac.lastLog = nil
 	}
 }
 

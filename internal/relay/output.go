@@ -197,6 +197,10 @@ func (o *outputLog) markStored(end int64, rows []store.Chunk) {
 	defer o.mu.Unlock()
 	if end > o.stored {
 		o.stored = end
+		if o.ended && o.stored >= o.received {
+			o.release()
+			return
+		}
 		o.adopt(rows)
 		o.trim()
 		o.compact()
@@ -408,11 +412,29 @@ func (o *outputLog) skipOver(from, to int64) {
 	}
 }
 
+// release forgets the output held in memory of a command that is over
+// and stored: subscribers read it from the store, and a recent command
+// costs the relay nothing for its output.
+func (o *outputLog) release() {
+	clear(o.chunks)
+	o.chunks, o.memBytes, o.settled = nil, 0, 0
+}
+
+// isEnded reports whether the command is over (finish was called).
+func (o *outputLog) isEnded() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ended
+}
+
 // finish marks the output complete and tells every subscriber.
 func (o *outputLog) finish() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.ended, o.endAt = true, o.received
+	if o.stored >= o.received {
+		o.release()
+	}
 	for d := range o.subs {
 		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
 	}

@@ -29,6 +29,7 @@ type Relay struct {
 	DBPath string
 
 	mu     sync.Mutex
+	relay  *relay.Relay
 	srv    *http.Server
 	store  *sqlite.DB
 	cancel context.CancelFunc
@@ -125,7 +126,18 @@ func (r *Relay) Start() {
 		}
 		wg.Wait()
 	}()
-	r.srv, r.store, r.cancel, r.done = srv, st, cancel, done
+	r.srv, r.store, r.cancel, r.done, r.relay = srv, st, cancel, done, rl
+}
+
+// Instance is the running relay itself, for tests that look inside it
+// (through the relay package's export_test.go); nil while stopped.
+func (r *Relay) Instance() *relay.Relay {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv == nil {
+		return nil
+	}
+	return r.relay
 }
 
 // listen binds the previous address again after a restart; the kernel may
