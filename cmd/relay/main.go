@@ -64,6 +64,8 @@ func run(args []string) error {
 	maxUnauth := fs.Int("max-unauthenticated", 256, "How many connections may be open at once without having authenticated (TCP connections that sent no request yet, WebSockets before their hello is accepted); more are refused.")
 	maxUnauthPerIP := fs.Int("max-unauthenticated-per-ip", 32, "The same limit per remote address (an IPv4 address or an IPv6 /64). Behind a reverse proxy every peer has the proxy's address.")
 	authFailures := fs.Int("auth-failures-per-minute", 10, "Failed authentications an address may have in a minute before its connections and logins are refused, unchecked, until its budget refills.")
+	var hosts flagenv.Strings
+	fs.Var(&hosts, "allowed-host", "A host name the relay is reached by, besides the --addr host, localhost and IP addresses (e.g. relay.example.com); requests for other names are refused, against DNS rebinding. Always checked with --insecure-no-auth; with authentication, once any is given. Repeatable.")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
@@ -110,7 +112,7 @@ func run(args []string) error {
 		}
 	}
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
-		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller,
+		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures}, st)
 	if err != nil {
 		return err
@@ -128,7 +130,7 @@ func run(args []string) error {
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: r.Guard(handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	r.Serve(srv)
 	log.Info("relay listening", "addr", ln.Addr().String(), "store", spec.String(), "version", version, "tls", *tlsCert != "", "auth", !*noAuth)

@@ -22,7 +22,16 @@ type Config struct {
 	NoAuth bool
 	// AllowedOrigins are browser origins, besides the relay's own, whose
 	// pages may open dashboard WebSockets (e.g. "https://ops.example.com").
-	AllowedOrigins   []string
+	AllowedOrigins []string
+	// Addr is the address the relay listens on (host:port); its host is
+	// one of the names the Host check accepts.
+	Addr string
+	// AllowedHosts are more names the relay may be reached by. A request
+	// whose Host header names none of them, nor Addr's host, "localhost"
+	// or an IP address, is refused: a page on another name that resolves
+	// to the relay's address (DNS rebinding) gets nothing. The check is
+	// always on with NoAuth, and with authentication once any is given.
+	AllowedHosts     []string
 	MaxConnsPerToken int     // open connections per token; default 64
 	RunsPerSecond    float64 // run requests per dashboard connection; default 10 (burst 4x)
 	InputPerSecond   float64 // input frames per dashboard connection; default 2000 (burst 4x)

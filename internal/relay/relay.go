@@ -40,6 +40,7 @@ type Relay struct {
 	tcpGate  *gate      // TCP connections that sent no request yet (where Serve wired it)
 	failures *failures  // failed authentications per address
 	denied   *deniedLog // refusals waiting to be audited in a summary
+	hosts    hostCheck
 
 	ctx    context.Context // ends when Run's context ends
 	cancel context.CancelFunc
@@ -92,6 +93,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		tcpGate:      newGate(tcpGateFactor*cfg.MaxUnauthenticatedPerAddr, tcpGateFactor*cfg.MaxUnauthenticated),
 		failures:     newFailures(cfg.AuthFailuresPerMinute),
 		denied:       newDeniedLog(),
+		hosts:        newHostCheck(cfg),
 	}
 	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
 		Help: "Agents connected now."}, r.countOnline))
@@ -153,7 +155,7 @@ func (r *Relay) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	return mux
+	return r.Guard(mux)
 }
 
 // Run drives the relay's background work (storage, offline detection)

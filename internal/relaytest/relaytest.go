@@ -114,7 +114,7 @@ func (r *Relay) Start() {
 	}
 	ln := r.listen()
 	r.Addr = ln.Addr().String()
-	srv := &http.Server{Handler: web.Handler(r.cfg.Logger, rl.Handler())}
+	srv := &http.Server{Handler: rl.Guard(web.Handler(r.cfg.Logger, rl.Handler()))}
 	rl.Serve(srv)
 	done := make(chan struct{})
 	go func() {
