@@ -37,6 +37,10 @@ type Token struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never
 	RevokedAt time.Time // zero: not revoked
+	// Scope, when set, limits a dashboard token to the agents carrying
+	// all of these labels, and their commands (relay token create
+	// --scope). Nil: every agent.
+	Scope wire.Strings
 }
 
 // Valid reports whether the token may be used at t.
@@ -49,7 +53,8 @@ func (t Token) Valid(at time.Time) bool {
 type Auth interface {
 	CreateToken(ctx context.Context, t Token) error
 	Tokens(ctx context.Context) ([]Token, error)
-	// RevokeToken marks the named token revoked; ErrNotFound if none.
+	// RevokeToken marks the named token revoked, and ends its browser
+	// sessions, sign-in codes and agent bindings; ErrNotFound if none.
 	RevokeToken(ctx context.Context, name string, at time.Time) error
 	// TokensChanged returns a value that changes whenever any token is
 	// created or revoked, by this process or another one.

@@ -46,24 +46,29 @@ type State struct {
 }
 
 // Batch is one transaction's worth of writes, applied in this order:
-// agents, commands, output, events, audit.
+// agents, forgotten agents, commands, output, events, audit.
 type Batch struct {
-	Agents   []wire.Agent   // upserted by id
-	Commands []wire.Command // upserted by id (the full row each time)
-	Output   []Chunk
-	Events   []Event
-	Audit    []wire.AuditEntry
+	Agents []wire.Agent // upserted by id
+	// ForgetAgents are ids of agents to delete, with the bindings their
+	// first connection made (a binding made with its token keeps the
+	// agent's name, and waits for a new id). Their commands stay.
+	ForgetAgents []string
+	Commands     []wire.Command // upserted by id (the full row each time)
+	Output       []Chunk
+	Events       []Event
+	Audit        []wire.AuditEntry
 }
 
 // Empty reports whether the batch holds nothing to write.
 func (b *Batch) Empty() bool {
-	return len(b.Agents)+len(b.Commands)+len(b.Output)+len(b.Events)+len(b.Audit) == 0
+	return len(b.Agents)+len(b.ForgetAgents)+len(b.Commands)+len(b.Output)+len(b.Events)+len(b.Audit) == 0
 }
 
 // Reset empties the batch, keeping its capacity.
 func (b *Batch) Reset() {
 	clear(b.Output) // drop references to output buffers
-	b.Agents, b.Commands, b.Output, b.Events, b.Audit = b.Agents[:0], b.Commands[:0], b.Output[:0], b.Events[:0], b.Audit[:0]
+	b.Agents, b.ForgetAgents, b.Commands = b.Agents[:0], b.ForgetAgents[:0], b.Commands[:0]
+	b.Output, b.Events, b.Audit = b.Output[:0], b.Events[:0], b.Audit[:0]
 }
 
 // Chunk is a run of a command's output starting at Offset.

@@ -36,7 +36,7 @@ JOIN output o ON o.command_id = k.id AND o.off = k.off`
 )
 
 // Apply writes b in one transaction, sent as one pipeline of statements in
-// the order agents, commands, output, events, audit. On error nothing of b
+// the order agents, forgotten agents, commands, output, events, audit. On error nothing of b
 // is stored and the same batch can be applied again.
 //
 // Output bytes already stored are kept, not rewritten: the bytes at an
@@ -66,6 +66,11 @@ func apply(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
 	var head, tail pipeline
 	for i := range b.Agents {
 		head.queue("agent "+b.Agents[i].ID, upsertAgent, cleanArgs(sqlrow.AgentArgs(&b.Agents[i]))...)
+	}
+	for _, id := range b.ForgetAgents {
+		for _, sql := range sqlrow.ForgetAgent {
+			head.queue("forget agent "+id, sql(dollar), clean(id))
+		}
 	}
 	for i := range b.Commands {
 		head.queue("command "+b.Commands[i].ID, upsertCommand, cleanArgs(sqlrow.CommandArgs(&b.Commands[i]))...)

@@ -13,11 +13,14 @@ import (
 	"switchboard/internal/wire"
 )
 
+var (
+	insertToken  = "INSERT INTO tokens (" + sqlrow.List("", sqlrow.TokenColumns) + ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	selectTokens = "SELECT " + sqlrow.List("", sqlrow.TokenColumns) + " FROM tokens ORDER BY name"
+)
+
 // CreateToken stores a new token; a taken name fails with store.ErrExists.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := s.w.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at, expires_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, clean(t.Name), clean(t.Role), t.Hash,
-		sqlrow.Nanos(t.CreatedAt), sqlrow.Nanos(t.ExpiresAt), sqlrow.Nanos(t.RevokedAt))
+	_, err := s.w.Exec(ctx, insertToken, cleanArgs(sqlrow.TokenArgs(&t))...)
 	if isUniqueViolation(err) {
 		err = store.ErrExists
 	}
@@ -29,37 +32,37 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 
 // Tokens returns every token, revoked and expired ones included, by name.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, _ := s.r.Query(ctx, "SELECT name, role, hash, created_at, expires_at, revoked_at FROM tokens ORDER BY name")
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) {
-		var (
-			t                 store.Token
-			created, exp, rev int64
-		)
-		err := r.Scan(&t.Name, &t.Role, &t.Hash, &created, &exp, &rev)
-		t.CreatedAt, t.ExpiresAt, t.RevokedAt = sqlrow.FromNanos(created), sqlrow.FromNanos(exp), sqlrow.FromNanos(rev)
-		return t, err
-	})
+	rows, _ := s.r.Query(ctx, selectTokens)
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) { return sqlrow.ScanToken(r) })
 	if err != nil {
 		return nil, fmt.Errorf("store %s: tokens: %w", s.name, err)
 	}
 	return list, nil
 }
 
-// RevokeToken marks a token revoked; store.ErrNotFound if there is none.
-// Revoking a revoked token changes nothing.
+// RevokeToken marks a token revoked and ends what acts for it;
+// store.ErrNotFound if there is none. Revoking it again changes nothing
+// but its revocation time, which stays the first.
 func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	tag, err := s.w.Exec(ctx, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at = 0", sqlrow.Nanos(at), clean(name))
-	if err != nil {
-		return fmt.Errorf("store %s: revoke token %s: %w", s.name, name, err)
-	}
-	if tag.RowsAffected() > 0 {
+	name = clean(name)
+	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
+		var exists int
+		if err := tx.QueryRow(ctx, "SELECT 1 FROM tokens WHERE name = $1", name).Scan(&exists); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at = 0", sqlrow.Nanos(at), name); err != nil {
+			return err
+		}
+		for _, q := range sqlrow.RevokeCascade {
+			if _, err := tx.Exec(ctx, q(dollar), name); err != nil {
+				return err
+			}
+		}
 		return nil
-	}
-	var exists int
-	err = s.w.QueryRow(ctx, "SELECT 1 FROM tokens WHERE name = $1", clean(name)).Scan(&exists)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("store %s: revoke token %s: %w", s.name, name, err)
 	}

@@ -77,7 +77,7 @@ func (db *DB) apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}()
 	for _, write := range []func(context.Context, *sql.Tx, *store.Batch) error{
-		db.writeAgents, db.writeCommands, db.writeOutput, db.writeEvents, db.writeAudit,
+		db.writeAgents, forgetAgents, db.writeCommands, db.writeOutput, db.writeEvents, db.writeAudit,
 	} {
 		if err := write(ctx, tx, b); err != nil {
 			return err
@@ -94,6 +94,17 @@ func (db *DB) writeAgents(ctx context.Context, tx *sql.Tx, b *store.Batch) error
 	for i := range b.Agents {
 		if _, err := stmt.ExecContext(ctx, sqlrow.AgentArgs(&b.Agents[i])...); err != nil {
 			return fmt.Errorf("agent %s: %w", b.Agents[i].ID, err)
+		}
+	}
+	return nil
+}
+
+func forgetAgents(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
+	for _, id := range b.ForgetAgents {
+		for _, q := range sqlrow.ForgetAgent {
+			if _, err := tx.ExecContext(ctx, q(question), id); err != nil {
+				return fmt.Errorf("forget agent %s: %w", id, err)
+			}
 		}
 	}
 	return nil

@@ -18,10 +18,14 @@ var _ store.Auth = (*DB)(nil)
 const insertAudit = `INSERT INTO audit (at, token, role, remote, action, subject, result, detail)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
+var (
+	insertToken  = "INSERT INTO tokens (" + sqlrow.List("", sqlrow.TokenColumns) + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+	selectTokens = "SELECT " + sqlrow.List("", sqlrow.TokenColumns) + " FROM tokens ORDER BY name"
+)
+
 // CreateToken stores a new token; a taken name fails with store.ErrExists.
 func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.Name, t.Role, t.Hash, sqlrow.Nanos(t.CreatedAt), sqlrow.Nanos(t.ExpiresAt), sqlrow.Nanos(t.RevokedAt))
+	_, err := db.w.ExecContext(ctx, insertToken, sqlrow.TokenArgs(&t)...)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
 		err = store.ErrExists
 	}
@@ -33,21 +37,17 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) error {
 
 // Tokens returns every token, revoked and expired ones included, by name.
 func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT name, role, hash, created_at, expires_at, revoked_at FROM tokens ORDER BY name")
+	rows, err := db.r.QueryContext(ctx, selectTokens)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: tokens: %w", db.path, err)
 	}
 	defer rows.Close()
 	var out []store.Token
 	for rows.Next() {
-		var (
-			t                 store.Token
-			created, exp, rev int64
-		)
-		if err := rows.Scan(&t.Name, &t.Role, &t.Hash, &created, &exp, &rev); err != nil {
+		t, err := sqlrow.ScanToken(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store %s: tokens: %w", db.path, err)
 		}
-		t.CreatedAt, t.ExpiresAt, t.RevokedAt = sqlrow.FromNanos(created), sqlrow.FromNanos(exp), sqlrow.FromNanos(rev)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -56,18 +56,30 @@ func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 	return out, nil
 }
 
-// RevokeToken marks a token revoked; store.ErrNotFound if there is none.
+// RevokeToken marks a token revoked and ends what acts for it;
+// store.ErrNotFound if there is none. Revoking it again changes nothing
+// but its revocation time, which stays the first.
 func (db *DB) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0", sqlrow.Nanos(at), name)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var exists int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM tokens WHERE name = ?", name).Scan(&exists); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0", sqlrow.Nanos(at), name); err != nil {
+			return err
+		}
+		for _, q := range sqlrow.RevokeCascade {
+			if _, err := tx.ExecContext(ctx, q(question), name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store %s: revoke token %s: %w", db.path, name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var exists int
-		err := db.w.QueryRowContext(ctx, "SELECT 1 FROM tokens WHERE name = ?", name).Scan(&exists)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store %s: revoke token %s: %w", db.path, name, store.ErrNotFound)
-		}
 	}
 	return nil
 }

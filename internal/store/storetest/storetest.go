@@ -20,11 +20,13 @@ import (
 	"switchboard/internal/wire"
 )
 
-// Store is what the suite tests: the relay's store with its tokens and
-// audit trail.
+// Store is what the suite tests: the relay's store with its tokens, audit
+// trail, browser sessions and agent bindings.
 type Store interface {
 	store.Store
 	store.Auth
+	store.Sessions
+	store.AgentBindings
 }
 
 // Harness is how the suite gets databases of one kind.
@@ -74,6 +76,12 @@ var tests = []struct {
 	{"Tokens", testTokens},
 	{"TokensChangedByAnotherStore", testTokensChangedByAnotherStore},
 	{"AuditTrail", testAuditTrail},
+	{"TokenScope", testTokenScope},
+	{"Sessions", testSessions},
+	{"SignInCodes", testSignInCodes},
+	{"AgentBindings", testAgentBindings},
+	{"ForgetAgent", testForgetAgent},
+	{"RevokeEndsSessionsAndBindings", testRevokeEndsSessionsAndBindings},
 }
 
 // Run runs the suite against h's databases, each test a subtest of t.
