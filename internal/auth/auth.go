@@ -63,9 +63,7 @@ func NewToken(name, role string, ttl time.Duration, now time.Time) (string, stor
 	if ttl < 0 {
 		return "", store.Token{}, fmt.Errorf("expiry %s is negative", ttl)
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // crypto/rand.Read does not fail on supported platforms
-	secret := SecretPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := NewSecret(SecretPrefix)
 	t := store.Token{Name: name, Role: role, Hash: Hash(secret), CreatedAt: now.UTC()}
 	if ttl > 0 {
 		t.ExpiresAt = now.Add(ttl).UTC()
@@ -91,4 +89,40 @@ func Match(tokens []store.Token, secret string) (store.Token, bool) {
 		}
 	}
 	return found, ok
+}
+
+// Prefixes of the other secrets the relay hands out, so that each is easy
+// to recognise.
+const (
+	SessionPrefix = "sbs_" // a browser session id, in its cookie
+	CodePrefix    = "sbc_" // a one-time sign-in code, in a sign-in link
+)
+
+// SignInCodeTTL is how long a sign-in link works, if it is not used first.
+const SignInCodeTTL = 10 * time.Minute
+
+// NewSecret is a random secret with prefix: 256 bits, URL-safe.
+func NewSecret(prefix string) string {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read does not fail on supported platforms
+	return prefix + base64.RawURLEncoding.EncodeToString(raw[:])
+}
+
+// NewSession makes a browser session for tok, ending after ttl or when
+// tok expires, whichever is first: the id for the cookie, and the record
+// to store.
+func NewSession(tok store.Token, ttl time.Duration, now time.Time) (string, store.Session) {
+	id := NewSecret(SessionPrefix)
+	s := store.Session{Hash: Hash(id), Token: tok.Name, CreatedAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC()}
+	if !tok.ExpiresAt.IsZero() && tok.ExpiresAt.Before(s.ExpiresAt) {
+		s.ExpiresAt = tok.ExpiresAt
+	}
+	return id, s
+}
+
+// NewSignInCode makes a one-time sign-in code for the named token: the
+// code for the link, and the record to store.
+func NewSignInCode(token string, now time.Time) (string, store.SignInCode) {
+	code := NewSecret(CodePrefix)
+	return code, store.SignInCode{Hash: Hash(code), Token: token, ExpiresAt: now.Add(SignInCodeTTL).UTC()}
 }

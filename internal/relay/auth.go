@@ -2,13 +2,10 @@ package relay
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,18 +14,17 @@ import (
 	"switchboard/internal/wire"
 )
 
-// SessionCookie carries a browser's token after it logs in at /api/login.
-const SessionCookie = "switchboard_session"
-
 // tokenPoll is how often the relay looks for tokens created or revoked by
 // another process (relay token …) and for tokens that expired.
 const tokenPoll = 500 * time.Millisecond
 
 // principal is who a connection acts as.
 type principal struct {
-	token  string // token name
-	role   string
-	remote string // IP address
+	token   string // token name
+	role    string
+	remote  string    // IP address
+	session []byte    // the browser session it signed in with (its hash); nil for a token in hello
+	until   time.Time // when that session ends; zero: with its token
 }
 
 // tokens is the relay's view of the token table, reloaded when it changes.
@@ -87,14 +83,20 @@ func (t *tokens) check(ctx context.Context, secret string, now time.Time) (store
 
 // stillValid reports whether the named token may still be used.
 func (t *tokens) stillValid(name string, now time.Time) bool {
+	tok, ok := t.byName(name)
+	return ok && tok.Valid(now)
+}
+
+// byName returns the named token as last loaded.
+func (t *tokens) byName(name string) (store.Token, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, tok := range t.list {
 		if tok.Name == name {
-			return tok.Valid(now)
+			return tok, true
 		}
 	}
-	return false
+	return store.Token{}, false
 }
 
 // authenticate decides who a new connection is, from hello.token or the
@@ -105,14 +107,14 @@ func (r *Relay) authenticate(req *http.Request, h *wire.Hello) (principal, error
 		p.token, p.role = "anonymous", store.RoleAdmin
 		return p, nil
 	}
-	secret := h.Token
-	if secret == "" {
-		if c, err := req.Cookie(SessionCookie); err == nil {
-			secret = c.Value
-		}
-	}
 	now := time.Now()
-	tok, err := r.tokens.check(r.ctx, secret, now)
+	var tok store.Token
+	var err error
+	if c, cerr := req.Cookie(SessionCookie); h.Token == "" && cerr == nil {
+		tok, err = r.sessionToken(r.ctx, c.Value, now, &p)
+	} else {
+		tok, err = r.tokens.check(r.ctx, h.Token, now)
+	}
 	if err != nil {
 		r.failures.failed(addrKey(req.RemoteAddr), now)
 		r.auditDenied(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", err.Error())
@@ -231,6 +233,12 @@ func (r *Relay) closeInvalid(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	closeIf := func(c *conn, p principal) {
+		if !p.until.IsZero() && !now.Before(p.until) {
+			c.setWhy("revoked")
+			c.sendError(wire.CodeUnauthorized, "the browser session has expired: sign in again", "", "")
+			c.closeGracefully(wire.CloseUnauthorized, "browser session expired")
+			return
+		}
 		if !r.tokens.stillValid(p.token, now) {
 			msg := fmt.Sprintf("token %s was revoked or has expired", p.token)
 			c.setWhy("revoked")
@@ -253,93 +261,9 @@ func (r *Relay) closeInvalid(now time.Time) {
 // that no other site can drive the relay through a visitor's browser.
 func (r *Relay) checkOrigin(req *http.Request) bool {
 	origin := req.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || r.sameOrigin(origin, req.Host) {
 		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, req.Host) {
-		return true
-	}
-	for _, allowed := range r.cfg.AllowedOrigins {
-		if strings.EqualFold(strings.TrimRight(allowed, "/"), origin) {
-			return true
-		}
 	}
 	r.log.Warn("refused cross-origin websocket", "origin", origin, "host", req.Host, "remote", req.RemoteAddr)
 	return false
-}
-
-// handleLogin turns a token into an HttpOnly, SameSite=Strict session
-// cookie for the browser page. The token travels in the request body,
-// never in a URL.
-func (r *Relay) handleLogin(w http.ResponseWriter, req *http.Request) {
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096)).Decode(&body); err != nil {
-		httpError(w, http.StatusBadRequest, "send {\"token\": \"…\"}")
-		return
-	}
-	p := principal{remote: remoteIP(req.RemoteAddr)}
-	now := time.Now()
-	if wait, blocked := r.failures.blocked(addrKey(req.RemoteAddr), now); blocked {
-		r.metrics.refused.WithLabelValues("auth_failures").Inc()
-		httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from your address: try again in %s", wait.Round(time.Second)))
-		return
-	}
-	tok, err := r.tokens.check(req.Context(), body.Token, now)
-	if err == nil && !auth.Allows(tok.Role, auth.ActWatch) {
-		err = fmt.Errorf("a token with role %s may not use the dashboard", tok.Role)
-	}
-	if err != nil {
-		p.token, p.role = tok.Name, tok.Role
-		r.failures.failed(addrKey(req.RemoteAddr), now)
-		r.auditDenied(p, "auth_failure", "", "login: "+err.Error())
-		httpError(w, http.StatusUnauthorized, err.Error())
-		return
-	}
-	p.token, p.role = tok.Name, tok.Role
-	r.audit(p, "login", "", "ok", "")
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: body.Token, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: req.TLS != nil, Expires: tok.ExpiresAt})
-	writeJSON(w, map[string]string{"name": tok.Name, "role": tok.Role})
-}
-
-func (r *Relay) handleLogout(w http.ResponseWriter, req *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: req.TLS != nil, MaxAge: -1})
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleWhoami tells the page whether it is logged in, and as whom.
-func (r *Relay) handleWhoami(w http.ResponseWriter, req *http.Request) {
-	if r.cfg.NoAuth {
-		writeJSON(w, map[string]any{"name": "anonymous", "role": store.RoleAdmin, "auth": false})
-		return
-	}
-	c, err := req.Cookie(SessionCookie)
-	if err != nil {
-		httpError(w, http.StatusUnauthorized, "not logged in")
-		return
-	}
-	tok, err := r.tokens.check(req.Context(), c.Value, time.Now())
-	if err != nil {
-		httpError(w, http.StatusUnauthorized, err.Error())
-		return
-	}
-	writeJSON(w, map[string]any{"name": tok.Name, "role": tok.Role, "auth": true})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

@@ -294,11 +294,11 @@ func TestLoginCookieAndAudit(t *testing.T) {
 	r, admin := relaytest.StartAuth(t, relay.Config{Logger: logger})
 	ops := r.Token("ops", store.RoleOperator, 0)
 
-	resp, err := http.Post(r.HTTPURL()+"/api/login", "application/json", strings.NewReader(`{"token":"sbt_wrong"}`))
+	resp, err := pagePost(r, "/api/login", `{"token":"sbt_wrong"}`)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("bad login: %v %v", resp, err)
 	}
-	resp, err = http.Post(r.HTTPURL()+"/api/login", "application/json", strings.NewReader(`{"token":"`+ops+`"}`))
+	resp, err = pagePost(r, "/api/login", `{"token":"`+ops+`"}`)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %v %v", resp, err)
 	}
@@ -412,4 +412,15 @@ func TestTLS(t *testing.T) {
 	if _, err := cl.History(context.Background(), wire.HistoryQuery{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pagePost posts JSON as the relay's own page does.
+func pagePost(r *relaytest.Relay, path, body string) (*http.Response, error) {
+	req, err := http.NewRequest("POST", r.HTTPURL()+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", r.HTTPURL())
+	return http.DefaultClient.Do(req)
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// may have in a minute (refilled evenly) before its connections and
 	// logins are refused unchecked until its budget refills; default 10.
 	AuthFailuresPerMinute int
+	// SessionTTL is how long a browser session lasts (at most its token's
+	// own lifetime); default 24h.
+	SessionTTL time.Duration
 	// NoReadPoller reads every agent from a goroutine of its own instead
 	// of from a few epoll pollers (see poller_linux.go). Pollers are used
 	// on Linux for agents on plain TCP; TLS connections and dashboards
@@ -64,6 +67,7 @@ func (c *Config) setDefaults() {
 	def(&c.LostAfter, 2*time.Minute)
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.HeartbeatEvery, 5*time.Second)
+	def(&c.SessionTTL, 24*time.Hour)
 	if c.Version == "" {
 		c.Version = "dev"
 	}

@@ -156,6 +156,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.history(d, m)
 	case *wire.AuditQuery:
 		r.auditQuery(d, m)
+	case *wire.SignInQuery:
+		r.signIn(d, m)
 	default:
 		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}

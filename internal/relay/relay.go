@@ -35,11 +35,12 @@ type Relay struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	tokens   *tokens
-	pollers  *pollers   // read agents' sockets; nil when not used
-	gate     *gate      // WebSockets not yet authenticated
-	tcpGate  *gate      // TCP connections that sent no request yet (where Serve wired it)
-	failures *failures  // failed authentications per address
-	denied   *deniedLog // refusals waiting to be audited in a summary
+	sessions store.Sessions // nil when authentication is off
+	pollers  *pollers       // read agents' sockets; nil when not used
+	gate     *gate          // WebSockets not yet authenticated
+	tcpGate  *gate          // TCP connections that sent no request yet (where Serve wired it)
+	failures *failures      // failed authentications per address
+	denied   *deniedLog     // refusals waiting to be audited in a summary
 	hosts    hostCheck
 
 	ctx    context.Context // ends when Run's context ends
@@ -65,6 +66,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		return nil, fmt.Errorf("load relay state: %w", err)
 	}
 	toks := &tokens{}
+	var sessions store.Sessions
 	if !cfg.NoAuth {
 		a, ok := st.(store.Auth)
 		if !ok {
@@ -73,6 +75,9 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		toks.store = a
 		if _, err := toks.refresh(ctx); err != nil {
 			return nil, fmt.Errorf("load tokens: %w", err)
+		}
+		if sessions, ok = st.(store.Sessions); !ok {
+			return nil, errors.New("authentication is on but the store keeps no browser sessions")
 		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
@@ -88,6 +93,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		dashboards:   make(map[*dashboard]struct{}),
 		metrics:      newMetrics(),
 		tokens:       toks,
+		sessions:     sessions,
 		connsByToken: make(map[string]int),
 		gate:         newGate(cfg.MaxUnauthenticatedPerAddr, cfg.MaxUnauthenticated),
 		tcpGate:      newGate(tcpGateFactor*cfg.MaxUnauthenticatedPerAddr, tcpGateFactor*cfg.MaxUnauthenticated),

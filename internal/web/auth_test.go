@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"switchboard/internal/client"
 	"switchboard/internal/relay"
 	"switchboard/internal/store"
 )
@@ -62,5 +64,36 @@ func TestSignInWithToken(t *testing.T) {
 	p.waitForWithin(10*time.Second, "the sign-in form after revocation", loginShown)
 	if msg := eval[string](p, `document.getElementById('login-error').textContent`); !strings.Contains(msg, "revoked") {
 		t.Errorf("after revocation the page says %q", msg)
+	}
+}
+
+// TestSignInLink: a one-time link (what make run prints, and the TUI's
+// help) signs the page in without a token being typed or put in a URL;
+// the page takes the code out of its address, and a second use of the
+// link is refused, saying why.
+func TestSignInLink(t *testing.T) {
+	e := newAuthEnv(t, relay.Config{})
+	secret := e.relay.Token("linker", store.RoleOperator, 0)
+	cl, err := client.Dial(context.Background(), client.Config{Relay: e.relay.URL(), Token: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	link, _, err := cl.SignIn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.newPageAt("a", link)
+	p.waitFor("the page to connect", `document.getElementById('conn').classList.contains('conn-connected')`)
+	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != "linker · operator" {
+		t.Errorf("signed in as %q, want linker · operator", who)
+	}
+	if addr := eval[string](p, `location.href`); strings.Contains(addr, "signin") {
+		t.Errorf("the page kept the code in its address: %s", addr)
+	}
+	again := e.newPageAt("b", link)
+	again.waitFor("the sign-in form", `!document.getElementById('login').hidden && !document.getElementById('login-error').hidden`)
+	if msg := eval[string](again, `document.getElementById('login-error').textContent`); !strings.Contains(msg, "used already") {
+		t.Errorf("second use of the link: the page says %q", msg)
 	}
 }

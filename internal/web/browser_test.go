@@ -193,6 +193,13 @@ func (e *env) openPage(name string) *page {
 // newPage opens the dashboard in a new tab.
 func (e *env) newPage(name string) *page {
 	e.t.Helper()
+	return e.newPageAt(name, e.relay.HTTPURL()+"/")
+}
+
+// newPageAt opens the dashboard at url (the page's address, or a link to
+// it) in a new tab.
+func (e *env) newPageAt(name, url string) *page {
+	e.t.Helper()
 	ctx, cancel := chromedp.NewContext(e.bctx)
 	e.t.Cleanup(cancel)
 	// The first action opens the tab; it must run on the tab's own context,
@@ -201,7 +208,7 @@ func (e *env) newPage(name string) *page {
 		e.t.Fatalf("open a tab: %v", err)
 	}
 	p := &page{t: e.t, ctx: ctx, name: name}
-	p.do(chromedp.Navigate(e.relay.HTTPURL() + "/"))
+	p.do(chromedp.Navigate(url))
 	return p
 }
 

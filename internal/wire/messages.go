@@ -138,6 +138,21 @@ type AuditResult struct {
 	Entries   []AuditEntry `json:"entries"`
 }
 
+// SignInQuery asks for a one-time code that signs a browser in as the
+// connection's own token: the page at the relay's address, opened with
+// #signin=CODE, posts it to /api/login. It works once, within
+// SignInResult.ExpiresAt.
+type SignInQuery struct {
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// SignInResult answers SignInQuery.
+type SignInResult struct {
+	RequestID string    `json:"request_id,omitempty"`
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 // Error reports a problem with a request or the connection. RequestID and
 // CommandID name what it refers to, when known.
 type Error struct {
@@ -231,6 +246,8 @@ const (
 	TypeHeartbeat     = "heartbeat"
 	TypeAuditQuery    = "audit"
 	TypeAuditResult   = "audit.result"
+	TypeSignInQuery   = "signin"
+	TypeSignInResult  = "signin.result"
 )
 
 func (*Hello) MessageType() string         { return TypeHello }
@@ -258,6 +275,8 @@ func (*OutputDropped) MessageType() string { return TypeOutputDropped }
 func (*Heartbeat) MessageType() string     { return TypeHeartbeat }
 func (*AuditQuery) MessageType() string    { return TypeAuditQuery }
 func (*AuditResult) MessageType() string   { return TypeAuditResult }
+func (*SignInQuery) MessageType() string   { return TypeSignInQuery }
+func (*SignInResult) MessageType() string  { return TypeSignInResult }
 
 // newMessage maps a type name to a fresh value to decode into.
 var newMessage = map[string]func() Message{
@@ -286,4 +305,6 @@ var newMessage = map[string]func() Message{
 	TypeHeartbeat:     func() Message { return new(Heartbeat) },
 	TypeAuditQuery:    func() Message { return new(AuditQuery) },
 	TypeAuditResult:   func() Message { return new(AuditResult) },
+	TypeSignInQuery:   func() Message { return new(SignInQuery) },
+	TypeSignInResult:  func() Message { return new(SignInResult) },
 }

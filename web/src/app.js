@@ -566,8 +566,14 @@ function showLogin(reason) {
 async function login(ev) {
   ev.preventDefault();
   const token = $('token').value.trim();
-  if (!token) return;
+  if (token) await signIn({ token });
+}
+
+// signIn posts a token, or the code of a sign-in link, for a session
+// cookie (which holds a session id, never the token).
+async function signIn(body) {
   const fail = (msg) => {
+    showLogin('');
     $('login-error').hidden = false;
     setText($('login-error'), msg);
     $('token').select();
@@ -575,14 +581,14 @@ async function login(ev) {
   $('login-submit').disabled = true;
   try {
     const r = await fetch('api/login', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }), credentials: 'same-origin',
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin',
     });
-    const body = await r.json().catch(() => ({}));
-    if (!r.ok) return fail(`Not signed in: ${body.error ?? `HTTP ${r.status}`}`);
+    const reply = await r.json().catch(() => ({}));
+    if (!r.ok) return fail(`Not signed in: ${reply.error ?? `HTTP ${r.status}`}`);
     $('token').value = '';
     $('login').hidden = true;
     $('login-error').hidden = true;
-    setMe({ name: body.name, role: body.role, auth: true });
+    setMe({ name: reply.name, role: reply.role, auth: true });
     conn.attempt = 0;
     conn.connect();
     $('command').focus();
@@ -593,15 +599,27 @@ async function login(ev) {
   }
 }
 
+// linkCode takes the code of a sign-in link (#signin=CODE) out of the
+// address, so that it is neither kept in history nor reused.
+function linkCode() {
+  const m = /^#signin=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (m) history.replaceState(null, '', location.pathname + location.search);
+  return m?.[1];
+}
+
 async function logout() {
   conn.stop();
-  await fetch('api/logout', { method: 'POST', credentials: 'same-origin' }).catch(() => {});
+  await fetch('api/logout', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', credentials: 'same-origin',
+  }).catch(() => {});
   renderConn();
   showLogin('');
 }
 
 // begin connects, or asks for a token first when the relay wants one.
 async function begin() {
+  const code = linkCode();
+  if (code) return signIn({ code });
   let me;
   try {
     me = await whoami();

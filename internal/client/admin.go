@@ -1,0 +1,39 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"switchboard/internal/wire"
+)
+
+// SignIn asks the relay for a one-time code that signs a browser in as
+// this client's token, and returns the page's address with it: a link
+// that works once, until the time returned.
+func (c *Client) SignIn(ctx context.Context) (link string, expires time.Time, err error) {
+	q := &wire.SignInQuery{}
+	r, err := c.request(ctx, q, func(id string) { q.RequestID = id })
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	s, ok := r.(*wire.SignInResult)
+	if !ok {
+		return "", time.Time{}, fmt.Errorf("signin: unexpected reply %s", r.MessageType())
+	}
+	return PageURL(c.cfg.Relay) + "#signin=" + s.Code, s.ExpiresAt, nil
+}
+
+// PageURL is the address of the browser dashboard of the relay at relay
+// (as Config.Relay takes it).
+func PageURL(relay string) string {
+	u, err := dashboardURL(relay)
+	if err != nil {
+		return relay
+	}
+	pu, _ := url.Parse(u) // dashboardURL made it
+	pu.Scheme = map[string]string{"ws": "http", "wss": "https"}[pu.Scheme]
+	pu.Path, pu.RawQuery = "/", ""
+	return pu.String()
+}
