@@ -25,15 +25,19 @@ web:
 
 # Relay with its SQLite file, one local agent, then the dashboard. The relay
 # and agent stop when the dashboard exits. On first start the relay writes
-# an admin token to var/admin.token; the agent gets a token of its own.
+# an admin token to var/admin.token; the agent gets a token of its own,
+# bound to it. Before the TUI takes the terminal, a one-time link that signs
+# a browser in to the page is printed (? in the TUI makes another).
 run: build
 	@mkdir -p var
 	@$(BIN)/relay --addr $(ADDR) $(RELAY_STORE) --log-level warn 2>>var/relay.log & echo $$! > var/relay.pid; \
 	 trap 'kill $$(cat var/agent.pid) $$(cat var/relay.pid) 2>/dev/null' EXIT INT TERM; \
 	 for i in $$(seq 100); do [ -s var/admin.token ] && curl -fsS http://$(ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; \
-	 umask 077; [ -s var/agent.token ] || $(BIN)/relay token create $(RELAY_STORE) --role agent --name local-agent-$$(date +%s) > var/agent.token; \
+	 [ -s var/agent.token ] || $(BIN)/relay token create $(RELAY_STORE) --role agent --name local-agent-$$(date +%s) --out var/agent.token; \
 	 $(BIN)/agent --relay $(RELAY_URL) --token-file var/agent.token --name local --label env=dev --log-level warn 2>>var/agent.log & echo $$! > var/agent.pid; \
-	 sleep 0.5; SWITCHBOARD_RELAY=$(RELAY_URL) SWITCHBOARD_TOKEN_FILE=var/admin.token $(BIN)/tui
+	 link=$$($(BIN)/relay signin-link $(RELAY_STORE) --url http://$(ADDR) 2>/dev/null); \
+	 printf '\nSwitchboard runs at http://%s/\n  Sign a browser in with this link (it works once, for 10 minutes):\n    %s\n  or with the admin token in var/admin.token. In the TUI, ? shows a fresh link.\n\n' '$(ADDR)' "$$link"; \
+	 sleep 2; SWITCHBOARD_RELAY=$(RELAY_URL) SWITCHBOARD_TOKEN_FILE=var/admin.token $(BIN)/tui
 
 test: web
 	$(GO) vet ./...

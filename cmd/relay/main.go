@@ -34,13 +34,17 @@ to /ws/dashboard. All history goes to one SQLite file, created if missing,
 or to a PostgreSQL database (--store postgres://…).
 
 Usage: relay [flags]
-       relay token create|list|revoke …   (relay token for help)`
+       relay token create|list|revoke …   (relay token --help)
+       relay signin-link                  (relay signin-link --help)`
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "token" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "token":
 		err = tokenCommand(os.Args[2:], os.Stdout, os.Stderr)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "signin-link":
+		err = signinCommand(os.Args[2:], os.Stdout, os.Stderr)
+	default:
 		err = run(os.Args[1:])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
@@ -66,6 +70,7 @@ func run(args []string) error {
 	authFailures := fs.Int("auth-failures-per-minute", 10, "Failed authentications an address may have in a minute before its connections and logins are refused, unchecked, until its budget refills.")
 	var hosts flagenv.Strings
 	fs.Var(&hosts, "allowed-host", "A host name the relay is reached by, besides the --addr host, localhost and IP addresses (e.g. relay.example.com); requests for other names are refused, against DNS rebinding. Always checked with --insecure-no-auth; with authentication, once any is given. Repeatable.")
+	sessionTTL := fs.Duration("session-ttl", 24*time.Hour, "How long a browser stays signed in (at most as long as its token is valid).")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
@@ -103,17 +108,13 @@ func run(args []string) error {
 	}
 	defer st.Close()
 	if !*noAuth {
-		path, err := ensureAdminToken(ctx, st, spec.adminTokenPath())
-		if err != nil {
+		if err := firstStart(ctx, st, spec.adminTokenPath(), log.Warn); err != nil {
 			return err
-		}
-		if path != "" {
-			log.Warn("first start: created an admin token; keep it safe", "file", path)
 		}
 	}
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
 		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
-		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures}, st)
+		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL}, st)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"switchboard/internal/store"
 	"switchboard/internal/store/postgres"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/tokenadmin"
 )
 
 const (
@@ -23,8 +24,13 @@ const (
 // relayStore is what the relay and `relay token` need of a store.
 type relayStore interface {
 	store.Store
-	store.Auth
+	tokenadmin.Store
 }
+
+var (
+	_ relayStore = (*sqlite.DB)(nil)
+	_ relayStore = (*postgres.Store)(nil)
+)
 
 // storeSpec is where the store is: a PostgreSQL URL, or a SQLite file.
 type storeSpec struct {
@@ -70,7 +76,7 @@ func (s storeSpec) open(ctx context.Context) (relayStore, error) {
 	if s.postgres != "" {
 		return postgres.Open(ctx, s.postgres)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
 	return sqlite.Open(ctx, s.path)

@@ -7,152 +7,227 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"text/tabwriter"
+	"slices"
+	"strings"
 	"time"
 
-	"switchboard/internal/auth"
 	"switchboard/internal/flagenv"
 	"switchboard/internal/store"
-	"switchboard/internal/wire"
+	"switchboard/internal/tokenadmin"
 )
 
 const tokenUsage = `
 relay token manages access tokens in the relay's database (--db or
 --store, as given to the relay). It works on the database directly, beside
 running relays, which notice changes within a second: revoking a token
-closes its live connections.
+closes its live connections and ends its browser sessions.
 
 Usage:
   relay token create --role ROLE --name NAME [--expires DURATION]
+                     [--agent AGENT] [--scope LABEL=VALUE]... [--out FILE]
   relay token list
   relay token revoke NAME
-Roles: agent, viewer, operator, admin.`
+Roles: agent, viewer, operator, admin. Every command takes --db or --store.`
+
+const signinUsage = `
+relay signin-link prints a one-time link that signs a browser in to the
+relay's page as the token in --token-file, without the token appearing in
+a URL. The link works once, for 10 minutes.
+
+Usage: relay signin-link [--db DB | --store URL] [--token-file FILE] [--url URL]`
 
 // tokenCommand runs `relay token …`.
 func tokenCommand(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, tokenUsage)
-		return errors.New("token: give create, list or revoke")
+	if len(args) == 0 || slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		fmt.Fprintln(stderr, strings.TrimSpace(tokenUsage))
+		if len(args) == 0 {
+			return errors.New("token: give create, list or revoke")
+		}
+		return nil
 	}
-	fs := flag.NewFlagSet("relay token "+args[0], flag.ContinueOnError)
+	action := args[0]
+	if action != "create" && action != "list" && action != "revoke" {
+		return fmt.Errorf("token: unknown action %q: want create, list or revoke", action)
+	}
+	fs := flag.NewFlagSet("relay token "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	storeAt := storeFlags(fs, "Path of the relay's SQLite database file. Same as --store sqlite:PATH.")
+	storeAt := storeArgs(fs)
 	role := fs.String("role", "", "Role of the new token: agent, viewer, operator or admin.")
 	name := fs.String("name", "", "Name of the new token, shown in logs and the audit trail.")
 	expires := fs.Duration("expires", 0, "Lifetime of the new token (e.g. 720h); 0 means it never expires.")
+	agent := fs.String("agent", "", "Bind a new agent token to the agent of this name: only this token may register it, and the token may register nothing else. Without it, the token is bound to the first agent it registers.")
+	var scope flagenv.Strings
+	fs.Var(&scope, "scope", "Limit a new viewer or operator token to the agents with this `label=value` (repeatable: all must match), and to their commands.")
+	out := fs.String("out", "", "Write the new token's secret to this file (created, mode 0600; never an existing file or a link) instead of standard output.")
 	fs.Usage = flagenv.Usage(fs, tokenUsage)
-	for _, name := range []string{"db", "store"} { // only these: the other flags are per call
-		if env := os.Getenv(flagenv.Name(name)); env != "" {
-			if err := fs.Set(name, env); err != nil {
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	where, err := storeAt()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	switch action {
+	case "create":
+		spec := tokenadmin.Spec{Name: *name, Role: *role, TTL: *expires, Agent: *agent}
+		if spec.Scope, err = parseLabels(scope); err != nil {
+			return err
+		}
+		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error { return createToken(ctx, a, spec, *out, stdout, stderr) })
+	case "list":
+		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
+			list, err := a.List(ctx)
+			if err != nil {
 				return err
 			}
-		}
+			return tokenadmin.WriteList(stdout, list, time.Now())
+		})
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if len(pos) != 1 {
+		return errors.New("token revoke: give the token's name")
+	}
+	return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
+		if err := a.Revoke(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "revoked token %q\n", pos[0])
+		return nil
+	})
+}
+
+func createToken(ctx context.Context, a *tokenadmin.Admin, spec tokenadmin.Spec, out string, stdout, stderr io.Writer) error {
+	w := stdout
+	if out != "" {
+		f, err := tokenadmin.CreateSecretFile(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	secret, err := a.Create(ctx, spec)
+	if secret == "" {
+		if out != "" {
+			_ = os.Remove(out)
+		}
+		return err
+	}
+	if _, werr := fmt.Fprintln(w, secret); werr != nil {
+		return fmt.Errorf("write the secret: %w", werr)
+	}
+	where := "the secret above is shown only once"
+	if out != "" {
+		where = "its secret is in " + out
+	}
+	fmt.Fprintf(stderr, "created %s token %q; %s\n", spec.Role, spec.Name, where)
+	return err // an audit failure, reported after the secret is safe
+}
+
+// signinCommand runs `relay signin-link`.
+func signinCommand(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay signin-link", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeAt := storeArgs(fs)
+	tokenFile := fs.String("token-file", "", "File holding the token to sign in as. Default: the admin.token that the relay writes on its first start, beside --db.")
+	url := fs.String("url", "http://127.0.0.1:8080", "The relay's address as a browser reaches it.")
+	fs.Usage = flagenv.Usage(fs, signinUsage)
+	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	spec, err := storeAt()
 	if err != nil {
 		return err
 	}
+	if *tokenFile == "" {
+		*tokenFile = spec.adminTokenPath()
+	}
+	secret, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		return fmt.Errorf("read the token to sign in as: %w", err)
+	}
 	ctx := context.Background()
+	return withAdmin(ctx, spec, func(a *tokenadmin.Admin) error {
+		code, expires, err := a.SignInCode(ctx, string(secret))
+		if code == "" {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s/#signin=%s\n", strings.TrimRight(*url, "/"), code)
+		fmt.Fprintf(stderr, "the link above signs a browser in once, until %s\n", expires.Local().Format(time.TimeOnly))
+		return err
+	})
+}
+
+// storeArgs is --db and --store, which SWITCHBOARD_DB and
+// SWITCHBOARD_STORE set too; the other flags of these commands are per
+// call, not read from the environment.
+func storeArgs(fs *flag.FlagSet) func() (storeSpec, error) {
+	storeAt := storeFlags(fs, "Path of the relay's SQLite database file. Same as --store sqlite:PATH.")
+	for _, name := range []string{"db", "store"} {
+		if env := os.Getenv(flagenv.Name(name)); env != "" {
+			_ = fs.Set(name, env) // both are plain strings
+		}
+	}
+	return storeAt
+}
+
+// parseInterleaved parses fs's flags wherever they stand among args and
+// returns the other arguments: `relay token revoke NAME --db DB` reads
+// --db.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+// parseLabels reads label=value pairs.
+func parseLabels(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("scope %q: want label=value", p)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// withAdmin opens the store for f.
+func withAdmin(ctx context.Context, spec storeSpec, f func(*tokenadmin.Admin) error) error {
 	st, err := spec.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	switch args[0] {
-	case "create":
-		secret, err := createToken(ctx, st, *name, *role, *expires)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, secret)
-		fmt.Fprintf(stderr, "created %s token %q; the secret above is shown only once\n", *role, *name)
-		return nil
-	case "list":
-		return listTokens(ctx, st, stdout)
-	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("token revoke: give the token's name")
-		}
-		if err := st.RevokeToken(ctx, fs.Arg(0), time.Now()); err != nil {
-			return err
-		}
-		auditTokenChange(ctx, st, "token_revoke", fs.Arg(0))
-		fmt.Fprintf(stderr, "revoked token %q\n", fs.Arg(0))
-		return nil
-	}
-	return fmt.Errorf("token: unknown action %q: want create, list or revoke", args[0])
+	return f(newAdmin(st))
 }
 
-func createToken(ctx context.Context, st relayStore, name, role string, ttl time.Duration) (string, error) {
-	secret, tok, err := auth.NewToken(name, role, ttl, time.Now())
-	if err != nil {
-		return "", err
-	}
-	if err := st.CreateToken(ctx, tok); err != nil {
-		return "", err
-	}
-	auditTokenChange(ctx, st, "token_create", name+" ("+role+")")
-	return secret, nil
-}
-
-// auditTokenChange records a token change made from the command line.
-func auditTokenChange(ctx context.Context, st relayStore, action, subject string) {
+func newAdmin(st tokenadmin.Store) *tokenadmin.Admin {
 	who := "relay-cli"
 	if u := os.Getenv("USER"); u != "" {
 		who += ":" + u
 	}
-	_ = st.Apply(ctx, &store.Batch{Audit: []wire.AuditEntry{{At: time.Now().UTC(), Token: who, Remote: "local",
-		Action: action, Subject: subject, Result: "ok"}}})
+	return &tokenadmin.Admin{Store: st, Who: who}
 }
 
-func listTokens(ctx context.Context, st relayStore, w io.Writer) error {
-	list, err := st.Tokens(ctx)
-	if err != nil {
-		return err
+// firstStart creates the admin token of a database with no tokens, in the
+// file at path, and says so.
+func firstStart(ctx context.Context, st relayStore, path string, warn func(msg string, args ...any)) error {
+	created, err := newAdmin(st).EnsureAdmin(ctx, path)
+	if created {
+		warn("first start: created an admin token; keep it safe", "file", path, "role", store.RoleAdmin)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tEXPIRES\tSTATE")
-	now := time.Now()
-	for _, t := range list {
-		exp, state := "never", "valid"
-		if !t.ExpiresAt.IsZero() {
-			exp = t.ExpiresAt.Local().Format(time.DateTime)
-		}
-		switch {
-		case !t.RevokedAt.IsZero():
-			state = "revoked " + t.RevokedAt.Local().Format(time.DateTime)
-		case !t.Valid(now):
-			state = "expired"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), exp, state)
-	}
-	return tw.Flush()
-}
-
-// ensureAdminToken creates an admin token on a first start with no tokens
-// and writes it to a mode-0600 file at path. A relay that finds the token
-// created meanwhile (by another relay on the same database) leaves it be.
-func ensureAdminToken(ctx context.Context, st relayStore, path string) (string, error) {
-	list, err := st.Tokens(ctx)
-	if err != nil || len(list) > 0 {
-		return "", err
-	}
-	secret, err := createToken(ctx, st, "admin", store.RoleAdmin, 0)
-	if errors.Is(err, store.ErrExists) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("create admin token directory: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin token file: %w", err)
-	}
-	return path, nil
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -24,6 +25,7 @@ type Backend interface {
 	Reply(commandID string, data []byte) error
 	Resize(commandID string, cols, rows int) error
 	Cancel(commandID string) error
+	SignIn(ctx context.Context) (link string, expires time.Time, err error)
 }
 
 var _ Backend = (*client.Client)(nil)

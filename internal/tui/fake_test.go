@@ -79,6 +79,10 @@ func (f *fakeBackend) Run(_ context.Context, t wire.Targets, spec wire.CommandSp
 	return out, nil
 }
 
+func (f *fakeBackend) SignIn(context.Context) (string, time.Time, error) {
+	return "http://relay.test/#signin=sbc_code", time.Date(2026, 1, 1, 15, 4, 5, 0, time.Local), nil
+}
+
 func (f *fakeBackend) History(context.Context, wire.HistoryQuery) ([]wire.Command, error) {
 	return f.hist, nil
 }

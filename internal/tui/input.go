@@ -56,7 +56,8 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Quit):
 		return tea.Quit, true
 	case key.Matches(msg, k.Help):
-		m.showHelp = true
+		m.showHelp, m.signin = true, signInMsg{}
+		return m.askSignIn(), true
 	case key.Matches(msg, k.NextFocus, k.PrevFocus):
 		return m.cycleFocus(msg), true
 	case key.Matches(msg, k.Command):

@@ -84,6 +84,7 @@ type Model struct {
 	help   help.Model
 
 	showHelp    bool
+	signin      signInMsg // the help view's sign-in link
 	focus       focusArea
 	interactive bool
 	conn        client.ConnState
@@ -185,6 +186,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.openPane(msg.cmd)
 	case closePickerMsg:
 		m.picker = nil
+	case signInMsg:
+		m.signin = msg
 	case submitMsg:
 		return m.run(msg.line)
 	case leaveBarMsg:

@@ -230,7 +230,7 @@ func TestHelpListsKeys(t *testing.T) {
 	h := newHarness(t, 80, 24, fourAgents()...)
 	h.key("?")
 	h.contains("Keys", "quit", "filter agents", "select agent", "type into the process", "give keyboard back", "ctrl+]",
-		"scroll up", "history of agent")
+		"scroll up", "history of agent", "Browser dashboard", "http://relay.test/#signin=sbc_code", "until 15:04:05")
 	h.checkGeometry()
 	h.key("esc")
 	h.lacks("give keyboard back")

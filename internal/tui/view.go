@@ -101,7 +101,7 @@ func (m *Model) helpBox() []string {
 	} else {
 		body = m.help.FullHelpView(groups[:2]) + "\n\n" + m.help.FullHelpView(groups[2:])
 	}
-	body = st.header.Render("Keys") + st.faint.Render("  (? or esc closes)") + "\n\n" + body
+	body = st.header.Render("Keys") + st.faint.Render("  (? or esc closes)") + "\n\n" + body + "\n\n" + m.signInLine()
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(colCyan).
 		Padding(0, 2).MaxWidth(m.w).Render(body)
 	lines := strings.Split(box, "\n")

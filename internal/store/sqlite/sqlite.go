@@ -39,8 +39,9 @@ type DB struct {
 	reads  readStmts
 }
 
-// Open opens the store at path, creating the file if needed, and brings its
-// schema up to date.
+// Open opens the store at path, creating the file if needed (mode 0600),
+// and brings its schema up to date. It refuses a database, or a directory
+// for it, that another user owns or can write, and a link in its place.
 func Open(ctx context.Context, path string) (*DB, error) {
 	db, err := open(ctx, path)
 	if err != nil {
@@ -50,6 +51,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 func open(ctx context.Context, path string) (_ *DB, err error) {
+	if err := prepareFiles(path); err != nil {
+		return nil, err
+	}
 	db := &DB{path: path}
 	defer func() {
 		if err != nil {
