@@ -24,7 +24,7 @@ closes its live connections and ends its browser sessions.
 
 Usage:
   relay token create --role ROLE --name NAME [--expires DURATION]
-                     [--agent AGENT] [--scope LABEL=VALUE]... [--out FILE]
+                     [--agent AGENT] [--out FILE]
   relay token list
   relay token revoke NAME
 Roles: agent, viewer, operator, admin. Every command takes --db or --store.`
@@ -56,8 +56,6 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "Name of the new token, shown in logs and the audit trail.")
 	expires := fs.Duration("expires", 0, "Lifetime of the new token (e.g. 720h); 0 means it never expires.")
 	agent := fs.String("agent", "", "Bind a new agent token to the agent of this name: only this token may register it, and the token may register nothing else. Without it, the token is bound to the first agent it registers.")
-	var scope flagenv.Strings
-	fs.Var(&scope, "scope", "Limit a new viewer or operator token to the agents with this `label=value` (repeatable: all must match), and to their commands.")
 	out := fs.String("out", "", "Write the new token's secret to this file (created, mode 0600; never an existing file or a link) instead of standard output.")
 	fs.Usage = flagenv.Usage(fs, tokenUsage)
 	pos, err := parseInterleaved(fs, args[1:])
@@ -72,9 +70,6 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	switch action {
 	case "create":
 		spec := tokenadmin.Spec{Name: *name, Role: *role, TTL: *expires, Agent: *agent}
-		if spec.Scope, err = parseLabels(scope); err != nil {
-			return err
-		}
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error { return createToken(ctx, a, spec, *out, stdout, stderr) })
 	case "list":
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
@@ -186,22 +181,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-}
-
-// parseLabels reads label=value pairs.
-func parseLabels(pairs []string) (map[string]string, error) {
-	if len(pairs) == 0 {
-		return nil, nil
-	}
-	m := make(map[string]string, len(pairs))
-	for _, p := range pairs {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("scope %q: want label=value", p)
-		}
-		m[k] = v
-	}
-	return m, nil
 }
 
 // withAdmin opens the store for f.
