@@ -9,7 +9,7 @@ func TestEscape(t *testing.T) {
 		{"x\x1b]52;c;aGk=\a", `x\x1b]52;c;aGk=\x07`},
 		{"title\x1b]0;pwned\x1b\\", `title\x1b]0;pwned\x1b\`},
 		{"a\tb\nc\rd", `a\tb\nc\rd`},
-		{"\x9b31m C1", `\x9b31m C1`},      // U+009B, the one-character CSI
+		{"\x9b31m C1", `\x9b31m C1`},       // U+009B, the one-character CSI
 		{"bad \xff byte", `bad \xff byte`}, // invalid UTF-8
 		{"evil\u202egnp.exe", `evil\u202egnp.exe`},
 		{"del\x7f", `del\x7f`},
