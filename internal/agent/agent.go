@@ -121,15 +121,16 @@ type Agent struct {
 	stop     context.CancelFunc // begins it
 	ran      atomic.Bool
 
-	mu        sync.Mutex // guards the fields below; taken before process.mu
-	cmds      map[string]*command
-	order     []*command // cmds in arrival order, so resends are fair and predictable
-	buffered  int64      // output bytes held across all commands
-	forgotten recentIDs  // done commands, so a late duplicate start is not run again
-	refused   refusals   // when each command's refused input was last answered
-	conn      *relayConn // the welcomed connection; nil while disconnected
-	shutting  bool       // no new commands; running ones are being stopped
-	drained   bool       // shutting, and every process has ended
+	mu         sync.Mutex // guards the fields below; taken before process.mu
+	cmds       map[string]*command
+	order      []*command // cmds in arrival order, so resends are fair and predictable
+	buffered   int64      // output bytes held across all commands
+	forgotten  recentIDs  // done commands, so a late duplicate start is not run again
+	refused    refusals   // when each command's refused input was last answered
+	conn       *relayConn // the welcomed connection; nil while disconnected
+	shutting   bool       // no new commands; running ones are being stopped
+	restarting bool       // a session restart is under way (restartSession)
+	drained    bool       // shutting, and every process has ended
 }
 
 // New checks cfg, fills in defaults and resolves the agent's stable id.
@@ -241,7 +242,7 @@ func (a *Agent) agentInfo() wire.AgentInfo {
 	return wire.AgentInfo{
 		ID: a.cfg.ID, Name: a.cfg.Name, Labels: labels, Hostname: host,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: a.cfg.Version,
-		MaxConcurrent: a.cfg.MaxConcurrent, NoInput: a.cfg.NoInput,
+		MaxConcurrent: a.cfg.MaxConcurrent, NoInput: a.cfg.NoInput, Session: a.cfg.Session,
 	}
 }
 

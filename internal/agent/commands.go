@@ -116,6 +116,10 @@ func (a *Agent) startSession() error {
 		CommandSpec: wire.CommandSpec{Argv: a.cfg.Session},
 	}
 	a.mu.Lock()
+	if a.shutting {
+		a.mu.Unlock()
+		return errShuttingDown
+	}
 	c := a.addLocked(spec)
 	a.procs.Add(1)
 	a.mu.Unlock()

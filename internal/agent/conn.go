@@ -291,6 +291,8 @@ func (a *Agent) dispatch(kind int, data []byte) {
 		a.cancel(m)
 	case *wire.Ack:
 		a.ack(m)
+	case *wire.RestartSession:
+		a.restartSession()
 	case *wire.Error:
 		a.log.Warn("the relay reported an error", "code", m.Code, "message", m.Message, "command_id", m.CommandID)
 	default:

@@ -30,6 +30,7 @@ const (
 	ActInput         Action = "input"
 	ActResize        Action = "resize"
 	ActCancel        Action = "cancel"
+	ActRestart       Action = "restart_session" // restart an agent's session program
 	ActAudit         Action = "audit"
 )
 
@@ -41,7 +42,7 @@ func Allows(role string, act Action) bool {
 		return role == store.RoleAgent
 	case ActWatch:
 		return role == store.RoleViewer || role == store.RoleOperator || role == store.RoleAdmin
-	case ActRun, ActInput, ActResize, ActCancel:
+	case ActRun, ActInput, ActResize, ActCancel, ActRestart:
 		return role == store.RoleOperator || role == store.RoleAdmin
 	case ActAudit:
 		return role == store.RoleAdmin

@@ -1,7 +1,7 @@
 // Package cli owns the scriptable subcommands of the tui program (agents,
-// run, history, logs, cancel): each connects with the shared dashboard
-// client, does one thing, prints plain text or JSON, and exits with a code
-// a script can test.
+// run, history, logs, cancel, audit, session restart): each connects with
+// the shared dashboard client, does one thing, prints plain text or JSON,
+// and exits with a code a script can test.
 package cli
 
 import (
@@ -44,6 +44,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"logs":    logs,
 	"cancel":  cancel,
 	"audit":   audit,
+	"session": session,
 }
 
 // Usage describes the subcommands.
@@ -55,6 +56,7 @@ const Usage = `Subcommands:
                                            list past and running commands
   logs    [--follow] COMMAND_ID             print a command's stored output
   cancel  COMMAND_ID                        stop a queued or running command
+  session restart AGENT                     start an agent's session program again
   audit   [--limit N] [--json]               the audit trail (admin tokens only)
 Every subcommand takes --relay URL, --token or --token-file, and --ca
 (environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,

@@ -451,3 +451,14 @@ func (c *Client) Cancel(commandID string) error {
 	}
 	return s.send(&wire.Cancel{CommandID: commandID})
 }
+
+// RestartSession asks the relay to start an agent's session program again
+// (the agent is named by id or name). The new session arrives as a
+// CommandChanged event; a refusal as a ServerError.
+func (c *Client) RestartSession(agent string) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	return s.send(&wire.RestartSession{Agent: agent})
+}

@@ -195,6 +195,8 @@ func describeAction(act auth.Action) string {
 		return "resize terminals"
 	case auth.ActCancel:
 		return "cancel commands"
+	case auth.ActRestart:
+		return "restart sessions"
 	case auth.ActAudit:
 		return "read the audit trail"
 	}

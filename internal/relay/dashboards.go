@@ -158,6 +158,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.auditQuery(d, m)
 	case *wire.SignInQuery:
 		r.signIn(d, m)
+	case *wire.RestartSession:
+		r.restartSession(d, m)
 	default:
 		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}

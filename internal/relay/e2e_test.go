@@ -67,7 +67,13 @@ type watcher struct {
 
 func watch(t *testing.T, r *relaytest.Relay) *watcher {
 	t.Helper()
-	cl, err := client.Dial(context.Background(), client.Config{Relay: r.URL(), Client: "test", Reconnect: true})
+	return watchAs(t, r, "")
+}
+
+// watchAs is watch with a token.
+func watchAs(t *testing.T, r *relaytest.Relay, token string) *watcher {
+	t.Helper()
+	cl, err := client.Dial(context.Background(), client.Config{Relay: r.URL(), Client: "test", Reconnect: true, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

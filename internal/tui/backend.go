@@ -26,6 +26,7 @@ type Backend interface {
 	Resize(commandID string, cols, rows int) error
 	Cancel(commandID string) error
 	SignIn(ctx context.Context) (link string, expires time.Time, err error)
+	RestartSession(agent string) error
 }
 
 var _ Backend = (*client.Client)(nil)
@@ -178,6 +179,10 @@ func (o *outbox) reply(id string, data []byte) {
 
 func (o *outbox) resize(id string, cols, rows int) {
 	o.push("resize", func(b Backend) error { return b.Resize(id, cols, rows) })
+}
+
+func (o *outbox) restartSession(agent string) {
+	o.push("restart session", func(b Backend) error { return b.RestartSession(agent) })
 }
 
 func (o *outbox) cancel(id string) {

@@ -78,3 +78,28 @@ func paneLineAfter(screen, marker string) string {
 	}
 	return ""
 }
+
+// TestStopAndRestartSession: X asks before it stops a session, and R
+// starts it again, in a new pane.
+func TestStopAndRestartSession(t *testing.T) {
+	scr := startSessionDashboard(t)
+	scr.keys("o")
+	scr.waitText("READY", "▶ running")
+	scr.keys("X")
+	scr.waitText("Stop the session of sess")
+	scr.keys("n")
+	scr.waitText("not cancelled")
+	if s := scr.screen(); !strings.Contains(s, "▶ running") {
+		t.Fatalf("the session stopped although the answer was no:\n%s", s)
+	}
+	scr.keys("X")
+	scr.waitText("Stop the session of sess")
+	scr.keys("y")
+	scr.waitText("⊘ cancelled")
+	scr.keys("R")
+	scr.waitText("Start the session of sess")
+	scr.keys("y")
+	scr.waitFor("the new session in a pane", func(s string) bool {
+		return strings.Contains(s, "▶ running") && strings.Contains(s, "⊘ cancelled") && strings.Count(s, "READY") == 2
+	})
+}

@@ -57,6 +57,10 @@ func (m *Model) applyState(s client.State) {
 func (m *Model) onCommand(c wire.Command) {
 	m.cmds[c.ID] = c
 	m.watch(c)
+	if c.Session && c.State == wire.StateRunning && m.reopen[c.AgentID] {
+		delete(m.reopen, c.AgentID)
+		m.openPane(c)
+	}
 	if i := m.panes.find(c.ID); i >= 0 {
 		p := m.panes.panes[i]
 		switch {

@@ -127,6 +127,11 @@ func (f *fakeBackend) Cancel(id string) error {
 	return nil
 }
 
+func (f *fakeBackend) RestartSession(agent string) error {
+	f.record("restart %s", agent)
+	return nil
+}
+
 // harness drives a Model the way Bubble Tea would, with a fixed clock.
 type harness struct {
 	t   *testing.T

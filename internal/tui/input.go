@@ -15,6 +15,10 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m.interactive {
 		return m.interactiveKey(msg)
 	}
+	if m.confirm != nil {
+		m.answerConfirm(msg.String())
+		return nil
+	}
 	if msg.String() == "ctrl+c" {
 		return tea.Quit
 	}
@@ -99,10 +103,9 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 			m.closePane(m.panes.focus)
 		}
 	case key.Matches(msg, k.CancelCmd):
-		if p := m.panes.focused(); p != nil {
-			m.out.cancel(p.id)
-			m.setFlash("cancelling "+p.id, false)
-		}
+		m.askCancel()
+	case key.Matches(msg, k.RestartSession):
+		m.askRestart()
 	default:
 		return nil, false
 	}

@@ -11,8 +11,8 @@ type keyMap struct {
 	// Agent list.
 	Up, Down, Select, SelectAll, ClearSel, Run, OpenRunning key.Binding
 	// Panes.
-	Interactive, Release, ClosePane, CancelCmd, Zoom, NextPane, PrevPane, FocusPane key.Binding
-	ScrollUp, ScrollDown, PageUp, PageDown, Top, Bottom                             key.Binding
+	Interactive, Release, ClosePane, CancelCmd, RestartSession, Zoom, NextPane, PrevPane, FocusPane key.Binding
+	ScrollUp, ScrollDown, PageUp, PageDown, Top, Bottom                                             key.Binding
 	// Command bar and pickers.
 	Send, HistPrev, HistNext, Back, Open key.Binding
 }
@@ -38,20 +38,21 @@ func defaultKeys() keyMap {
 		Run:         b("enter", "type a command", "enter"),
 		OpenRunning: b("o", "open its running commands", "o"),
 
-		Interactive: b("i", "type into the process", "i"),
-		Release:     b("ctrl+]", "give keyboard back", "ctrl+]"),
-		ClosePane:   b("x", "close pane", "x"),
-		CancelCmd:   b("X", "cancel command", "X"),
-		Zoom:        b("z", "zoom pane", "z"),
-		NextPane:    b("]", "next pane", "]"),
-		PrevPane:    b("[", "previous pane", "["),
-		FocusPane:   b("1-4", "go to pane", "1", "2", "3", "4"),
-		ScrollUp:    b("↑/k", "scroll up", "up", "k", "shift+up"),
-		ScrollDown:  b("↓/j", "scroll down", "down", "j", "shift+down"),
-		PageUp:      b("pgup", "page up", "pgup", "shift+pgup"),
-		PageDown:    b("pgdn", "page down", "pgdown", "shift+pgdown"),
-		Top:         b("g/home", "oldest output", "g", "home"),
-		Bottom:      b("G/end", "follow output", "G", "end"),
+		Interactive:    b("i", "type into the process", "i"),
+		Release:        b("ctrl+]", "give keyboard back", "ctrl+]"),
+		ClosePane:      b("x", "close pane", "x"),
+		CancelCmd:      b("X", "cancel command (asks)", "X"),
+		RestartSession: b("R", "restart agent's session (asks)", "R"),
+		Zoom:           b("z", "zoom pane", "z"),
+		NextPane:       b("]", "next pane", "]"),
+		PrevPane:       b("[", "previous pane", "["),
+		FocusPane:      b("1-4", "go to pane", "1", "2", "3", "4"),
+		ScrollUp:       b("↑/k", "scroll up", "up", "k", "shift+up"),
+		ScrollDown:     b("↓/j", "scroll down", "down", "j", "shift+down"),
+		PageUp:         b("pgup", "page up", "pgup", "shift+pgup"),
+		PageDown:       b("pgdn", "page down", "pgdown", "shift+pgdown"),
+		Top:            b("g/home", "oldest output", "g", "home"),
+		Bottom:         b("G/end", "follow output", "G", "end"),
 
 		Send:     b("enter", "run / open", "enter"),
 		HistPrev: b("↑", "previous command", "up"),
@@ -73,7 +74,7 @@ func (h helpKeys) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Help, k.Quit, k.NextFocus, k.PrevFocus, k.Command, k.Filter, k.History},
 		{k.Up, k.Down, k.Select, k.SelectAll, k.ClearSel, k.Run, k.OpenRunning},
-		{k.Interactive, k.Release, k.FocusPane, k.NextPane, k.PrevPane, k.Zoom, k.ClosePane, k.CancelCmd},
+		{k.Interactive, k.Release, k.FocusPane, k.NextPane, k.PrevPane, k.Zoom, k.ClosePane, k.CancelCmd, k.RestartSession},
 		{k.ScrollUp, k.ScrollDown, k.PageUp, k.PageDown, k.Top, k.Bottom, k.HistPrev, k.HistNext},
 	}
 }

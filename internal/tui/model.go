@@ -76,12 +76,15 @@ type Model struct {
 	cmds    map[string]wire.Command
 	streams map[string]*stream
 	mine    map[string]bool // commands this dashboard started
+	reopen  map[string]bool // agents whose restarted session opens in a pane when it starts
 
 	list   *agentList
 	bar    *cmdBar
 	panes  *paneSet
 	picker *historyPicker
 	help   help.Model
+	// confirm, when set, is a question waiting for y or another key.
+	confirm *confirmPrompt
 
 	showHelp    bool
 	signin      signInMsg // the help view's sign-in link
@@ -112,7 +115,7 @@ func New(b Backend, opts Options) *Model {
 	c := &common{st: defaultStyles(), keys: defaultKeys(), now: opts.Now}
 	m := &Model{c: c, opts: opts, b: b, log: opts.Logger, out: newOutbox(b, opts.Logger),
 		agents: map[string]wire.Agent{}, cmds: map[string]wire.Command{},
-		streams: map[string]*stream{}, mine: map[string]bool{},
+		streams: map[string]*stream{}, mine: map[string]bool{}, reopen: map[string]bool{},
 		list: newAgentList(c), bar: newCmdBar(c), panes: &paneSet{c: c}, help: help.New(),
 		conn: client.ConnState{State: client.Connected}, dirty: true}
 	m.list.focused = true

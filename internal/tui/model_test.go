@@ -376,10 +376,47 @@ func TestCancelAndClosePane(t *testing.T) {
 	h.events(client.CommandChanged{Command: cmd})
 	h.send(openCommandMsg{cmd})
 	h.key("X")
+	h.contains("Cancel sleep 100 on build-1?", "y: yes")
+	h.key("n") // anything but y keeps it
+	h.contains("not cancelled")
+	h.key("X", "y")
 	eventually(t, "cancel", func() bool { return slices.Contains(h.b.Calls(), "cancel c-1") })
+	if n := len(slices.DeleteFunc(h.b.Calls(), func(c string) bool { return c != "cancel c-1" })); n != 1 {
+		t.Fatalf("cancelled %d times, want once", n)
+	}
 	h.key("x")
 	h.contains("No command is open")
 	if h.m.streams["c-1"] == nil {
 		t.Fatal("a running command's stream was dropped with its pane")
 	}
+}
+
+func TestRestartSessionAsksAndOpensTheNewOne(t *testing.T) {
+	a := agent("a-1", "claude-box", wire.AgentBusy, 1, nil)
+	a.Session = []string{"claude"}
+	h := newHarness(t, 120, 30, a, agent("a-2", "build-2", wire.AgentIdle, 0, nil))
+	old := running("s-1", "a-1", "claude-box", "claude", t0)
+	old.Session = true
+	h.events(client.CommandChanged{Command: old})
+	h.send(openCommandMsg{old})
+	h.key("1") // the pane has the keyboard
+	h.key("X")
+	h.contains("Stop the session of claude-box (claude)? It runs again only when restarted (R).")
+	h.key("esc")
+	h.key("R")
+	h.contains("Restart the session of claude-box (claude)? The running one is stopped first.")
+	h.key("y")
+	eventually(t, "restart", func() bool { return slices.Contains(h.b.Calls(), "restart a-1") })
+	ended := old
+	ended.State, ended.Reason = wire.StateCanceled, "restarted from a dashboard"
+	fresh := running("s-2", "a-1", "claude-box", "claude", t0)
+	fresh.Session = true
+	h.events(client.CommandChanged{Command: ended}, client.CommandChanged{Command: fresh})
+	if p := h.m.panes.focused(); p == nil || p.id != "s-2" {
+		t.Fatalf("the new session did not open in a pane")
+	}
+
+	h.key("shift+tab") // to the list, where build-2 comes first: it runs no session
+	h.key("R")
+	h.contains("build-2 runs no session program")
 }

@@ -29,6 +29,7 @@ type styles struct {
 	header               lipgloss.Style
 	statusBar            lipgloss.Style
 	interactiveBadge     lipgloss.Style
+	warnBar              lipgloss.Style // a question before something that cannot be undone
 	ok, warn, bad, info  lipgloss.Style
 	waiting              lipgloss.Style
 	barPrompt, barTarget lipgloss.Style
@@ -50,6 +51,7 @@ func defaultStyles() styles {
 		header:            s.Bold(true).Foreground(colCyan),
 		statusBar:         s,
 		interactiveBadge:  s.Background(colRed).Foreground(colWhite).Bold(true),
+		warnBar:           s.Background(colYellow).Foreground(colBlack).Bold(true),
 		ok:                s.Foreground(colGreen),
 		warn:              s.Foreground(colYellow),
 		bad:               s.Foreground(colRed),

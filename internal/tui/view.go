@@ -118,8 +118,11 @@ func (m *Model) helpBox() []string {
 	return lines
 }
 
-// barLine is the command bar, or the interactive-mode banner.
+// barLine is the command bar, a question, or the interactive-mode banner.
 func (m *Model) barLine() string {
+	if m.confirm != nil {
+		return m.confirmLine()
+	}
 	if m.interactive {
 		p := m.panes.focused()
 		c := m.cmds[p.id]
@@ -215,7 +218,7 @@ func (m *Model) cursor() *tea.Cursor {
 			c.X += m.listW
 		}
 		return c
-	case m.showHelp || m.picker != nil:
+	case m.showHelp || m.picker != nil || m.confirm != nil:
 		return nil
 	case m.focus == focusBar:
 		c := m.bar.cursor()

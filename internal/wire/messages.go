@@ -219,6 +219,16 @@ type Heartbeat struct {
 	Running int `json:"running"`
 }
 
+// RestartSession starts an agent's session program (agent -- PROGRAM)
+// again, stopping it first if it runs: a dashboard sends it to the relay,
+// naming the agent by id or name, and the relay passes it to that agent
+// with Agent set to its id. The new session is a new command; the old
+// one ends as cancelled.
+type RestartSession struct {
+	RequestID string `json:"request_id,omitempty"`
+	Agent     string `json:"agent"`
+}
+
 // Message type names.
 const (
 	TypeHello         = "hello"
@@ -248,35 +258,37 @@ const (
 	TypeAuditResult   = "audit.result"
 	TypeSignInQuery   = "signin"
 	TypeSignInResult  = "signin.result"
+	TypeRestart       = "session.restart"
 )
 
-func (*Hello) MessageType() string         { return TypeHello }
-func (*Welcome) MessageType() string       { return TypeWelcome }
-func (*Snapshot) MessageType() string      { return TypeSnapshot }
-func (*AgentEvent) MessageType() string    { return TypeAgentEvent }
-func (*CommandEvent) MessageType() string  { return TypeCommandEvent }
-func (*Run) MessageType() string           { return TypeRun }
-func (*RunAccepted) MessageType() string   { return TypeRunAccepted }
-func (*Subscribe) MessageType() string     { return TypeSubscribe }
-func (*Unsubscribe) MessageType() string   { return TypeUnsubscribe }
-func (*OutputEnd) MessageType() string     { return TypeOutputEnd }
-func (*Subscribed) MessageType() string    { return TypeSubscribed }
-func (*Resize) MessageType() string        { return TypeResize }
-func (*Cancel) MessageType() string        { return TypeCancel }
-func (*HistoryQuery) MessageType() string  { return TypeHistoryQuery }
-func (*HistoryResult) MessageType() string { return TypeHistoryResult }
-func (*Error) MessageType() string         { return TypeError }
-func (*Start) MessageType() string         { return TypeStart }
-func (*Started) MessageType() string       { return TypeStarted }
-func (*Exited) MessageType() string        { return TypeExited }
-func (*SessionOpened) MessageType() string { return TypeSessionOpened }
-func (*Ack) MessageType() string           { return TypeAck }
-func (*OutputDropped) MessageType() string { return TypeOutputDropped }
-func (*Heartbeat) MessageType() string     { return TypeHeartbeat }
-func (*AuditQuery) MessageType() string    { return TypeAuditQuery }
-func (*AuditResult) MessageType() string   { return TypeAuditResult }
-func (*SignInQuery) MessageType() string   { return TypeSignInQuery }
-func (*SignInResult) MessageType() string  { return TypeSignInResult }
+func (*Hello) MessageType() string          { return TypeHello }
+func (*Welcome) MessageType() string        { return TypeWelcome }
+func (*Snapshot) MessageType() string       { return TypeSnapshot }
+func (*AgentEvent) MessageType() string     { return TypeAgentEvent }
+func (*CommandEvent) MessageType() string   { return TypeCommandEvent }
+func (*Run) MessageType() string            { return TypeRun }
+func (*RunAccepted) MessageType() string    { return TypeRunAccepted }
+func (*Subscribe) MessageType() string      { return TypeSubscribe }
+func (*Unsubscribe) MessageType() string    { return TypeUnsubscribe }
+func (*OutputEnd) MessageType() string      { return TypeOutputEnd }
+func (*Subscribed) MessageType() string     { return TypeSubscribed }
+func (*Resize) MessageType() string         { return TypeResize }
+func (*Cancel) MessageType() string         { return TypeCancel }
+func (*HistoryQuery) MessageType() string   { return TypeHistoryQuery }
+func (*HistoryResult) MessageType() string  { return TypeHistoryResult }
+func (*Error) MessageType() string          { return TypeError }
+func (*Start) MessageType() string          { return TypeStart }
+func (*Started) MessageType() string        { return TypeStarted }
+func (*Exited) MessageType() string         { return TypeExited }
+func (*SessionOpened) MessageType() string  { return TypeSessionOpened }
+func (*Ack) MessageType() string            { return TypeAck }
+func (*OutputDropped) MessageType() string  { return TypeOutputDropped }
+func (*Heartbeat) MessageType() string      { return TypeHeartbeat }
+func (*AuditQuery) MessageType() string     { return TypeAuditQuery }
+func (*AuditResult) MessageType() string    { return TypeAuditResult }
+func (*SignInQuery) MessageType() string    { return TypeSignInQuery }
+func (*SignInResult) MessageType() string   { return TypeSignInResult }
+func (*RestartSession) MessageType() string { return TypeRestart }
 
 // newMessage maps a type name to a fresh value to decode into.
 var newMessage = map[string]func() Message{
@@ -307,4 +319,5 @@ var newMessage = map[string]func() Message{
 	TypeAuditResult:   func() Message { return new(AuditResult) },
 	TypeSignInQuery:   func() Message { return new(SignInQuery) },
 	TypeSignInResult:  func() Message { return new(SignInResult) },
+	TypeRestart:       func() Message { return new(RestartSession) },
 }

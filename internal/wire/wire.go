@@ -114,6 +114,9 @@ type AgentInfo struct {
 	// into them. Input sent anyway is dropped and answered with an Error
 	// (CodeForbidden).
 	NoInput bool `json:"no_input,omitempty"`
+	// Session is the program the agent runs as its session (agent --
+	// PROGRAM), which dashboards may restart; empty when it runs none.
+	Session []string `json:"session,omitempty"`
 }
 
 // Agent is an agent as dashboards see it: its registration plus live state.

@@ -34,6 +34,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&OutputDropped{CommandID: "c", From: 1, To: 2}, &Heartbeat{Running: 3},
 		&AuditQuery{Limit: 2}, &AuditResult{Entries: []AuditEntry{{At: at, Token: "t", Action: "run", Result: "ok"}}},
 		&SignInQuery{RequestID: "s"}, &SignInResult{RequestID: "s", Code: "sbc_x", ExpiresAt: at},
+		&RestartSession{RequestID: "r", Agent: "claude-box"},
 	}
 	if len(msgs) != len(newMessage) {
 		t.Fatalf("test covers %d message types, wire defines %d", len(msgs), len(newMessage))
