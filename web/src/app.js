@@ -2,8 +2,10 @@
 // docs/protocol.md over /ws/dashboard and nothing else.
 
 import { Connection, dashboardURL } from './conn.js';
-import { TermView, flow, stats, TERM_FONT } from './term.js';
-import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, duration, bytes } from './view.js';
+import { flow, stats } from './term.js';
+import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, duration } from './view.js';
+import { initPanes, open, updatePane, renderTabs, layoutTerms, termSize } from './panes.js';
+import { initSignIn, showLogin, login, logout, begin } from './signin.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_LISTED = 200; // commands shown in the list
@@ -29,6 +31,11 @@ const conn = new Connection(dashboardURL(), {
   onMessage: receive,
   onOutput: (id, offset, data) => state.terms.get(id)?.output(offset, data),
 });
+
+initPanes({ state, conn, request, canOperate, scheduleRender,
+  markOpen: () => { for (const e of commandEls.values()) e.classList.toggle('open', state.terms.has(e.dataset.id)); } });
+
+initSignIn({ state, conn, render, renderConn, updatePane });
 
 // For tests and the curious: the live state, read-only by convention.
 window.switchboard = { state, terminals: state.terms, agents: state.agents, commands: state.commands, conn, flow, stats, open };
@@ -144,107 +151,6 @@ function relayError(m) {
   showNotice(`${m.message} (${m.code})`);
 }
 
-// ---- terminals -----------------------------------------------------------
-
-// open shows a command's terminal, creating it if needed.
-function open(id, { activate = true, focus = true } = {}) {
-  let t = state.terms.get(id);
-  if (!t) {
-    const pane = makePane(id);
-    $('panes').append(pane);
-    t = new TermView(id, pane.querySelector('.pane-term'), conn,
-      { getCommand: () => state.commands.get(id), canType: canOperate, onChange: () => updatePane(t) });
-    t.pane = pane;
-    pane.addEventListener('focusin', () => state.active !== id && activateTab(id, false));
-    t.term.attachCustomKeyEventHandler((ev) => {
-      if (ev.key !== 'F6') return true;
-      if (ev.type === 'keydown') $('command').focus();
-      return false;
-    });
-    state.terms.set(id, t);
-    t.subscribe();
-    if (!state.commands.has(id)) request({ type: 'history', command_id: id }, 'refresh');
-  }
-  if (activate || !state.active) activateTab(id, focus);
-  else renderTabs();
-  return t;
-}
-
-function makePane(id) {
-  return h('section', { class: 'pane', id: `pane-${id}`, role: 'tabpanel', 'aria-labelledby': `tab-${id}`, dataset: { id } },
-    h('div', { class: 'pane-bar' },
-      h('span', { class: 'pane-state' }),
-      h('span', { class: 'pane-title' }),
-      h('span', { class: 'pane-info muted' }),
-      h('span', { class: 'spacer' }),
-      h('span', { class: 'pane-flow', hidden: true }, 'catching up…'),
-      h('button', { type: 'button', class: 'link pane-skip', hidden: true, onclick: () => state.terms.get(id)?.skipToEnd() }, 'Skip to end'),
-      h('button', { type: 'button', class: 'danger pane-cancel', hidden: true, onclick: () => cancel(id) }, 'Stop'),
-      h('button', { type: 'button', class: 'icon pane-close', 'aria-label': 'Close this terminal', title: 'Close', onclick: () => closeTab(id) }, '✕')),
-    h('div', { class: 'pane-term' }));
-}
-
-function updatePane(t) {
-  const c = state.commands.get(t.id) ?? { id: t.id, state: '' };
-  const p = t.pane;
-  if (!p) return;
-  const st = stateBadge(c);
-  const stEl = p.querySelector('.pane-state');
-  stEl.className = `pane-state ${st.cls}`;
-  setText(stEl, st.text);
-  setText(p.querySelector('.pane-title'), `${c.agent_name ?? c.agent_id ?? ''} $ ${commandText(c)}`);
-  const info = [];
-  if (c.session) info.push('session');
-  if (c.duration_ms) info.push(duration(c.duration_ms));
-  if (c.output_bytes) info.push(bytes(c.output_bytes));
-  if (c.reason) info.push(c.reason);
-  if (t.lost || c.lost_bytes) info.push(`${bytes(t.lost || c.lost_bytes)} lost`);
-  if (t.error) info.push(t.error);
-  setText(p.querySelector('.pane-info'), info.join(' · '));
-  p.querySelector('.pane-flow').hidden = !t.paused;
-  p.querySelector('.pane-skip').hidden = !(t.paused && isFinal(c));
-  p.querySelector('.pane-cancel').hidden = isFinal(c) || !c.state || !canOperate();
-  scheduleRender(); // the tab's badge
-}
-
-function activateTab(id, focus) {
-  state.active = id;
-  for (const [tid, t] of state.terms) t.pane.classList.toggle('active', tid === id);
-  renderTabs();
-  layoutTerms();
-  const t = state.terms.get(id);
-  if (focus && t) t.term.focus();
-}
-
-function closeTab(id) {
-  const t = state.terms.get(id);
-  if (!t) return;
-  const ids = [...state.terms.keys()];
-  const i = ids.indexOf(id);
-  t.dispose();
-  t.pane.remove();
-  state.terms.delete(id);
-  if (state.active === id) {
-    const next = ids[i + 1] ?? ids[i - 1];
-    state.active = null;
-    if (next && next !== id) activateTab(next, false);
-  }
-  renderTabs();
-  (document.querySelector('#tabs [aria-selected="true"]') ?? $('command')).focus();
-}
-
-function cancel(id) {
-  request({ type: 'cancel', command_id: id }, 'cancel');
-}
-
-let layoutTimer = 0;
-function layoutTerms() {
-  cancelAnimationFrame(layoutTimer);
-  layoutTimer = requestAnimationFrame(() => {
-    for (const t of state.terms.values()) t.layout();
-  });
-}
-
 // ---- run -----------------------------------------------------------------
 
 function run(ev) {
@@ -269,19 +175,6 @@ function commandKeys(ev) {
   state.typedAt = Math.max(0, Math.min(n, state.typedAt + (ev.key === 'ArrowUp' ? -1 : 1)));
   ev.target.value = state.typed[state.typedAt] ?? '';
   ev.preventDefault();
-}
-
-// termSize estimates the terminal a new command will be shown in.
-function termSize() {
-  const t = state.terms.get(state.active);
-  if (t) return { cols: t.term.cols, rows: t.term.rows };
-  const box = $('panes').getBoundingClientRect();
-  const ctx = document.createElement('canvas').getContext('2d');
-  ctx.font = `13px ${TERM_FONT}`;
-  const cell = ctx.measureText('W').width || 8;
-  const cols = Math.floor((box.width - 24) / cell);
-  const rows = Math.floor((box.height - 56) / 17);
-  return { cols: Math.max(20, Math.min(500, cols || 80)), rows: Math.max(5, Math.min(200, rows || 24)) };
 }
 
 // ---- rendering -----------------------------------------------------------
@@ -464,58 +357,6 @@ function renderRunTarget() {
   $('run-form').title = names.join(', ');
 }
 
-const tabEls = new Map();
-
-function renderTabs() {
-  const bar = $('tabs');
-  for (const [id, e] of tabEls) if (!state.terms.has(id)) (e.remove(), tabEls.delete(id));
-  [...state.terms.keys()].forEach((id, i) => {
-    const e = tabEls.get(id) ?? makeTab(id);
-    const c = state.commands.get(id) ?? { id, state: '' };
-    const st = stateBadge(c);
-    const b = e.querySelector('[role=tab]');
-    const sym = e.querySelector('.tab-state');
-    sym.className = `tab-state ${st.cls}`;
-    setText(sym, st.text.split(' ')[0]);
-    setText(e.querySelector('.tab-label'), `${c.agent_name ?? ''}: ${commandText(c) || id}`);
-    b.setAttribute('aria-selected', String(id === state.active));
-    b.tabIndex = id === state.active ? 0 : -1;
-    b.title = `${commandText(c)} on ${c.agent_name ?? c.agent_id ?? '?'} — ${st.text}`;
-    if (bar.children[i] !== e) bar.insertBefore(e, bar.children[i] ?? null);
-  });
-  $('empty').hidden = state.terms.size > 0;
-  $('grid').hidden = state.terms.size < 2 && !state.grid;
-  for (const e of commandEls.values()) e.classList.toggle('open', state.terms.has(e.dataset.id));
-}
-
-function makeTab(id) {
-  const e = h('div', { class: 'tab', dataset: { id } },
-    h('button', { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-controls': `pane-${id}`, onclick: () => activateTab(id, true), onkeydown: tabKeys },
-      h('span', { class: 'tab-state' }), h('span', { class: 'tab-label' })),
-    h('button', { type: 'button', class: 'icon tab-close', 'aria-label': 'Close tab', tabindex: -1, onclick: () => closeTab(id) }, '✕'));
-  tabEls.set(id, e);
-  return e;
-}
-
-// tabKeys: arrows move between tabs, Delete closes one, Enter opens it.
-function tabKeys(ev) {
-  const ids = [...state.terms.keys()];
-  const i = ids.indexOf(state.active);
-  const go = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: ids.length - 1 }[ev.key];
-  if (go !== undefined) {
-    const id = ids[(go + ids.length) % ids.length];
-    activateTab(id, false);
-    $(`tab-${id}`).focus();
-    ev.preventDefault();
-  } else if (ev.key === 'Delete') {
-    closeTab(state.active);
-    ev.preventDefault();
-  } else if (ev.key === 'Enter') {
-    state.terms.get(state.active)?.term.focus();
-    ev.preventDefault();
-  }
-}
-
 let noticeTimer = 0;
 function showNotice(text) {
   const n = $('notice');
@@ -524,8 +365,6 @@ function showNotice(text) {
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => (n.hidden = true), 8000);
 }
-
-// ---- signing in ----------------------------------------------------------
 
 // canOperate: the session's role may run, type, resize and cancel.
 function canOperate() {
@@ -536,100 +375,6 @@ function connState(s) {
   if (s !== 'connected') state.loading = null; // a snapshot cut short starts over
   renderConn();
   if (s === 'refused') showLogin(conn.lastClose);
-}
-
-// whoami asks who the session cookie belongs to: the user, null when
-// signed out, undefined when the relay has no such endpoint.
-async function whoami() {
-  const r = await fetch('api/whoami', { cache: 'no-store', credentials: 'same-origin' });
-  if (r.status === 401) return null;
-  return r.ok ? r.json() : undefined;
-}
-
-function setMe(me) {
-  state.me = me ?? null;
-  $('who').hidden = !me?.auth;
-  setText($('who-text'), me ? `${me.name} · ${me.role}` : '');
-  for (const t of state.terms.values()) updatePane(t);
-  render();
-}
-
-function showLogin(reason) {
-  setMe(null);
-  $('login').hidden = false;
-  $('login-error').hidden = !reason;
-  setText($('login-error'), reason ? `The relay refused this session: ${reason}` : '');
-  renderConn();
-  $('token').focus();
-}
-
-async function login(ev) {
-  ev.preventDefault();
-  const token = $('token').value.trim();
-  if (token) await signIn({ token });
-}
-
-// signIn posts a token, or the code of a sign-in link, for a session
-// cookie (which holds a session id, never the token).
-async function signIn(body) {
-  const fail = (msg) => {
-    showLogin('');
-    $('login-error').hidden = false;
-    setText($('login-error'), msg);
-    $('token').select();
-  };
-  $('login-submit').disabled = true;
-  try {
-    const r = await fetch('api/login', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin',
-    });
-    const reply = await r.json().catch(() => ({}));
-    if (!r.ok) return fail(`Not signed in: ${reply.error ?? `HTTP ${r.status}`}`);
-    $('token').value = '';
-    $('login').hidden = true;
-    $('login-error').hidden = true;
-    setMe({ name: reply.name, role: reply.role, auth: true });
-    conn.attempt = 0;
-    conn.connect();
-    $('command').focus();
-  } catch {
-    fail('The relay cannot be reached; try again in a moment.');
-  } finally {
-    $('login-submit').disabled = false;
-  }
-}
-
-// linkCode takes the code of a sign-in link (#signin=CODE) out of the
-// address, so that it is neither kept in history nor reused.
-function linkCode() {
-  const m = /^#signin=([A-Za-z0-9_-]+)$/.exec(location.hash);
-  if (m) history.replaceState(null, '', location.pathname + location.search);
-  return m?.[1];
-}
-
-async function logout() {
-  conn.stop();
-  await fetch('api/logout', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', credentials: 'same-origin',
-  }).catch(() => {});
-  renderConn();
-  showLogin('');
-}
-
-// begin connects, or asks for a token first when the relay wants one.
-async function begin() {
-  const code = linkCode();
-  if (code) return signIn({ code });
-  let me;
-  try {
-    me = await whoami();
-  } catch {
-    // The relay is unreachable: the connection's retries take over, and a
-    // refused token brings the sign-in form up then.
-  }
-  if (me === null) return showLogin('');
-  setMe(me);
-  conn.connect();
 }
 
 // ---- start ---------------------------------------------------------------
