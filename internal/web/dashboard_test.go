@@ -101,6 +101,8 @@ func TestTypingIntoCatEchoes(t *testing.T) {
 	p.screenshot("cat")
 
 	p.do(chromedp.Click(chromedp.CSS(".pane.active .pane-cancel")))
+	p.waitFor("the question before stopping", `document.querySelector('.pane.active .pane-ask-q')?.textContent === 'Stop cat on build-1?'`)
+	p.do(chromedp.Click(chromedp.CSS(".pane.active .pane-yes")))
 	p.waitFor("cat cancelled", fmt.Sprintf(`window.switchboard.commands.get(%q)?.state === 'cancelled'`, id))
 }
 

@@ -24,6 +24,7 @@ const state = {
   typed: [], // command lines run from this page, for the arrow keys
   typedAt: 0,
   me: null, // {name, role, auth} from api/whoami or api/login
+  reopen: new Set(), // agents whose restarted session opens when it starts
 };
 
 const conn = new Connection(dashboardURL(), {
@@ -106,6 +107,7 @@ function setCommand(c) {
   const t = state.terms.get(c.id);
   if (t && c.state === 'running' && prev?.state !== 'running') t.syncSize();
   if (t) updatePane(t);
+  if (!t && c.session && c.state === 'running' && state.reopen.delete(c.agent_id)) open(c.id);
 }
 
 function request(msg, what) {

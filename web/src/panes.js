@@ -49,7 +49,9 @@ function makePane(id) {
       h('span', { class: 'spacer' }),
       h('span', { class: 'pane-flow', hidden: true }, 'catching up…'),
       h('button', { type: 'button', class: 'link pane-skip', hidden: true, onclick: () => state.terms.get(id)?.skipToEnd() }, 'Skip to end'),
-      h('button', { type: 'button', class: 'danger pane-cancel', hidden: true, onclick: () => cancel(id) }, 'Stop'),
+      h('button', { type: 'button', class: 'link pane-restart', hidden: true, onclick: () => askRestart(id) }, 'Restart session'),
+      h('button', { type: 'button', class: 'danger pane-cancel', hidden: true, onclick: () => askCancel(id) }, 'Stop'),
+      h('span', { class: 'pane-ask', role: 'alertdialog', hidden: true }),
       h('button', { type: 'button', class: 'icon pane-close', 'aria-label': 'Close this terminal', title: 'Close', onclick: () => closeTab(id) }, '✕')),
     h('div', { class: 'pane-term' }));
 }
@@ -73,7 +75,9 @@ export function updatePane(t) {
   setText(p.querySelector('.pane-info'), info.join(' · '));
   p.querySelector('.pane-flow').hidden = !t.paused;
   p.querySelector('.pane-skip').hidden = !(t.paused && isFinal(c));
-  p.querySelector('.pane-cancel').hidden = isFinal(c) || !c.state || !app.canOperate();
+  p.querySelector('.pane-cancel').hidden = t.asking || isFinal(c) || !c.state || !app.canOperate();
+  const a = state.agents.get(c.agent_id);
+  p.querySelector('.pane-restart').hidden = t.asking || !c.session || !a?.session?.length || a.status === 'offline' || !app.canOperate();
   app.scheduleRender(); // the tab's badge
 }
 
@@ -103,8 +107,46 @@ function closeTab(id) {
   (document.querySelector('#tabs [aria-selected="true"]') ?? $('command')).focus();
 }
 
-function cancel(id) {
-  app.request({ type: 'cancel', command_id: id }, 'cancel');
+// ask puts a question in a pane's bar in place of its buttons, before
+// something that cannot be undone: yes does it; "Keep it" keeps things
+// as they are.
+function ask(id, question, yesLabel, yes) {
+  const t = state.terms.get(id);
+  if (!t) return;
+  const box = t.pane.querySelector('.pane-ask');
+  const done = () => {
+    t.asking = false;
+    box.hidden = true;
+    box.replaceChildren();
+    updatePane(t);
+  };
+  box.replaceChildren(h('span', { class: 'pane-ask-q' }, question),
+    h('button', { type: 'button', class: 'danger pane-yes', onclick: () => (done(), yes()) }, yesLabel),
+    h('button', { type: 'button', class: 'link pane-no', onclick: done }, 'Keep it'));
+  t.asking = true;
+  box.hidden = false;
+  updatePane(t);
+  box.querySelector('.pane-no').focus();
+}
+
+function askCancel(id) {
+  const c = state.commands.get(id);
+  if (!c) return;
+  const q = c.session ? `Stop the session of ${c.agent_name}? It runs again only when restarted.`
+    : `Stop ${commandText(c)} on ${c.agent_name}?`;
+  ask(id, q, 'Stop', () => app.request({ type: 'cancel', command_id: id }, 'cancel'));
+}
+
+// askRestart restarts the session of the agent a session pane belongs
+// to; the new session opens in a pane of its own when it starts.
+function askRestart(id) {
+  const c = state.commands.get(id);
+  if (!c) return;
+  const q = c.state === 'running' ? `Restart the session of ${c.agent_name}? The running one is stopped first.`
+    : `Start the session of ${c.agent_name} again?`;
+  ask(id, q, 'Restart', () => {
+    if (app.request({ type: 'session.restart', agent: c.agent_id }, 'restart')) state.reopen.add(c.agent_id);
+  });
 }
 
 let layoutTimer = 0;
