@@ -167,6 +167,8 @@ func (m *Model) paneKey(msg tea.KeyPressMsg) {
 		p.scrollToBottom()
 	case key.Matches(msg, k.Run):
 		m.setFocus(focusBar)
+	case key.Matches(msg, k.Back):
+		m.setFocus(focusList)
 	}
 }
 

@@ -42,7 +42,7 @@ func defaultKeys() keyMap {
 		Release:        b("ctrl+]", "give keyboard back", "ctrl+]"),
 		ClosePane:      b("x", "close pane", "x"),
 		CancelCmd:      b("X", "cancel command (asks)", "X"),
-		RestartSession: b("R", "restart agent's session (asks)", "R"),
+		RestartSession: b("R", "restart session (asks)", "R"),
 		Zoom:           b("z", "zoom pane", "z"),
 		NextPane:       b("]", "next pane", "]"),
 		PrevPane:       b("[", "previous pane", "["),
@@ -59,22 +59,5 @@ func defaultKeys() keyMap {
 		HistNext: b("↓", "next command", "down"),
 		Back:     b("esc", "back", "esc"),
 		Open:     b("enter", "open in pane", "enter"),
-	}
-}
-
-// helpKeys adapts keyMap to bubbles/help.
-type helpKeys struct{ k keyMap }
-
-func (h helpKeys) ShortHelp() []key.Binding {
-	return []key.Binding{h.k.Help, h.k.Command, h.k.Interactive, h.k.History, h.k.Quit}
-}
-
-func (h helpKeys) FullHelp() [][]key.Binding {
-	k := h.k
-	return [][]key.Binding{
-		{k.Help, k.Quit, k.NextFocus, k.PrevFocus, k.Command, k.Filter, k.History},
-		{k.Up, k.Down, k.Select, k.SelectAll, k.ClearSel, k.Run, k.OpenRunning},
-		{k.Interactive, k.Release, k.FocusPane, k.NextPane, k.PrevPane, k.Zoom, k.ClosePane, k.CancelCmd, k.RestartSession},
-		{k.ScrollUp, k.ScrollDown, k.PageUp, k.PageDown, k.Top, k.Bottom, k.HistPrev, k.HistNext},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
@@ -82,7 +81,6 @@ type Model struct {
 	bar    *cmdBar
 	panes  *paneSet
 	picker *historyPicker
-	help   help.Model
 	// confirm, when set, is a question waiting for y or another key.
 	confirm *confirmPrompt
 
@@ -116,7 +114,7 @@ func New(b Backend, opts Options) *Model {
 	m := &Model{c: c, opts: opts, b: b, log: opts.Logger, out: newOutbox(b, opts.Logger),
 		agents: map[string]wire.Agent{}, cmds: map[string]wire.Command{},
 		streams: map[string]*stream{}, mine: map[string]bool{}, reopen: map[string]bool{},
-		list: newAgentList(c), bar: newCmdBar(c), panes: &paneSet{c: c}, help: help.New(),
+		list: newAgentList(c), bar: newCmdBar(c), panes: &paneSet{c: c},
 		conn: client.ConnState{State: client.Connected}, dirty: true}
 	m.list.focused = true
 	m.applyState(b.State())
@@ -250,7 +248,6 @@ func (m *Model) resize(w, h int) {
 	mainH := m.h - 2
 	m.list.SetSize(m.listW, mainH)
 	m.bar.SetSize(m.w)
-	m.help.SetWidth(m.w - 4)
 	m.layoutPanes()
 }
 

@@ -230,7 +230,13 @@ func TestHelpListsKeys(t *testing.T) {
 	h := newHarness(t, 80, 24, fourAgents()...)
 	h.key("?")
 	h.contains("Keys", "quit", "filter agents", "select agent", "type into the process", "give keyboard back", "ctrl+]",
-		"scroll up", "history of agent", "Browser dashboard", "http://relay.test/#signin=sbc_code", "until 15:04:05")
+		"scroll", "history of agent", "Browser dashboard", "http://relay.test/#signin=sbc_code", "until 15:04:05")
+	// Titled sections, each key once in each: ↑/k moves in the list and
+	// scrolls a pane, and says which.
+	h.contains("Anywhere", "Agent list", "Panes", "Command bar", "Typing into a process", "restart session (asks)")
+	if n := strings.Count(h.screen(), "↑/k"); n != 2 {
+		t.Errorf("↑/k is in the help %d times, want twice (list, panes):\n%s", n, h.screen())
+	}
 	h.checkGeometry()
 	h.key("esc")
 	h.lacks("give keyboard back")

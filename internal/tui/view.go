@@ -7,7 +7,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"switchboard/internal/cli"
 	"switchboard/internal/client"
@@ -89,33 +88,6 @@ func (m *Model) emptyPanes(w, h int) []string {
 		out[i] = padTo(line, w)
 	}
 	return out
-}
-
-// helpBox is the full key help, framed.
-func (m *Model) helpBox() []string {
-	st := m.c.st
-	groups := helpKeys{m.c.keys}.FullHelp()
-	var body string
-	if m.w >= 130 {
-		body = m.help.FullHelpView(groups)
-	} else {
-		body = m.help.FullHelpView(groups[:2]) + "\n\n" + m.help.FullHelpView(groups[2:])
-	}
-	body = st.header.Render("Keys") + st.faint.Render("  (? or esc closes)") + "\n\n" + body + "\n\n" + m.signInLine()
-	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(colCyan).
-		Padding(0, 2).MaxWidth(m.w).Render(body)
-	lines := strings.Split(box, "\n")
-	if len(lines) > m.h-2 {
-		lines = lines[:m.h-2]
-	}
-	w := 0
-	for _, l := range lines {
-		w = max(w, ansiWidth(l))
-	}
-	for i, l := range lines {
-		lines[i] = padTo(l, w)
-	}
-	return lines
 }
 
 // barLine is the command bar, a question, or the interactive-mode banner.
