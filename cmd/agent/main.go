@@ -32,6 +32,7 @@ var version = "0.1.0"
 
 const summary = `
 Usage: agent [flags] [-- PROGRAM [ARGS...]]
+       agent notify [waiting|working|idle] [--message TEXT]   (agent notify -h for help)
 
 Agent connects this machine to a Switchboard relay and runs the commands
 that dashboards send it. Each command runs in its own pseudo-terminal; its
@@ -68,6 +69,9 @@ exits. A second signal exits at once.`
 var errReported = errors.New("bad command line")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "notify" {
+		os.Exit(notifyCommand(os.Args[2:], os.Stdin, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -119,6 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	fs.Var(&buffer, "buffer", "How much output, in `bytes`, the agent keeps for the relay while it has not yet stored it (suffixes K, M and G count in powers of 1024). When full, the oldest output is dropped and the relay is told. The relay stores a command's output every 16 KiB or 2 s, so allow at least that for each running command.")
 	fs.StringVar(&cfg.ID, "id", "", "The agent's stable `id`. By default it is created on first run and kept in the state directory, so the relay recognizes the agent after a restart.")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "The `directory` where the agent keeps its id. The default is $XDG_STATE_HOME/switchboard, or ~/.local/state/switchboard.")
+	fs.DurationVar(&cfg.QuietAfter, "quiet-after", agent.DefaultQuietAfter, "How long a running command may print nothing before dashboards show it quiet. Silence alone never makes it waiting.")
 	fs.DurationVar(&cfg.CancelGrace, "cancel-grace", agent.DefaultCancelGrace, "How long a cancelled or timed-out command has to exit after SIGINT before it gets SIGKILL.")
 	token := fs.String("token", "", "The access `token` the relay asks for. Prefer the environment variable or --token-file: other users can read command lines.")
 	tokenFile := fs.String("token-file", "", "A `file` holding the access token, instead of --token.")

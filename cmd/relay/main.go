@@ -71,6 +71,7 @@ func run(args []string) error {
 	var hosts flagenv.Strings
 	fs.Var(&hosts, "allowed-host", "A host name the relay is reached by, besides the --addr host, localhost and IP addresses (e.g. relay.example.com); requests for other names are refused, against DNS rebinding. Always checked with --insecure-no-auth; with authentication, once any is given. Repeatable.")
 	sessionTTL := fs.Duration("session-ttl", 24*time.Hour, "How long a browser stays signed in (at most as long as its token is valid).")
+	notifyURL := fs.String("notify-url", "", "An http or https `URL` to POST a JSON event to whenever a command starts or stops waiting for a person (docs/awareness.md): a chat webhook, ntfy, a script. Failed posts are retried; the relay never waits for it.")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
@@ -114,7 +115,8 @@ func run(args []string) error {
 	}
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
 		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
-		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL}, st)
+		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
+		NotifyURL: *notifyURL}, st)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,16 @@
 // The agent protects its machine on its own, whatever the relay lets a
 // dashboard do: with Config.Allow it refuses commands that match none of
 // its patterns, and with Config.NoInput it refuses every keystroke.
+//
+// It decides, for each running command, whether it needs a person
+// (attention.go): its process blocked reading its terminal (Linux), what
+// its program says through `agent notify` (notify.go, hooks.go), bells and
+// notifications in its output (termscan.go), and silence, which only ever
+// makes it quiet. Goroutines: per connection a reader and a writer; per
+// command a PTY reader and an input writer; and, started and ended by
+// Run, the attention watcher and the agent notify socket's server (with a
+// short-lived goroutine per request). Agent.mu is taken before a
+// process's own locks.
 package agent
 
 import (
@@ -83,6 +93,9 @@ type Config struct {
 	// told in the agent's registration (no_input), and each refused input
 	// is answered with an error.
 	NoInput bool
+	// QuietAfter is the silence after which a running command that is
+	// not known to be busy or waiting is reported "quiet"; default 5s.
+	QuietAfter time.Duration
 	// CancelGrace is how long a cancelled or timed-out command has between
 	// SIGINT and SIGKILL (SIGTERM and SIGKILL on shutdown); default 5s.
 	CancelGrace time.Duration
@@ -128,6 +141,7 @@ type Agent struct {
 	forgotten  recentIDs  // done commands, so a late duplicate start is not run again
 	refused    refusals   // when each command's refused input was last answered
 	conn       *relayConn // the welcomed connection; nil while disconnected
+	notifier   *notifier  // the agent notify socket, set by Run; nil before, or if it could not be made
 	shutting   bool       // no new commands; running ones are being stopped
 	restarting bool       // a session restart is under way (restartSession)
 	drained    bool       // shutting, and every process has ended
@@ -188,6 +202,7 @@ func (c *Config) setDefaults() error {
 	def(&c.BufferBytes, DefaultBufferBytes)
 	c.BufferBytes = max(c.BufferBytes, minBufferBytes)
 	def(&c.CancelGrace, DefaultCancelGrace)
+	def(&c.QuietAfter, DefaultQuietAfter)
 	def(&c.ReconnectMin, 100*time.Millisecond)
 	def(&c.ReconnectMax, 10*time.Second)
 	c.ReconnectMax = max(c.ReconnectMax, c.ReconnectMin)
@@ -264,6 +279,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.ran.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
+	defer a.watch()()
 	if len(a.cfg.Session) > 0 {
 		if err := a.startSession(); err != nil {
 			a.shutdown()
@@ -290,6 +306,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopLoop()
 	<-loopDone
 	return nil
+}
+
+// watch starts what tells whether commands need a person: the attention
+// watcher and the `agent notify` socket, one goroutine each. The function
+// it returns stops them and waits for both.
+func (a *Agent) watch() (stop func()) {
+	n, err := openNotifier()
+	if err != nil {
+		a.log.Warn("agent notify will not reach this agent", "err", err)
+	}
+	a.mu.Lock()
+	a.notifier = n
+	a.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { a.watchAttention(ctx) })
+	if n != nil {
+		bg.Go(func() { n.serve(ctx, a) })
+	}
+	return func() {
+		cancel()
+		bg.Wait()
+	}
 }
 
 // shutdown stops accepting commands, stops every running process and

@@ -25,6 +25,12 @@ type command struct {
 	out         outBuffer
 	exit        *wire.Exited // set once the process ended and its output was drained
 	stream      stream       // what the current connection has sent; used by its writer
+	attn        attention    // whether it needs a person (attention.go)
+	tail        outputTail   // its latest output, for the prompt a waiting command shows
+	key         string       // the secret its `agent notify` proves itself with; static
+
+	probe *ttyProbe   // set with proc; used by the attention watcher alone
+	scan  termScanner // owned by the command's reader goroutine
 }
 
 // recentIDs remembers the last forgetMemory ids it was given.
@@ -103,7 +109,7 @@ func (a *Agent) admitLocked(spec wire.Command) string {
 }
 
 func (a *Agent) addLocked(spec wire.Command) *command {
-	c := &command{spec: spec}
+	c := &command{spec: spec, key: newKey()}
 	a.cmds[spec.ID] = c
 	a.order = append(a.order, c)
 	return c
@@ -133,7 +139,7 @@ func (a *Agent) startSession() error {
 // launch starts c's process and a goroutine that runs it to its end. It
 // owns one count of a.procs, taken by the caller.
 func (a *Agent) launch(c *command) error {
-	p, err := startProcess(c.spec.CommandSpec, a.cfg.CancelGrace)
+	p, err := startProcess(c.spec.CommandSpec, a.cfg.CancelGrace, a.commandEnv(c))
 	if err != nil {
 		a.procs.Done()
 		a.finish(c, rejected(err.Error()))
@@ -152,6 +158,7 @@ func (a *Agent) launch(c *command) error {
 func (a *Agent) attach(c *command, p *process) {
 	a.mu.Lock()
 	c.proc, c.pid, c.startedAt = p, p.pid, p.started
+	c.probe, c.attn = newTTYProbe(p.ptmx, p.pid), newAttention(p.started)
 	stopping := a.shutting
 	a.notifyLocked()
 	a.mu.Unlock()
@@ -195,8 +202,16 @@ func derefOr(p *int, def int) int {
 // a command that printed a little is never emptied to make room for one
 // that printed a lot.
 func (a *Agent) output(c *command, b []byte) {
+	var found scanResult
+	c.scan.scan(b, &found)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	c.tail.write(b)
+	if found != (scanResult{}) {
+		now := time.Now()
+		c.attn.scanned(&found, now)
+		c.attn.decide(now, a.cfg.QuietAfter)
+	}
 	c.out.append(b)
 	a.buffered += int64(len(b))
 	for excess := a.buffered - a.cfg.BufferBytes; excess > 0; excess = a.buffered - a.cfg.BufferBytes {
@@ -234,7 +249,7 @@ func (a *Agent) input(id string, data []byte) {
 		a.refuseInput(id, len(data))
 		return
 	}
-	p := a.process(id)
+	p := a.typedInto(id)
 	if p == nil {
 		a.log.Debug("input for a command that is not running; dropped", "command_id", id, "bytes", len(data))
 		return
@@ -300,6 +315,23 @@ func (a *Agent) cancel(m *wire.Cancel) {
 	}
 	a.log.Info("cancelling command", "command_id", m.CommandID)
 	p.stop(wire.StateCanceled, "cancelled", syscall.SIGINT)
+}
+
+// typedInto returns the running process of command id, or nil, and
+// notes that a person typed into it.
+func (a *Agent) typedInto(id string) *process {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.cmds[id]
+	if c == nil || c.proc == nil {
+		return nil
+	}
+	now := time.Now()
+	c.attn.input(now)
+	if c.attn.decide(now, a.cfg.QuietAfter) {
+		a.notifyLocked()
+	}
+	return c.proc
 }
 
 // process returns the running process of command id, or nil.

@@ -75,8 +75,9 @@ type result struct {
 	ended    time.Time
 }
 
-// startProcess starts spec in a new PTY. The caller must call run.
-func startProcess(spec wire.CommandSpec, grace time.Duration) (*process, error) {
+// startProcess starts spec in a new PTY, with own added to its
+// environment last (so nothing overrides it). The caller must call run.
+func startProcess(spec wire.CommandSpec, grace time.Duration, own []string) (*process, error) {
 	argv, err := argvOf(spec)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func startProcess(spec wire.CommandSpec, grace time.Duration) (*process, error) 
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = spec.Cwd
-	cmd.Env = environ(spec.Env)
+	cmd.Env = append(environ(spec.Env), own...)
 	size := &pty.Winsize{Cols: dim(spec.Cols, defaultCols), Rows: dim(spec.Rows, defaultRows)}
 	master, err := pty.StartWithSize(cmd, size) // sets Setsid and Setctty
 	if err != nil {

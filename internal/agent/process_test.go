@@ -24,7 +24,7 @@ type runningProc struct {
 
 func startTest(t *testing.T, spec wire.CommandSpec, grace time.Duration) *runningProc {
 	t.Helper()
-	p, err := startProcess(spec, grace)
+	p, err := startProcess(spec, grace, nil)
 	if err != nil {
 		t.Fatalf("startProcess: %v", err)
 	}
@@ -165,7 +165,7 @@ func TestFastExitNeverLosesTheTail(t *testing.T) {
 
 // runOnce runs spec to its end without a *testing.T, for worker goroutines.
 func runOnce(spec wire.CommandSpec) []byte {
-	p, err := startProcess(spec, time.Second)
+	p, err := startProcess(spec, time.Second, nil)
 	if err != nil {
 		return []byte("start: " + err.Error())
 	}
@@ -334,7 +334,7 @@ func TestStartErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := startProcess(tt.spec, time.Second)
+			p, err := startProcess(tt.spec, time.Second, nil)
 			if err == nil {
 				p.stop(wire.StateCanceled, "", syscall.SIGKILL)
 				p.run(func([]byte) {})

@@ -21,6 +21,7 @@ type stream struct {
 	sent      int64      // offset of the next byte to send
 	announced bool       // a session's "session" message went out
 	exitSent  bool
+	attnSent  uint64 // the attention version last sent
 }
 
 // outMsg is one message for the writer.
@@ -192,6 +193,10 @@ func (a *Agent) collectCommand(c *command, s *stream, batch []outMsg) []outMsg {
 		frame := wire.AppendOutputFrame(make([]byte, 0, 10+len(id)+n), id, s.sent, nil)
 		batch = append(batch, outMsg{kind: websocket.BinaryMessage, data: c.out.appendFrom(frame, s.sent, n), output: n})
 		s.sent += int64(n)
+	}
+	if c.proc != nil && c.pid != 0 && s.attnSent != c.attn.version {
+		batch = append(batch, text(c.attn.report(id, time.Now())))
+		s.attnSent = c.attn.version
 	}
 	if c.exit != nil && !s.exitSent && s.sent == c.out.end {
 		batch = append(batch, text(c.exit))

@@ -275,6 +275,8 @@ func (c *Client) onMessage(m wire.Message) {
 		c.reply(m.RequestID, m)
 	case *wire.SignInResult:
 		c.reply(m.RequestID, m)
+	case *wire.QuickReplySent:
+		c.reply(m.RequestID, m)
 	case *wire.Error:
 		if m.RequestID == "" || !c.reply(m.RequestID, m) {
 			c.emit(ServerError{m})

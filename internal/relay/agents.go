@@ -184,6 +184,8 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
 		r.sessionOpened(ac, m)
 	case *wire.OutputDropped:
 		r.outputDropped(ac, m)
+	case *wire.AttentionReport:
+		r.commandAttention(ac, m)
 	case *wire.Heartbeat:
 		r.mu.Lock()
 		if a := r.agents[ac.agentID]; a != nil {

@@ -49,6 +49,9 @@ type Config struct {
 	// SessionTTL is how long a browser session lasts (at most its token's
 	// own lifetime); default 24h.
 	SessionTTL time.Duration
+	// NotifyURL, if set, is an http(s) URL that gets a JSON NotifyEvent
+	// POSTed whenever a command starts or stops waiting (notifyurl.go).
+	NotifyURL string
 	// NoReadPoller reads every agent from a goroutine of its own instead
 	// of from a few epoll pollers (see poller_linux.go). Pollers are used
 	// on Linux for agents on plain TCP; TLS connections and dashboards

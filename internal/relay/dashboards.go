@@ -154,6 +154,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.cancelCommand(d, m)
 	case *wire.HistoryQuery:
 		r.history(d, m)
+	case *wire.QuickReply:
+		r.quickReply(d, m)
 	case *wire.AuditQuery:
 		r.auditQuery(d, m)
 	case *wire.SignInQuery:

@@ -3,7 +3,17 @@
 // command's lifecycle, queues commands for busy or offline agents, routes
 // commands, keystrokes and resizes to agents, fans output out to the
 // dashboards that follow it, broadcasts events to all dashboards in one
-// order, and hands everything to a store.Store for history.
+// order, and hands everything to a store.Store for history. It keeps each
+// running command's attention as its agent reports it, sums it up per
+// agent, and can post changes to and from waiting to a URL.
+//
+// Locks, in the order they are taken: Relay.mu (live state and the event
+// order), then persister.mu, then outputLog.mu; dashboard.mu is taken
+// before outputLog.mu; the --notify-url queue's lock is a leaf. Goroutines: per connection, a
+// reader (or a read poller for many agents) and a writer; per catch-up
+// or replay, one of its dashboard's; and, started by Run and ended with
+// its context, the persister, the liveness and token watchers, and the
+// --notify-url poster (notifyurl.go).
 package relay
 
 import (
@@ -32,6 +42,7 @@ type Relay struct {
 	log      *slog.Logger
 	store    store.Store
 	persist  *persister
+	notifier *notifyPoster // nil without Config.NotifyURL
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	tokens   *tokens
@@ -110,6 +121,12 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	// relay's own writer frames messages, so a 32 KiB write buffer would sit
 	// unused in every idle connection.
 	r.upgrader = websocket.Upgrader{CheckOrigin: r.checkOrigin}
+	if cfg.NotifyURL != "" {
+		if err := checkNotifyURL(cfg.NotifyURL); err != nil {
+			return nil, err
+		}
+		r.notifier = newNotifyPoster(cfg.NotifyURL, r.log, r.metrics.registry)
+	}
 	if !cfg.NoReadPoller {
 		if r.pollers, err = newPollers(runtime.GOMAXPROCS(0), r.log); err != nil {
 			r.log.Info("agents get a reader goroutine each", "why", err)
@@ -174,6 +191,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	bg.Go(func() { r.watchLiveness(ctx) })
 	bg.Go(func() { r.watchTokens(ctx) })
 	bg.Go(func() { r.flushDenied(ctx) })
+	if r.notifier != nil {
+		bg.Go(func() { r.notifier.run(ctx) })
+	}
 	<-ctx.Done()
 	r.mu.Lock()
 	r.cancel() // under mu: track sees it before it adds to conns

@@ -17,7 +17,8 @@ type agentState struct {
 	queue        []*commandState          // its queued commands, oldest first
 }
 
-// refresh derives status and running count from the live commands.
+// refresh derives status, running count and attention from the live
+// commands.
 func (a *agentState) refresh() {
 	a.info.Running = 0
 	for _, cs := range a.live {
@@ -33,6 +34,7 @@ func (a *agentState) refresh() {
 	default:
 		a.info.Status = wire.AgentIdle
 	}
+	a.summarize()
 }
 
 func (a *agentState) unqueue(cs *commandState) {
@@ -56,6 +58,9 @@ type commandState struct {
 func (cs *commandState) snapshot() wire.Command {
 	c := cs.cmd
 	c.OutputBytes = cs.out.size()
+	if c.State == wire.StateRunning && c.Attention == "" {
+		c.Attention, c.AttentionSince = wire.AttentionWorking, c.StartedAt // until its agent says
+	}
 	return c
 }
 
@@ -104,6 +109,7 @@ func (r *Relay) finalizeLocked(cs *commandState, ex wire.Exited) {
 		c.DurationMS = c.EndedAt.Sub(c.StartedAt).Milliseconds()
 	}
 	cs.exit = nil
+	r.attentionEndedLocked(cs)
 	r.metrics.commands.WithLabelValues(string(c.State)).Inc()
 	if c.State == wire.StateRejected {
 		// Refusals by an agent (its --allow list, a bad program) belong in

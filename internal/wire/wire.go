@@ -61,6 +61,7 @@ const (
 	CodeNotFound           = "not_found"           // no such command or agent
 	CodeNoTargets          = "no_targets"          // a run request matched no agent
 	CodeNotRunning         = "not_running"         // input or resize for a command that is not running
+	CodeNotWaiting         = "not_waiting"         // a reply to a command or agent that is not waiting
 	CodeSlowConsumer       = "slow_consumer"       // the peer fell behind and was cut off
 	CodeStorage            = "storage"             // the store failed; live traffic continues
 	CodeUnauthorized       = "unauthorized"        // no valid token
@@ -125,6 +126,13 @@ type Agent struct {
 	Status   AgentStatus `json:"status"`
 	Running  int         `json:"running"`
 	LastSeen time.Time   `json:"last_seen,omitzero"`
+	// Attention is the most urgent of its running commands' states; idle
+	// with none running, offline while disconnected. AttentionCommand is
+	// that command, AttentionReason its reason.
+	Attention        Attention `json:"attention"`
+	AttentionReason  string    `json:"attention_reason"`
+	AttentionCommand string    `json:"attention_command,omitempty"`
+	AttentionSince   time.Time `json:"attention_since,omitzero"`
 }
 
 // CommandSpec says what to run. Exactly one of Argv and Shell is set: Argv
@@ -157,6 +165,12 @@ type Command struct {
 	DurationMS  int64        `json:"duration_ms,omitempty"`
 	OutputBytes int64        `json:"output_bytes"` // bytes of output the relay has received
 	LostBytes   int64        `json:"lost_bytes,omitempty"`
+	// Attention and AttentionReason are set while the command runs (see
+	// Attention); AttentionSince is when that state began.
+	Attention       Attention `json:"attention,omitempty"`
+	AttentionReason string    `json:"attention_reason,omitempty"`
+	AttentionSince  time.Time `json:"attention_since,omitzero"`
+	Title           string    `json:"title,omitempty"` // its terminal's window title, as last set
 }
 
 // Targets selects the agents a run request goes to: every agent named or
@@ -195,7 +209,7 @@ type AuditEntry struct {
 	Token   string    `json:"token,omitempty"` // token name; empty for a failed authentication
 	Role    string    `json:"role,omitempty"`
 	Remote  string    `json:"remote,omitempty"`
-	Action  string    `json:"action"`            // connect, auth_failure, run, input_start, input_end, cancel, token_create, token_revoke
+	Action  string    `json:"action"`            // connect, auth_failure, run, input_start, input_end, quick_reply, cancel, token_create, token_revoke
 	Subject string    `json:"subject,omitempty"` // command or agent id, token name
 	Result  string    `json:"result"`            // ok, denied, error
 	Detail  string    `json:"detail,omitempty"`

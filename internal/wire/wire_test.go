@@ -14,13 +14,15 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 26, 5, 0, 0, 123000000, time.UTC)
 	cmd := Command{ID: "c-1", AgentID: "a-1", AgentName: "build", State: StateExited, ExitCode: &code,
 		CommandSpec: CommandSpec{Argv: []string{"make", "test"}, Env: map[string]string{"CI": "1"}, Cols: 120, Rows: 40, TimeoutMS: 5000},
-		CreatedAt:   at, StartedAt: at, EndedAt: at.Add(time.Second), DurationMS: 1000, OutputBytes: 42}
+		CreatedAt:   at, StartedAt: at, EndedAt: at.Add(time.Second), DurationMS: 1000, OutputBytes: 42,
+		Attention: AttentionWaiting, AttentionReason: "Continue? [y/N]", AttentionSince: at, Title: "build"}
 	msgs := []Message{
 		&Hello{Protocol: 1, Client: "t", Agent: &AgentInfo{ID: "a-1", Name: "n", Labels: map[string]string{"k": "v"}, MaxConcurrent: 2},
 			Holding: []HeldCommand{{CommandID: "c-1", Offset: 10, Exited: true}}},
 		&Welcome{Protocol: 1, Relay: "x", HeartbeatMS: 5000, Resume: []Ack{{CommandID: "c-1", Offset: 4}}},
 		&Snapshot{Seq: 9, Agents: []Agent{{AgentInfo: AgentInfo{ID: "a"}, Status: AgentBusy, Running: 1, LastSeen: at}}, Commands: []Command{cmd}, Partial: true},
-		&AgentEvent{Seq: 1, Agent: Agent{AgentInfo: AgentInfo{ID: "a"}, Status: AgentOffline}},
+		&AgentEvent{Seq: 1, Agent: Agent{AgentInfo: AgentInfo{ID: "a"}, Status: AgentBusy,
+			Attention: AttentionWaiting, AttentionReason: "Name?", AttentionCommand: "c-1", AttentionSince: at}},
 		&CommandEvent{Seq: 2, Command: cmd},
 		&Run{RequestID: "r", Targets: Targets{Agents: []string{"a"}, Labels: map[string]string{"x": "y"}}, CommandSpec: CommandSpec{Shell: "ls"}},
 		&RunAccepted{RequestID: "r", Commands: []Command{cmd}},
@@ -35,6 +37,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&AuditQuery{Limit: 2}, &AuditResult{Entries: []AuditEntry{{At: at, Token: "t", Action: "run", Result: "ok"}}},
 		&SignInQuery{RequestID: "s"}, &SignInResult{RequestID: "s", Code: "sbc_x", ExpiresAt: at},
 		&RestartSession{RequestID: "r", Agent: "claude-box"},
+		&AttentionReport{CommandID: "c", State: AttentionQuiet, Reason: "r", Title: "t", AgeMS: 5000},
+		&QuickReply{RequestID: "r", Agent: "a", Text: "y\r"}, &QuickReplySent{RequestID: "r", CommandID: "c"},
 	}
 	if len(msgs) != len(newMessage) {
 		t.Fatalf("test covers %d message types, wire defines %d", len(msgs), len(newMessage))
@@ -270,6 +274,46 @@ func BenchmarkDecodeAgentEvent(b *testing.B) {
 	for b.Loop() {
 		if _, err := Decode(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestAttentionUrgency(t *testing.T) {
+	order := []Attention{AttentionWaiting, AttentionQuiet, AttentionWorking, AttentionIdle, AttentionOffline}
+	for i := 1; i < len(order); i++ {
+		if order[i-1].Urgency() <= order[i].Urgency() {
+			t.Errorf("%s should be more urgent than %s", order[i-1], order[i])
+		}
+	}
+	if Attention("later").Urgency() != AttentionWorking.Urgency() {
+		t.Error("an unknown state should rank as working")
+	}
+	for _, a := range order[:4] {
+		if !a.Reportable() {
+			t.Errorf("%s should be reportable", a)
+		}
+	}
+	if AttentionOffline.Reportable() || Attention("").Reportable() {
+		t.Error("offline and empty are not command states")
+	}
+}
+
+func TestCleanText(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"  Continue?\t[y/N]  ", 100, "Continue? [y/N]"},
+		{"a\x1b]52;c;x\x07b", 100, "a ]52;c;x b"},
+		{"bad \xff utf8", 100, "bad \uFFFD utf8"},
+		{"ünïcode", 3, "ün"}, {"ünïcode", 2, "ü"},
+		{"ab cd", 3, "ab"},
+		{"line\r\nnext", 100, "line next"},
+	}
+	for _, tt := range tests {
+		if got := CleanText(tt.in, tt.max); got != tt.want {
+			t.Errorf("CleanText(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
 		}
 	}
 }

@@ -62,6 +62,7 @@ var CommandColumns = []string{
 	"term_cols", "term_rows", "timeout_ms", "session", "state", "exit_code",
 	"signal", "reason", "requested_by", "created_at", "started_at", "ended_at",
 	"duration_ms", "output_bytes", "lost_bytes",
+	"attention", "attention_reason", "attention_since", "title",
 }
 
 // CommandArgs are c's values for CommandColumns.
@@ -71,6 +72,7 @@ func CommandArgs(c *wire.Command) []any {
 		c.Cols, c.Rows, c.TimeoutMS, c.Session, string(c.State), nullInt(c.ExitCode),
 		c.Signal, c.Reason, c.RequestedBy, Nanos(c.CreatedAt), Nanos(c.StartedAt), Nanos(c.EndedAt),
 		c.DurationMS, c.OutputBytes, c.LostBytes,
+		string(c.Attention), c.AttentionReason, Nanos(c.AttentionSince), c.Title,
 	}
 }
 
@@ -82,12 +84,14 @@ func ScanCommand(s Scanner, extra ...any) (wire.Command, error) {
 		argv, env               sql.NullString
 		exitCode                sql.NullInt64
 		created, started, ended int64
+		attnSince               int64
 	)
 	dest := append([]any{
 		&c.ID, &c.AgentID, &c.AgentName, &argv, &c.Shell, &c.Cwd, &env,
 		&c.Cols, &c.Rows, &c.TimeoutMS, &c.Session, (*string)(&c.State), &exitCode,
 		&c.Signal, &c.Reason, &c.RequestedBy, &created, &started, &ended,
 		&c.DurationMS, &c.OutputBytes, &c.LostBytes,
+		(*string)(&c.Attention), &c.AttentionReason, &attnSince, &c.Title,
 	}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return c, err
@@ -97,6 +101,7 @@ func ScanCommand(s Scanner, extra ...any) (wire.Command, error) {
 		c.ExitCode = &code
 	}
 	c.CreatedAt, c.StartedAt, c.EndedAt = FromNanos(created), FromNanos(started), FromNanos(ended)
+	c.AttentionSince = FromNanos(attnSince)
 	if err := parseJSON(argv, &c.Argv); err != nil {
 		return c, fmt.Errorf("command %s argv: %w", c.ID, err)
 	}

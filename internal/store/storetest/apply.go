@@ -87,6 +87,7 @@ func testTextPostgreSQLCannotHold(t *testing.T, h Harness) {
 	agent.Name, agent.Hostname, agent.Labels = odd, odd, map[string]string{odd: odd}
 	cmd := FullCommand("c-1")
 	cmd.Argv, cmd.Cwd, cmd.Env, cmd.Reason, cmd.Signal = []string{"x", odd}, odd, map[string]string{"K": odd}, odd, odd
+	cmd.AttentionReason, cmd.Title = odd, odd
 	audit := wire.AuditEntry{At: T0, Token: odd, Remote: odd, Action: "run", Subject: odd, Result: "ok", Detail: odd}
 	Apply(t, s, store.Batch{Agents: []wire.Agent{agent}, Commands: []wire.Command{cmd},
 		Events: []store.Event{{Seq: 1, At: T0, Kind: odd, Subject: odd}}, Audit: []wire.AuditEntry{audit}})

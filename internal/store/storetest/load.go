@@ -65,6 +65,9 @@ func testHistoryNotFound(t *testing.T, h Harness) {
 // loadBatch is a history with agents, live and final commands, output
 // with a gap, and events; loadWant is what Load must return for it.
 func loadBatch() (store.Batch, store.State) {
+	running := LiveCommand("c-running", wire.StateRunning, time.Hour)
+	running.Attention, running.AttentionReason, running.AttentionSince, running.Title =
+		wire.AttentionWaiting, "Name?", T0.Add(time.Hour+time.Minute), "read"
 	var final []wire.Command
 	for i := range store.RecentLimit + 20 {
 		c := FullCommand(fmt.Sprintf("c-final-%03d", i))
@@ -75,7 +78,7 @@ func loadBatch() (store.Batch, store.State) {
 		Agents: []wire.Agent{FullAgent("a-2"), FullAgent("a-1")},
 		Commands: append([]wire.Command{
 			LiveCommand("c-queued", wire.StateQueued, 2*time.Hour),
-			LiveCommand("c-running", wire.StateRunning, time.Hour),
+			running,
 		}, final...),
 		// c-running's output has a gap; its end is still the last byte.
 		Output: Chunks("c-running", [2]int64{0, 100}, [2]int64{200, 300}),

@@ -145,6 +145,8 @@ func FullCommand(id string) wire.Command {
 		Session: true, State: wire.StateExited, ExitCode: exitCode(0), Signal: "SIGKILL",
 		Reason: "why", RequestedBy: "tui", CreatedAt: T0, StartedAt: T0.Add(time.Second),
 		EndedAt: T0.Add(time.Minute), DurationMS: 59000, OutputBytes: 48213, LostBytes: 7,
+		Attention: wire.AttentionWaiting, AttentionReason: "Continue? [y/N]", AttentionSince: T0.Add(30 * time.Second),
+		Title: "make: ünïcode",
 	}
 }
 
