@@ -10,7 +10,7 @@ ADDR      ?= 127.0.0.1:8080
 RELAY_URL := ws://$(ADDR)
 GOFLAGS_TEST ?= -race -count=1 -timeout 20m
 
-.PHONY: all build web run test fuzz cross bench lint fmt clean
+.PHONY: all build web run test fuzz cross bench awareness lint fmt clean
 
 all: build
 
@@ -73,6 +73,12 @@ bench: build
 	@mkdir -p var
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem ./... > var/gobench.txt || { cat var/gobench.txt; exit 1; }
 	$(BIN)/swbench --out docs/benchmarks.md --gobench var/gobench.txt
+
+# The awareness scenarios ten times, without -race; the measured table
+# goes into docs/awareness.md.
+awareness: web
+	SWITCHBOARD_AWARENESS_RUNS=10 SWITCHBOARD_AWARENESS_DOC=$(CURDIR)/docs/awareness.md \
+		$(GO) test -count=1 -timeout 30m -run '^TestAwarenessScenarios$$' -v ./internal/e2e/
 
 lint:
 	$(GO) vet ./...

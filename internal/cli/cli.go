@@ -1,7 +1,7 @@
 // Package cli owns the scriptable subcommands of the tui program (agents,
-// run, history, logs, cancel, audit, session restart): each connects with
-// the shared dashboard client, does one thing, prints plain text or JSON,
-// and exits with a code a script can test.
+// run, history, logs, cancel, audit, session restart, wait, reply): each
+// connects with the shared dashboard client, does one thing, prints plain
+// text or JSON, and exits with a code a script can test.
 package cli
 
 import (
@@ -45,6 +45,8 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"cancel":  cancel,
 	"audit":   audit,
 	"session": session,
+	"wait":    wait,
+	"reply":   reply,
 }
 
 // Usage describes the subcommands.
@@ -58,6 +60,10 @@ const Usage = `Subcommands:
   cancel  COMMAND_ID                        stop a queued or running command
   session restart AGENT                     start an agent's session program again
   audit   [--limit N] [--json]               the audit trail (admin tokens only)
+  wait    --agent NAME --for waiting|idle [--timeout D]
+                                           wait until an agent needs you, or is done
+  reply   (--agent NAME | --command ID) [--no-enter] [TEXT]
+                                           answer a waiting command: TEXT, then Enter
 Every subcommand takes --relay URL, --token or --token-file, and --ca
 (environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,
 SWITCHBOARD_CA).`

@@ -33,9 +33,10 @@ func agents(ctx context.Context, env Env, args []string) int {
 		return printJSON(env, list)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tRUNNING\tLABELS\tLAST SEEN")
+	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tRUNNING\tATTENTION\tLABELS\tLAST SEEN")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", a.Name, a.ID, a.Status, a.Running, formatLabels(a.Labels), ago(a.LastSeen))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, a.ID, a.Status, a.Running,
+			attentionCell(a.Attention, a.AttentionReason, a.AttentionSince), formatLabels(a.Labels), ago(a.LastSeen))
 	}
 	tw.Flush()
 	return 0
@@ -62,7 +63,7 @@ func history(ctx context.Context, env Env, args []string) int {
 		return printJSON(env, cmds)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tEXIT\tCREATED\tDURATION\tCOMMAND")
+	fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tATTENTION\tEXIT\tCREATED\tDURATION\tCOMMAND")
 	for _, cmd := range cmds {
 		exit := "-"
 		if cmd.ExitCode != nil {
@@ -74,7 +75,8 @@ func history(ctx context.Context, env Env, args []string) int {
 		if cmd.State.Final() && cmd.DurationMS > 0 {
 			dur = (time.Duration(cmd.DurationMS) * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cmd.ID, cmd.AgentName, cmd.State, exit,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cmd.ID, cmd.AgentName, cmd.State,
+			attentionCell(cmd.Attention, cmd.AttentionReason, cmd.AttentionSince), exit,
 			cmd.CreatedAt.Local().Format(time.DateTime), dur, CommandLine(cmd.CommandSpec))
 	}
 	tw.Flush()
@@ -115,4 +117,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// attentionCell shows an attention state in a table: waiting with what it
+// asks, quiet with for how long.
+func attentionCell(a wire.Attention, reason string, since time.Time) string {
+	switch {
+	case a == "":
+		return "-"
+	case a == wire.AttentionQuiet && !since.IsZero():
+		return fmt.Sprintf("quiet %s", time.Since(since).Round(time.Second))
+	case reason != "" && (a == wire.AttentionWaiting || a == wire.AttentionIdle):
+		if r := []rune(reason); len(r) > 40 {
+			reason = string(r[:39]) + "…"
+		}
+		return string(a) + ": " + reason
+	}
+	return string(a)
 }
