@@ -57,7 +57,7 @@ func dashboard(args []string, stderr io.Writer) int {
 	ca := fs.String("ca", "", "PEM file of a certificate authority to trust for wss:// (besides the system's).")
 	logFile := fs.String("log-file", defaultLogFile(), "File the dashboard logs to (the screen is the dashboard's).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
-	waiting := fs.Duration("waiting-after", tui.DefaultWaitingAfter, "Mark a running command waiting after it printed nothing for this long.")
+	noNotify := fs.Bool("no-notify", false, "Do not ring this terminal (a bell, and an OSC 9 notification that terminal emulators show) when an agent starts waiting.")
 	fs.Usage = func() {
 		flagenv.Usage(fs, summary)()
 		fmt.Fprintln(stderr, "\n"+cli.Usage)
@@ -95,7 +95,7 @@ func dashboard(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	cfg := client.Config{Relay: *relay, Client: "switchboard-tui/" + version, Token: tok, Dialer: dialer, Logger: logger}
-	if err := tui.Run(ctx, cfg, tui.Options{WaitingAfter: *waiting, Logger: logger}); err != nil {
+	if err := tui.Run(ctx, cfg, tui.Options{NoNotify: *noNotify, Logger: logger}); err != nil {
 		fmt.Fprintf(stderr, "tui: %v\n", err)
 		logger.Error("dashboard ended", "err", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"switchboard/internal/client"
 	"switchboard/internal/wire"
 )
 
@@ -54,12 +55,7 @@ func (l *agentList) setAgents(agents map[string]wire.Agent) {
 	for _, a := range agents {
 		l.all = append(l.all, a)
 	}
-	slices.SortFunc(l.all, func(a, b wire.Agent) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(l.all, waitingFirst)
 	for id := range l.selected {
 		if _, ok := agents[id]; !ok {
 			delete(l.selected, id)
@@ -120,6 +116,36 @@ func (l *agentList) headerRows() int {
 }
 
 func (l *agentList) entriesVisible() int { return (l.h - l.headerRows()) / agentRows }
+
+// waitingFirst orders the list: agents that wait for a person first, the
+// one waiting longest on top; then the others by name and id.
+func waitingFirst(a, b wire.Agent) int {
+	aw, bw := a.Attention == wire.AttentionWaiting, b.Attention == wire.AttentionWaiting
+	switch {
+	case aw && bw:
+		return client.MostUrgent(a, b)
+	case aw:
+		return -1
+	case bw:
+		return 1
+	}
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// show puts the cursor on agent id; false if the filter hides it.
+func (l *agentList) show(id string) bool {
+	for i, a := range l.shown {
+		if a.ID == id {
+			l.cursor = i
+			l.clamp()
+			return true
+		}
+	}
+	return false
+}
 
 // current is the agent under the cursor.
 func (l *agentList) current() (wire.Agent, bool) {
@@ -287,5 +313,12 @@ func (l *agentList) entry(a wire.Agent, isCursor bool) []string {
 	labels := formatLabels(a.Labels, " ")
 	labW := l.w - 5 - ansiWidth(tail) - 1
 	line2 := gutter + "    " + st.faint.Render(padTo(truncate(labels, labW), labW)+" "+tail)
+	if note := attentionNote(a, l.c.now()); note != "" {
+		style := st.faint
+		if a.Attention == wire.AttentionWaiting {
+			style = st.waiting
+		}
+		line2 = gutter + "    " + style.Render(padTo(truncate(note, l.w-5), l.w-5))
+	}
 	return []string{padTo(line1, l.w), padTo(line2, l.w)}
 }

@@ -27,6 +27,7 @@ type Backend interface {
 	Cancel(commandID string) error
 	SignIn(ctx context.Context) (link string, expires time.Time, err error)
 	RestartSession(agent string) error
+	QuickReply(ctx context.Context, m wire.QuickReply) (commandID string, err error)
 }
 
 var _ Backend = (*client.Client)(nil)

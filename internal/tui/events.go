@@ -25,6 +25,7 @@ func (m *Model) onEvent(ev any) {
 	case client.Resynced:
 		m.applyState(m.b.State())
 	case client.AgentChanged:
+		m.noteAgent(m.agents[ev.Agent.ID], ev.Agent)
 		m.agents[ev.Agent.ID] = ev.Agent
 		m.list.setAgents(m.agents)
 		m.updateTarget()
@@ -41,6 +42,11 @@ func (m *Model) onEvent(ev any) {
 
 // applyState takes a fresh snapshot, after each (re)connect.
 func (m *Model) applyState(s client.State) {
+	if len(m.agents) > 0 { // a reconnect: agents that began waiting meanwhile ring too
+		for id, a := range s.Agents {
+			m.noteAgent(m.agents[id], a)
+		}
+	}
 	m.agents = s.Agents
 	if m.agents == nil {
 		m.agents = map[string]wire.Agent{}
@@ -111,9 +117,9 @@ func (m *Model) streamFor(c wire.Command) *stream {
 // reports whether anything changed.
 func (m *Model) refreshWaiting() bool {
 	w := map[string]int{}
-	for id, st := range m.streams {
-		if m.isWaiting(id, st) {
-			w[m.cmds[id].AgentID]++
+	for id, c := range m.cmds {
+		if m.isWaiting(id) {
+			w[c.AgentID]++
 		}
 	}
 	changed := !maps.Equal(w, m.list.waiting)
@@ -121,11 +127,8 @@ func (m *Model) refreshWaiting() bool {
 	return changed
 }
 
-// isWaiting: running, and silent for WaitingAfter or rang the bell since
-// the user last attended to it.
-func (m *Model) isWaiting(id string, st *stream) bool {
-	if st == nil || m.cmds[id].State != wire.StateRunning {
-		return false
-	}
-	return st.bell || m.c.now().Sub(st.lastOutput) >= m.opts.WaitingAfter
+// isWaiting: running, and its agent says it waits for a person.
+func (m *Model) isWaiting(id string) bool {
+	c := m.cmds[id]
+	return c.State == wire.StateRunning && c.Attention == wire.AttentionWaiting
 }

@@ -127,6 +127,11 @@ func (f *fakeBackend) Cancel(id string) error {
 	return nil
 }
 
+func (f *fakeBackend) QuickReply(_ context.Context, m wire.QuickReply) (string, error) {
+	f.record("quick reply %s %q", m.CommandID, m.Text)
+	return m.CommandID, nil
+}
+
 func (f *fakeBackend) RestartSession(agent string) error {
 	f.record("restart %s", agent)
 	return nil
@@ -149,7 +154,7 @@ func newHarness(t *testing.T, w, h int, agents ...wire.Agent) *harness {
 		b.state.Agents[a.ID] = a
 	}
 	hs := &harness{t: t, b: b, now: t0}
-	hs.m = New(b, Options{Now: func() time.Time { return hs.now }, WaitingAfter: 10 * time.Second})
+	hs.m = New(b, Options{Now: func() time.Time { return hs.now }})
 	t.Cleanup(hs.m.Close)
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return hs

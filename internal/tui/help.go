@@ -25,7 +25,7 @@ func entry(b key.Binding) helpEntry { return helpEntry{b.Help().Key, b.Help().De
 func helpSections(k keyMap) [][]helpSection {
 	anywhere := helpSection{"Anywhere", []helpEntry{entry(k.Help), entry(k.Quit),
 		{"tab/⇧tab", "next / previous area"}, entry(k.Command), entry(k.Filter), entry(k.History),
-		entry(k.RestartSession)}}
+		entry(k.RestartSession), {"n r", "next waiting / quick reply"}}}
 	interactive := helpSection{"Typing into a process", []helpEntry{entry(k.Interactive), entry(k.Release)}}
 	bar := helpSection{"Command bar", []helpEntry{{"enter", "run"}, {"↑ ↓", "earlier / later commands"}, entry(k.Back)}}
 	list := helpSection{"Agent list", []helpEntry{{"↑/k ↓/j", "move"}, entry(k.Select), entry(k.SelectAll),

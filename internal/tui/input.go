@@ -19,6 +19,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.answerConfirm(msg.String())
 		return nil
 	}
+	if m.reply != nil {
+		return m.replyKey(msg)
+	}
 	if msg.String() == "ctrl+c" {
 		return tea.Quit
 	}
@@ -106,6 +109,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		m.askCancel()
 	case key.Matches(msg, k.RestartSession):
 		m.askRestart()
+	case key.Matches(msg, k.NextWaiting):
+		m.nextWaiting()
+	case key.Matches(msg, k.QuickReply):
+		return m.startReply(), true
 	default:
 		return nil, false
 	}
@@ -194,9 +201,6 @@ func (m *Model) sendInput(p *pane, b []byte) {
 	m.out.input(p.id, b)
 	if p.scroll != 0 {
 		p.scrollToBottom()
-	}
-	if p.st.bell {
-		m.attend(p)
 	}
 }
 

@@ -10,6 +10,8 @@ type keyMap struct {
 	Quit, Help, NextFocus, PrevFocus, Command, Filter, History key.Binding
 	// Agent list.
 	Up, Down, Select, SelectAll, ClearSel, Run, OpenRunning key.Binding
+	// Attention: anywhere but typing into a process.
+	NextWaiting, QuickReply key.Binding
 	// Panes.
 	Interactive, Release, ClosePane, CancelCmd, RestartSession, Zoom, NextPane, PrevPane, FocusPane key.Binding
 	ScrollUp, ScrollDown, PageUp, PageDown, Top, Bottom                                             key.Binding
@@ -37,6 +39,8 @@ func defaultKeys() keyMap {
 		ClearSel:    b("esc", "clear selection/filter", "esc"),
 		Run:         b("enter", "type a command", "enter"),
 		OpenRunning: b("o", "open its running commands", "o"),
+		NextWaiting: b("n", "next waiting agent: open it", "n"),
+		QuickReply:  b("r", "quick reply to what waits", "r"),
 
 		Interactive:    b("i", "type into the process", "i"),
 		Release:        b("ctrl+]", "give keyboard back", "ctrl+]"),

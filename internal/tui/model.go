@@ -18,12 +18,9 @@ const (
 	frameInterval = 16 * time.Millisecond
 	// frameBudget is the parse time all panes share per frame: at most
 	// ~40% of one core however fast output arrives.
-	frameBudget = 6 * time.Millisecond
-	// DefaultWaitingAfter is how long a running command may print nothing
-	// before it is marked waiting.
-	DefaultWaitingAfter = 10 * time.Second
-	requestTimeout      = 15 * time.Second
-	flashFor            = 6 * time.Second
+	frameBudget    = 6 * time.Millisecond
+	requestTimeout = 15 * time.Second
+	flashFor       = 6 * time.Second
 )
 
 // common is what every component shares: styles, keys and the clock.
@@ -35,10 +32,10 @@ type common struct {
 
 // Options tune the dashboard.
 type Options struct {
-	Relay        string        // shown in the terminal's title
-	WaitingAfter time.Duration // silence after which a running command is "waiting"; 0 means DefaultWaitingAfter
-	Logger       *slog.Logger
-	Now          func() time.Time // the clock; tests replace it
+	Relay    string // shown in the terminal's title
+	NoNotify bool   // no bell or OSC 9 to the user's terminal when an agent starts waiting
+	Logger   *slog.Logger
+	Now      func() time.Time // the clock; tests replace it
 }
 
 type focusArea int
@@ -83,6 +80,12 @@ type Model struct {
 	picker *historyPicker
 	// confirm, when set, is a question waiting for y or another key.
 	confirm *confirmPrompt
+	// reply, when set, is the quick-reply line (attention.go).
+	reply *replyPrompt
+	// notes are agents that began waiting, for the user's terminal;
+	// lastNotify is when it last rang.
+	notes      []string
+	lastNotify time.Time
 
 	showHelp    bool
 	signin      signInMsg // the help view's sign-in link
@@ -101,9 +104,6 @@ type Model struct {
 
 // New builds the dashboard on a connected backend.
 func New(b Backend, opts Options) *Model {
-	if opts.WaitingAfter <= 0 {
-		opts.WaitingAfter = DefaultWaitingAfter
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +164,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.refreshWaiting() {
 			m.dirty = true
 		}
-		return m.waitEvents()
+		return tea.Batch(m.waitEvents(), m.takeNotification())
 	case sendFailedMsg:
 		m.setFlash(fmt.Sprintf("%s failed: %v", msg.what, msg.err), true)
 		return m.waitEvents()
@@ -175,7 +175,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.stepPanes()
 	case clockMsg:
 		m.refreshWaiting()
-		return clockTick()
+		return tea.Batch(clockTick(), m.takeNotification())
 	case runResultMsg:
 		m.onRunResult(msg)
 	case historyMsg:
@@ -293,18 +293,7 @@ func (m *Model) setFocus(f focusArea) tea.Cmd {
 		return m.bar.focus()
 	}
 	m.bar.blur()
-	if f == focusPanes {
-		m.attend(m.panes.focused())
-	}
 	return nil
-}
-
-// attend clears the bell mark of a pane the user is looking at.
-func (m *Model) attend(p *pane) {
-	if p != nil {
-		p.st.bell = false
-		m.refreshWaiting()
-	}
 }
 
 // updateTarget refreshes the command bar's target description.

@@ -44,34 +44,181 @@ func TestAgentListShowsStatusBySymbolAndWord(t *testing.T) {
 	h.checkGeometry()
 }
 
-func TestWaitingMarkedAfterSilenceAndOnBell(t *testing.T) {
-	h := newHarness(t, 120, 30, fourAgents()...)
+// waitingOn marks command c, and its agent a, waiting with reason, as
+// the relay's events would.
+func waitingOn(a wire.Agent, c wire.Command, reason string, since time.Time) []any {
+	c.Attention, c.AttentionReason, c.AttentionSince = wire.AttentionWaiting, reason, since
+	a.Attention, a.AttentionReason, a.AttentionCommand, a.AttentionSince = wire.AttentionWaiting, reason, c.ID, since
+	return []any{client.CommandChanged{Command: c}, client.AgentChanged{Agent: a}}
+}
+
+// Waiting is what the relay says, not silence: a silent command stays as
+// it is, a waiting one is marked, with its question, at once.
+func TestWaitingComesFromTheRelay(t *testing.T) {
+	agents := fourAgents()
+	h := newHarness(t, 120, 30, agents...)
 	cmd := running("c-ai", "a-4", "ai-box", "claude", t0)
 	h.events(client.CommandChanged{Command: cmd})
-	eventually(t, "watch subscription", func() bool { return slices.Contains(h.b.Calls(), "subscribe c-ai 0") })
+	h.now = t0.Add(time.Minute)
+	h.send(clockMsg{})
 	h.lacks("waiting")
 
-	h.now = t0.Add(11 * time.Second)
-	h.send(clockMsg{})
-	h.contains("◆ ai-box", "waiting", "1 run", "◆ 1 waiting")
-
-	// Output ends the silence; opening the pane shows it there too.
-	h.events(client.Output{CommandID: "c-ai", Offset: 0, Data: []byte("thinking...\r\n")})
-	h.lacks("◆ ai-box")
+	h.events(waitingOn(agents[3], cmd, "Claude needs your permission to use Bash", t0.Add(50*time.Second))...)
+	h.contains("◆ ai-box", "waiting", "◆ Claude needs your permission", "◆ 1 waiting")
+	if title := h.m.View().WindowTitle; !strings.HasPrefix(title, "(1 waiting) switchboard") {
+		t.Fatalf("window title %q", title)
+	}
 	h.send(openCommandMsg{cmd})
 	h.frames()
-	h.contains("thinking...", "▶ running 11s")
-	h.lacks("◆ waiting")
+	h.contains("◆ waiting")
 
-	// A bell (not the BEL ending an OSC title) marks it waiting at once.
-	h.events(client.Output{CommandID: "c-ai", Offset: 13, Data: []byte("\x1b]0;title\x07Allow? [y/n]")})
-	h.lacks("◆ waiting")
-	h.events(client.Output{CommandID: "c-ai", Offset: 13 + 23, Data: []byte("\a")})
-	h.contains("◆ waiting", "◆ ai-box", "Allow? [y/n]")
-	// Attending to the pane clears the bell.
-	h.key("tab")
-	h.lacks("◆ waiting")
+	// Answered: the relay says it works again.
+	cmd.Attention = wire.AttentionWorking
+	a := agents[3]
+	a.Attention = wire.AttentionWorking
+	h.events(client.CommandChanged{Command: cmd}, client.AgentChanged{Agent: a})
+	h.lacks("◆ waiting", "◆ 1 waiting", "permission")
 	h.checkGeometry()
+}
+
+// A program's window title (OSC 0/2, kept by the relay) names its pane.
+func TestPaneShowsTheWindowTitle(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	cmd := running("c-ai", "a-4", "ai-box", "claude --resume", t0)
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.frames()
+	h.contains("ai-box · claude --resume")
+	cmd.Title = "✳ Refactor the parser"
+	h.events(client.CommandChanged{Command: cmd})
+	h.contains("ai-box · ✳ Refactor the parser")
+	h.lacks("claude --resume")
+}
+
+func TestWaitingAgentsComeFirst(t *testing.T) {
+	agents := fourAgents()
+	h := newHarness(t, 100, 30, agents...)
+	c2 := running("c-2", "a-2", "build-2", "make", t0)
+	c4 := running("c-4", "a-4", "ai-box", "claude", t0)
+	h.events(waitingOn(agents[3], c4, "Allow?", t0.Add(20*time.Second))...)
+	h.events(waitingOn(agents[1], c2, "Overwrite? [y/N]", t0.Add(10*time.Second))...)
+	s := h.screen()
+	b2, ai, b1 := strings.Index(s, "build-2"), strings.Index(s, "ai-box"), strings.Index(s, "build-1")
+	if !(b2 < ai && ai < b1) {
+		t.Fatalf("want build-2 (waiting longest), ai-box, then the rest by name:\n%s", s)
+	}
+}
+
+// n goes to the next waiting agent, the one waiting longest first, and
+// opens what waits; r answers it without typing into the pane.
+func TestNextWaitingAndQuickReply(t *testing.T) {
+	agents := fourAgents()
+	h := newHarness(t, 120, 30, agents...)
+	h.key("n")
+	h.contains("no agent is waiting")
+
+	c2 := running("c-2", "a-2", "build-2", "make deploy", t0)
+	c4 := running("c-4", "a-4", "ai-box", "claude", t0)
+	h.events(waitingOn(agents[3], c4, "Allow?", t0.Add(20*time.Second))...)
+	h.events(waitingOn(agents[1], c2, "Deploy to prod? [y/N]", t0.Add(10*time.Second))...)
+	h.key("n")
+	if p := h.m.panes.focused(); p == nil || p.id != "c-2" || h.m.focus != focusPanes {
+		t.Fatalf("n should open build-2's waiting command first; panes %v", h.m.panes.panes)
+	}
+	h.key("n")
+	if p := h.m.panes.focused(); p == nil || p.id != "c-4" {
+		t.Fatal("a second n should open ai-box's")
+	}
+	h.key("[") // back to build-2's pane
+	h.key("r")
+	h.contains("build-2 asks", "Deploy to prod? [y/N]")
+	h.typeText("y")
+	h.key("enter")
+	eventually(t, "the quick reply", func() bool { return slices.Contains(h.b.Calls(), `quick reply c-2 "y\r"`) })
+	if h.b.Inputs() != "" {
+		t.Fatalf("a quick reply went out as typed input %q", h.b.Inputs())
+	}
+	// Nothing waits on a busy command: r says so and sends nothing.
+	h.key("tab", "tab") // the list
+	h.m.list.show("a-1")
+	h.key("r")
+	h.contains("nothing waits here")
+	h.checkGeometry()
+}
+
+// When an agent starts waiting, the user's terminal gets a bell and an
+// OSC 9 notification (once a second at most); not with NoNotify, not when
+// the user is typing into that very command, not for agents that were
+// already waiting when the dashboard started.
+func TestStartingToWaitRingsTheTerminal(t *testing.T) {
+	agents := fourAgents()
+	h := newHarness(t, 120, 30, agents...)
+	c4 := running("c-4", "a-4", "ai-box", "claude", t0)
+	_, cmd := h.m.Update(eventsMsg{waitingOn(agents[3], c4, "Allow?", t0)})
+	if got := rawOf(cmd); !slices.Equal(got, []string{"\x1b]9;switchboard: ai-box is waiting: Allow?\x1b\\\a"}) {
+		t.Fatalf("notifications %q", got)
+	}
+	h.now = h.now.Add(notifyEvery)
+	if _, cmd := h.m.Update(eventsMsg{waitingOn(agents[3], c4, "Allow?", t0)}); rawOf(cmd) != nil {
+		t.Fatal("rang again for an agent that was already waiting")
+	}
+	// Two agents within a second: one ring, when the second has passed.
+	c2 := running("c-2", "a-2", "build-2", "make", t0)
+	c1 := running("c-1", "a-1", "build-1", "make", t0)
+	h.now = h.now.Add(notifyEvery)
+	_, cmd = h.m.Update(eventsMsg{waitingOn(agents[1], c2, "Q2?", t0)})
+	if len(rawOf(cmd)) != 1 {
+		t.Fatal("no ring for build-2")
+	}
+	if _, cmd := h.m.Update(eventsMsg{waitingOn(agents[0], c1, "Q1?", t0)}); rawOf(cmd) != nil {
+		t.Fatal("rang twice within a second")
+	}
+	h.now = h.now.Add(notifyEvery)
+	if _, cmd := h.m.Update(clockMsg{}); !slices.Equal(rawOf(cmd), []string{"\x1b]9;switchboard: build-1 is waiting: Q1?\x1b\\\a"}) {
+		t.Fatalf("the held ring: %q", rawOf(cmd))
+	}
+
+	quiet := New(h.b, Options{NoNotify: true, Now: func() time.Time { return h.now }})
+	defer quiet.Close()
+	if _, cmd := quiet.Update(eventsMsg{waitingOn(agents[1], c2, "Q?", t0)}); rawOf(cmd) != nil {
+		t.Fatal("rang with NoNotify")
+	}
+	b := newFakeBackend()
+	already := agents[3]
+	already.Attention = wire.AttentionWaiting
+	b.state.Agents["a-4"] = already
+	late := New(b, Options{Now: func() time.Time { return h.now }})
+	defer late.Close()
+	if _, cmd := late.Update(clockMsg{}); rawOf(cmd) != nil {
+		t.Fatal("rang for an agent already waiting when the dashboard started")
+	}
+}
+
+// rawOf runs cmd (batches included, skipping the ones that wait, such
+// as ticks) and returns what it writes raw to the terminal.
+func rawOf(cmd tea.Cmd) []string {
+	if cmd == nil {
+		return nil
+	}
+	done := make(chan tea.Msg, 1)
+	go func() { done <- cmd() }()
+	var msg tea.Msg
+	select {
+	case msg = <-done:
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	}
+	switch msg := msg.(type) {
+	case tea.RawMsg:
+		return []string{fmt.Sprint(msg.Msg)}
+	case tea.BatchMsg:
+		var out []string
+		for _, c := range msg {
+			out = append(out, rawOf(c)...)
+		}
+		return out
+	}
+	return nil
 }
 
 func TestFilterAgents(t *testing.T) {
@@ -233,7 +380,8 @@ func TestHelpListsKeys(t *testing.T) {
 		"scroll", "history of agent", "Browser dashboard", "http://relay.test/#signin=sbc_code", "until 15:04:05")
 	// Titled sections, each key once in each: ↑/k moves in the list and
 	// scrolls a pane, and says which.
-	h.contains("Anywhere", "Agent list", "Panes", "Command bar", "Typing into a process", "restart session (asks)")
+	h.contains("Anywhere", "Agent list", "Panes", "Command bar", "Typing into a process", "restart session (asks)",
+		"next waiting / quick reply")
 	if n := strings.Count(h.screen(), "↑/k"); n != 2 {
 		t.Errorf("↑/k is in the help %d times, want twice (list, panes):\n%s", n, h.screen())
 	}

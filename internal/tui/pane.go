@@ -9,7 +9,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/wire"
 )
 
@@ -261,7 +260,7 @@ func (p *pane) topBorder(v paneView, b borderSet, bs lipgloss.Style, w int) stri
 		titleStyle = st.titleFocus
 	}
 	room := w - ansiWidth(state) - 8 - len(fmt.Sprint(v.num)) // corners, spaces and one fill cell
-	title := truncate(agent+" · "+cli.CommandLine(v.cmd.CommandSpec), max(room, 0))
+	title := truncate(agent+" · "+paneTitle(v.cmd), max(room, 0))
 	left := bs.Render(b.tl+b.h) + " " + titleStyle.Render(fmt.Sprintf("%d %s", v.num, title)) + " "
 	right := " " + state + " " + bs.Render(b.h+b.tr)
 	fill := w + 2 - ansiWidth(left) - ansiWidth(right)

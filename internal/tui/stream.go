@@ -19,15 +19,12 @@ type stream struct {
 	next  int64
 	// liveFrom is where the command's output stood when the subscription
 	// began: bytes before it are replayed history, not a sign of life.
-	liveFrom   int64
-	lastOutput time.Time
-	bell       bool // rang the bell since the user last attended to it
-	scan       bellScanner
-	ended      bool // output.end arrived: every byte is here
+	liveFrom int64
+	ended    bool // output.end arrived: every byte is here
 }
 
 func newStream(id string, from, liveFrom int64, now time.Time) *stream {
-	return &stream{id: id, start: from, next: from, liveFrom: liveFrom, lastOutput: now}
+	return &stream{id: id, start: from, next: from, liveFrom: liveFrom}
 }
 
 // add appends output that starts at off. Bytes already held are ignored;
@@ -43,12 +40,6 @@ func (s *stream) add(off int64, data []byte, now time.Time) {
 	}
 	if off > s.next {
 		s.buf, s.start = s.buf[:0], off
-	}
-	if s.scan.rang(data) {
-		s.bell = true
-	}
-	if end > s.liveFrom {
-		s.lastOutput = now
 	}
 	s.buf = append(s.buf, data...)
 	s.next = end
@@ -67,48 +58,4 @@ func (s *stream) from(off int64) ([]byte, int64) {
 		return nil, s.next
 	}
 	return s.buf[off-s.start:], off
-}
-
-// bellScanner finds BEL (0x07) bytes that ring the bell, as opposed to the
-// ones ending an OSC string (shells set the window title that way).
-type bellScanner struct {
-	state uint8
-}
-
-const (
-	scanText   = iota
-	scanEsc    // after ESC
-	scanString // inside OSC, DCS, APC, PM or SOS: ends at BEL, or at ESC (ST is ESC \)
-)
-
-// rang reports whether data rings the bell, carrying state across calls.
-func (b *bellScanner) rang(data []byte) bool {
-	rang := false
-	for _, c := range data {
-		switch b.state {
-		case scanText:
-			switch c {
-			case 0x07:
-				rang = true
-			case 0x1b:
-				b.state = scanEsc
-			}
-		case scanEsc:
-			switch c {
-			case ']', 'P', '_', '^', 'X':
-				b.state = scanString
-			case 0x1b:
-			default:
-				b.state = scanText
-			}
-		case scanString:
-			switch c {
-			case 0x07, 0x18, 0x1a:
-				b.state = scanText
-			case 0x1b:
-				b.state = scanEsc
-			}
-		}
-	}
-	return rang
 }

@@ -112,31 +112,6 @@ func TestTailCut(t *testing.T) {
 	}
 }
 
-func TestBellScanner(t *testing.T) {
-	cases := []struct {
-		in   []string
-		rang bool
-	}{
-		{[]string{"plain\a"}, true},
-		{[]string{"\x1b]0;title\a"}, false},
-		{[]string{"\x1b]0;ti", "tle\a"}, false},
-		{[]string{"\x1b]0;title\x1b\\", "\a"}, true},
-		{[]string{"\x1bP+q\a"}, false},
-		{[]string{"\x1b[31mred\x1b[0m"}, false},
-		{[]string{"\x1b]0;t\a", "then \a"}, true},
-	}
-	for _, c := range cases {
-		var s bellScanner
-		rang := false
-		for _, part := range c.in {
-			rang = s.rang([]byte(part)) || rang
-		}
-		if rang != c.rang {
-			t.Errorf("%q: rang %v, want %v", c.in, rang, c.rang)
-		}
-	}
-}
-
 func TestStreamKeepsOffsetsAndTail(t *testing.T) {
 	st := newStream("c", 0, 0, t0)
 	st.add(0, []byte("hello "), t0)

@@ -23,7 +23,7 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.cache)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
-	v.WindowTitle = strings.TrimSuffix("switchboard · "+m.opts.Relay, " · ")
+	v.WindowTitle = waitingPrefix(len(m.waitingAgents())) + strings.TrimSuffix("switchboard · "+m.opts.Relay, " · ")
 	v.Cursor = m.cursor()
 	return v
 }
@@ -61,7 +61,7 @@ func (m *Model) drawPane(i int, p *pane) []string {
 		cmd:         m.cmds[p.id],
 		focused:     focused && m.focus == focusPanes,
 		interactive: focused && m.interactive,
-		waiting:     m.isWaiting(p.id, p.st),
+		waiting:     m.isWaiting(p.id),
 		now:         m.c.now(),
 	})
 }
@@ -95,6 +95,9 @@ func (m *Model) barLine() string {
 	if m.confirm != nil {
 		return m.confirmLine()
 	}
+	if m.reply != nil {
+		return m.replyLine()
+	}
 	if m.interactive {
 		p := m.panes.focused()
 		c := m.cmds[p.id]
@@ -118,7 +121,7 @@ func (m *Model) statusLine() string {
 	for id, c := range m.cmds {
 		if c.State == wire.StateRunning {
 			running++
-			if m.isWaiting(id, m.streams[id]) {
+			if m.isWaiting(id) {
 				waiting++
 			}
 		}
