@@ -6,6 +6,7 @@ import { flow, stats } from './term.js';
 import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, duration } from './view.js';
 import { initPanes, open, updatePane, renderTabs, layoutTerms, termSize } from './panes.js';
 import { initSignIn, showLogin, login, logout, begin } from './signin.js';
+import { initAttention, renderAttention, noteAgent, snapshotShown } from './attention.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_LISTED = 200; // commands shown in the list
@@ -37,6 +38,7 @@ initPanes({ state, conn, request, canOperate, scheduleRender,
   markOpen: () => { for (const e of commandEls.values()) e.classList.toggle('open', state.terms.has(e.dataset.id)); } });
 
 initSignIn({ state, conn, render, renderConn, updatePane });
+initAttention({ state, request, open, canOperate, showNotice: (t) => showNotice(t) });
 
 // For tests and the curious: the live state, read-only by convention.
 window.switchboard = { state, terminals: state.terms, agents: state.agents, commands: state.commands, conn, flow, stats, open };
@@ -54,6 +56,8 @@ function receive(m) {
       return runAccepted(m);
     case 'history.result':
       return historyResult(m);
+    case 'quick_reply.sent':
+      return void state.requests.delete(m.request_id);
     case 'subscribed':
       return state.terms.get(m.command_id)?.confirm(m.offset);
     case 'output.end':
@@ -89,6 +93,7 @@ function applySnapshot() {
     else state.selected.delete(id);
   }
   render();
+  snapshotShown();
 }
 
 // event applies an agent or command event in relay order, once.
@@ -96,7 +101,7 @@ function event(m) {
   if (state.loading) return void state.loading.events.push(m);
   if (m.seq <= state.seq) return;
   state.seq = m.seq;
-  if (m.type === 'agent') state.agents.set(m.agent.id, m.agent);
+  if (m.type === 'agent') (noteAgent(state.agents.get(m.agent.id), m.agent), state.agents.set(m.agent.id, m.agent));
   else setCommand(m.command);
   scheduleRender();
 }
@@ -190,6 +195,7 @@ function scheduleRender() {
 function render() {
   clearTimeout(renderTimer);
   renderTimer = 0;
+  renderAttention();
   renderAgents();
   renderCommands();
   renderRunTarget();

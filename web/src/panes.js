@@ -64,12 +64,13 @@ export function updatePane(t) {
   const stEl = p.querySelector('.pane-state');
   stEl.className = `pane-state ${st.cls}`;
   setText(stEl, st.text);
-  setText(p.querySelector('.pane-title'), `${c.agent_name ?? c.agent_id ?? ''} $ ${commandText(c)}`);
+  setText(p.querySelector('.pane-title'), c.title ? `${c.agent_name ?? c.agent_id ?? ''} · ${c.title}` : `${c.agent_name ?? c.agent_id ?? ''} $ ${commandText(c)}`);
   const info = [];
   if (c.session) info.push('session');
   if (c.duration_ms) info.push(duration(c.duration_ms));
   if (c.output_bytes) info.push(bytes(c.output_bytes));
   if (c.reason) info.push(c.reason);
+  if (c.attention === 'waiting') info.push(`◆ ${c.attention_reason || 'waiting'}`);
   if (t.lost || c.lost_bytes) info.push(`${bytes(t.lost || c.lost_bytes)} lost`);
   if (t.error) info.push(t.error);
   setText(p.querySelector('.pane-info'), info.join(' · '));
