@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
 
@@ -35,7 +36,7 @@ func agents(ctx context.Context, env Env, args []string) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tSTATUS\tRUNNING\tATTENTION\tLABELS\tLAST SEEN")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, a.ID, a.Status, a.Running,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", a.Name, a.ID, status.Agent(a, false), a.Running,
 			attentionCell(a.Attention, a.AttentionReason, a.AttentionSince), formatLabels(a.Labels), ago(a.LastSeen))
 	}
 	tw.Flush()
@@ -63,21 +64,15 @@ func history(ctx context.Context, env Env, args []string) int {
 		return printJSON(env, cmds)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tATTENTION\tEXIT\tCREATED\tDURATION\tCOMMAND")
+	fmt.Fprintln(tw, "ID\tAGENT\tSTATE\tATTENTION\tCREATED\tDURATION\tCOMMAND\tWHY")
 	for _, cmd := range cmds {
-		exit := "-"
-		if cmd.ExitCode != nil {
-			exit = fmt.Sprint(*cmd.ExitCode)
-		} else if cmd.Signal != "" {
-			exit = cmd.Signal
-		}
 		dur := "-"
 		if cmd.State.Final() && cmd.DurationMS > 0 {
 			dur = (time.Duration(cmd.DurationMS) * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cmd.ID, cmd.AgentName, cmd.State,
-			attentionCell(cmd.Attention, cmd.AttentionReason, cmd.AttentionSince), exit,
-			cmd.CreatedAt.Local().Format(time.DateTime), dur, CommandLine(cmd.CommandSpec))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cmd.ID, cmd.AgentName, status.Command(cmd, false),
+			attentionCell(cmd.Attention, cmd.AttentionReason, cmd.AttentionSince),
+			cmd.CreatedAt.Local().Format(time.DateTime), dur, CommandLine(cmd.CommandSpec), dash(cmd.Reason))
 	}
 	tw.Flush()
 	return 0

@@ -123,9 +123,12 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 	for _, cmd := range cmds {
 		final = append(final, state.Commands[cmd.ID])
 	}
-	if len(final) > 1 {
-		for _, cmd := range final {
+	for _, cmd := range final {
+		switch {
+		case len(final) > 1:
 			fmt.Fprintf(env.Stderr, "%s: %s\n", cmd.AgentName, describeEnd(cmd))
+		case endNote(cmd) != "":
+			fmt.Fprintf(env.Stderr, "run: %s\n", endNote(cmd))
 		}
 	}
 	return exitCode(final)
@@ -167,6 +170,31 @@ func commandExit(c wire.Command) int {
 
 var signalNumbers = map[string]int{"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGABRT": 6, "SIGKILL": 9,
 	"SIGSEGV": 11, "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15}
+
+// endNote says why a command ended without an exit status of its own
+// (which the exit code then stands for), or "" when it has one.
+func endNote(c wire.Command) string {
+	why := ""
+	if c.Reason != "" {
+		why = ": " + c.Reason
+	}
+	switch c.State {
+	case wire.StateExited:
+		if c.ExitCode == nil {
+			return fmt.Sprintf("killed by %s on %s", c.Signal, c.AgentName)
+		}
+		return ""
+	case wire.StateRejected:
+		return fmt.Sprintf("could not start on %s%s", c.AgentName, why)
+	case wire.StateTimedOut:
+		return fmt.Sprintf("timed out on %s%s", c.AgentName, why)
+	case wire.StateCanceled:
+		return fmt.Sprintf("cancelled on %s%s", c.AgentName, why)
+	case wire.StateLost:
+		return fmt.Sprintf("lost on %s%s", c.AgentName, why)
+	}
+	return fmt.Sprintf("ended %s on %s%s", c.State, c.AgentName, why)
+}
 
 func describeEnd(c wire.Command) string {
 	s := string(c.State)

@@ -73,7 +73,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("logs: code %d, %q", code, out)
 	}
 	out, _, code = tui(t, addr, "history")
-	if code != 0 || !strings.Contains(out, "timed_out") || !strings.Contains(out, hist[2].ID) {
+	if code != 0 || !strings.Contains(out, "⏱ timed out") || !strings.Contains(out, "✗ exit 3") || !strings.Contains(out, hist[2].ID) {
 		t.Errorf("history table:\n%s", out)
 	}
 

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
+	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
 
@@ -267,25 +268,11 @@ func (l *agentList) View() []string {
 	return lines[:l.h]
 }
 
-// agentStatus is how an agent's state is shown: symbol, word and style.
-func (l *agentList) agentStatus(a wire.Agent) (sym, word string, style func(...string) string) {
-	st := l.c.st
-	switch {
-	case a.Status == wire.AgentOffline:
-		return "✕", "offline", st.faint.Render
-	case l.waiting[a.ID] > 0:
-		return "◆", "waiting", st.waiting.Render
-	case a.Status == wire.AgentBusy || a.Running > 0:
-		return "●", "busy", st.info.Render
-	default:
-		return "○", "idle", st.ok.Render
-	}
-}
-
 // entry renders one agent on agentRows lines.
 func (l *agentList) entry(a wire.Agent, isCursor bool) []string {
 	st := l.c.st
-	sym, word, style := l.agentStatus(a)
+	look := status.Agent(a, l.waiting[a.ID] > 0)
+	sym, word, style := look.Symbol, look.Word, st.tone(look.Tone).Render
 	mark := " "
 	if l.selected[a.ID] {
 		mark = st.selected.Render("✓")

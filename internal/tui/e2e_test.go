@@ -162,7 +162,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		scr.keys("Enter")
 		scr.text("printf 'hello-%s\\n' $((6*7)); printf '\\033[31mred\\033[0m\\n'")
 		scr.keys("Enter")
-		got := scr.waitText("hello-42", "red", "✓ exited 0", "1 e2e-box · printf")
+		got := scr.waitText("hello-42", "red", "✓ exit 0", "1 e2e-box · printf")
 		if strings.Contains(got, "033") {
 			t.Fatalf("escape sequences shown raw:\n%s", got)
 		}
@@ -222,7 +222,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		scr.waitText("reconnecting")
 		time.Sleep(500 * time.Millisecond) // let output pile up at the agent
 		r.Start()
-		got := scr.waitText("line-20", "✓ exited 0", "● connected")
+		got := scr.waitText("line-20", "✓ exit 0", "● connected")
 		for i := 1; i <= 20; i++ {
 			re := regexp.MustCompile(fmt.Sprintf(`(?m)│line-%d\s+│`, i))
 			if n := len(re.FindAllString(got, -1)); n != 1 {

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/cli"
+	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
 
@@ -134,7 +135,7 @@ func (h *historyPicker) View() []string {
 
 func (h *historyPicker) row(c wire.Command, isCursor bool, w int) string {
 	st := h.c.st
-	state := stateWord(c)
+	state := status.Command(c, false).String()
 	started := "-"
 	if t := c.StartedAt; !t.IsZero() {
 		started = t.Local().Format("15:04:05")
@@ -154,31 +155,4 @@ func (h *historyPicker) row(c wire.Command, isCursor bool, w int) string {
 		return st.cursorRow.Render(fit(line, w))
 	}
 	return fit(line, w)
-}
-
-// stateWord is a command's state in a few plain characters, symbol first.
-func stateWord(c wire.Command) string {
-	switch c.State {
-	case wire.StateExited:
-		if c.ExitCode != nil {
-			if *c.ExitCode == 0 {
-				return "✓ exit 0"
-			}
-			return fmt.Sprintf("✗ exit %d", *c.ExitCode)
-		}
-		return "✗ " + c.Signal
-	case wire.StateRunning:
-		return "▶ running"
-	case wire.StateQueued:
-		return "◌ queued"
-	case wire.StateCanceled:
-		return "⊘ cancelled"
-	case wire.StateTimedOut:
-		return "✗ timed out"
-	case wire.StateLost:
-		return "? lost"
-	case wire.StateRejected:
-		return "✗ rejected"
-	}
-	return string(c.State)
 }

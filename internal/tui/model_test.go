@@ -36,10 +36,10 @@ func exited(c wire.Command, code int, took time.Duration) wire.Command {
 func TestAgentListShowsStatusBySymbolAndWord(t *testing.T) {
 	h := newHarness(t, 100, 30, fourAgents()...)
 	h.contains("AGENTS 4",
-		"○ build-1", "idle", "pool=ci",
-		"● build-2", "busy", "os=linux", "2 run",
-		"✕ laptop", "offline", "1m30s ago",
-		"● ai-box", "kind=ai",
+		"● build-1", "idle", "pool=ci",
+		"▶ build-2", "busy", "os=linux", "2 run",
+		"○ laptop", "offline", "1m30s ago",
+		"▶ ai-box", "kind=ai",
 		"● connected", "4 agents")
 	h.checkGeometry()
 }
@@ -248,7 +248,7 @@ func TestMultiSelectRunsOnEveryTarget(t *testing.T) {
 	h.key("down")
 	h.contains("run on build-1 ❯")
 	h.key("space", "space") // select build-1 and build-2 (the cursor moves down)
-	h.contains("2 selected", "✓ ○ build-1", "✓ ● build-2", "run on build-1, build-2 ❯")
+	h.contains("2 selected", "✓ ● build-1", "✓ ▶ build-2", "run on build-1, build-2 ❯")
 	h.key("enter")
 	h.typeText("make test")
 	h.key("enter")
@@ -296,9 +296,9 @@ func TestPaneTitleFollowsCommand(t *testing.T) {
 		t.Fatal("pane lost the output's colour")
 	}
 	h.events(client.CommandChanged{Command: exited(cmd, 0, 3200*time.Millisecond)}, client.OutputEnd{CommandID: "c-7", Offset: 31})
-	h.contains("✓ exited 0 · 3.2s")
+	h.contains("✓ exit 0 · 3.2s")
 	h.events(client.CommandChanged{Command: exited(cmd, 2, 1500*time.Millisecond)})
-	h.contains("✗ exited 2 · 1.5s")
+	h.contains("✗ exit 2 · 1.5s")
 	h.checkGeometry()
 }
 
@@ -426,7 +426,7 @@ func TestHistoryOpensPastCommandFromStart(t *testing.T) {
 	eventually(t, "subscribe from 0", func() bool { return slices.Contains(h.b.Calls(), "subscribe c-old 0") })
 	h.events(client.Output{CommandID: "c-old", Offset: 0, Data: []byte("building release\r\nerror: boom\r\n")},
 		client.OutputEnd{CommandID: "c-old", Offset: 30})
-	h.contains("1 build-1 · make release", "✗ exited 1 · 1m30s", "error: boom")
+	h.contains("1 build-1 · make release", "✗ exit 1 · 1m30s", "error: boom")
 	h.checkGeometry()
 }
 

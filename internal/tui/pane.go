@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
 
@@ -244,10 +245,7 @@ var (
 // topBorder carries the title: pane number, agent, command, and state.
 func (p *pane) topBorder(v paneView, b borderSet, bs lipgloss.Style, w int) string {
 	st := p.c.st
-	state := stateLabel(st, v.cmd, v.now)
-	if v.waiting {
-		state = st.waiting.Render("◆ waiting") + " " + state
-	}
+	state := stateLabel(st, v.cmd, v.waiting, v.now)
 	if v.interactive {
 		state = st.interactiveBadge.Render(" ⌨ INTERACTIVE ") + " " + state
 	}
@@ -309,8 +307,10 @@ func (p *pane) cursor() *tea.Cursor {
 	return c
 }
 
-// stateLabel is a command's state as symbol and words, e.g. "✓ exited 0 · 3.2s".
-func stateLabel(st styles, c wire.Command, now time.Time) string {
+// stateLabel is a command's state as its status look, with how long it
+// has run or took, e.g. "✓ exit 0 · 3.2s".
+func stateLabel(st styles, c wire.Command, waiting bool, now time.Time) string {
+	look := status.Command(c, waiting)
 	dur := ""
 	switch {
 	case c.State == wire.StateRunning && !c.StartedAt.IsZero():
@@ -318,30 +318,7 @@ func stateLabel(st styles, c wire.Command, now time.Time) string {
 	case c.State.Final() && c.DurationMS > 0:
 		dur = " · " + short(time.Duration(c.DurationMS)*time.Millisecond)
 	}
-	switch c.State {
-	case wire.StateQueued:
-		return st.faint.Render("◌ queued")
-	case wire.StateRunning:
-		return st.info.Render("▶ running" + dur)
-	case wire.StateExited:
-		switch {
-		case c.ExitCode != nil && *c.ExitCode == 0:
-			return st.ok.Render("✓ exited 0" + dur)
-		case c.ExitCode != nil:
-			return st.bad.Render(fmt.Sprintf("✗ exited %d", *c.ExitCode) + dur)
-		default:
-			return st.bad.Render("✗ " + c.Signal + dur)
-		}
-	case wire.StateCanceled:
-		return st.warn.Render("⊘ cancelled" + dur)
-	case wire.StateTimedOut:
-		return st.bad.Render("✗ timed out" + dur)
-	case wire.StateLost:
-		return st.bad.Render("? lost" + dur)
-	case wire.StateRejected:
-		return st.bad.Render("✗ rejected")
-	}
-	return st.faint.Render(string(c.State))
+	return st.tone(look.Tone).Render(look.String() + dur)
 }
 
 // byteSize renders a byte count: 512 B, 12.3 KB, 4.5 MB.

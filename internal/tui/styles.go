@@ -2,6 +2,8 @@ package tui
 
 import (
 	"charm.land/lipgloss/v2"
+
+	"switchboard/internal/status"
 )
 
 // Colours are the terminal's own 16 ANSI colours, so the dashboard follows
@@ -62,3 +64,21 @@ func defaultStyles() styles {
 		key:               s.Foreground(colCyan),
 	}
 }
+
+// tone is the style of a status tone (internal/status).
+func (s styles) tone(t status.Tone) lipgloss.Style {
+	switch t {
+	case status.Green:
+		return s.ok
+	case status.Blue:
+		return s.info
+	case status.Yellow:
+		return s.waiting
+	case status.Red:
+		return s.bad
+	}
+	return s.faint
+}
+
+// look renders a status look, symbol and word, in its tone.
+func (s styles) look(l status.Look) string { return s.tone(l.Tone).Render(l.String()) }

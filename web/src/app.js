@@ -3,7 +3,7 @@
 
 import { Connection, dashboardURL } from './conn.js';
 import { flow, stats } from './term.js';
-import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, duration } from './view.js';
+import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, duration, agentLook, commandLook } from './view.js';
 import { initPanes, open, updatePane, renderTabs, layoutTerms, termSize } from './panes.js';
 import { initSignIn, showLogin, login, logout, begin } from './signin.js';
 import { initAttention, renderAttention, noteAgent, snapshotShown } from './attention.js';
@@ -41,7 +41,8 @@ initSignIn({ state, conn, render, renderConn, updatePane });
 initAttention({ state, request, open, canOperate, showNotice: (t) => showNotice(t) });
 
 // For tests and the curious: the live state, read-only by convention.
-window.switchboard = { state, terminals: state.terms, agents: state.agents, commands: state.commands, conn, flow, stats, open };
+window.switchboard = { state, terminals: state.terms, agents: state.agents, commands: state.commands, conn, flow, stats, open,
+  looks: { agentLook, commandLook } };
 
 // ---- protocol ------------------------------------------------------------
 
@@ -277,7 +278,7 @@ function makeAgent(a) {
 }
 
 function updateAgent(e, a) {
-  const st = statusBadge(a.status);
+  const st = statusBadge(a);
   const s = e.querySelector('.status');
   s.className = st.cls;
   setText(s, st.text);
@@ -351,7 +352,7 @@ function updateCommand(e, c) {
   if (c.duration_ms) meta.push(duration(c.duration_ms));
   setText(e.querySelector('.cmd-meta'), meta.join(' · '));
   e.classList.toggle('open', state.terms.has(c.id));
-  e.querySelector('button').setAttribute('aria-label', `Open ${commandText(c)} on ${c.agent_name ?? c.agent_id}, ${st.text.slice(2)}`);
+  e.querySelector('button').setAttribute('aria-label', `Open ${commandText(c)} on ${c.agent_name ?? c.agent_id}, ${st.word}`);
 }
 
 function renderRunTarget() {

@@ -183,7 +183,7 @@ export function renderTabs() {
     const b = e.querySelector('[role=tab]');
     const sym = e.querySelector('.tab-state');
     sym.className = `tab-state ${st.cls}`;
-    setText(sym, st.text.split(' ')[0]);
+    setText(sym, st.sym);
     setText(e.querySelector('.tab-label'), `${c.agent_name ?? ''}: ${commandText(c) || id}`);
     b.setAttribute('aria-selected', String(id === state.active));
     b.tabIndex = id === state.active ? 0 : -1;

@@ -19,41 +19,64 @@ export function setText(e, s) {
   if (e.textContent !== s) e.textContent = s;
 }
 
-// Agent status: never colour alone — a symbol and a word too.
-const agentStatus = {
-  idle: { sym: '●', word: 'idle' },
-  busy: { sym: '◆', word: 'busy' },
-  offline: { sym: '○', word: 'offline' },
+// The status vocabulary, the same in the TUI and the CLI (internal/status;
+// README, "Status at a glance"): a symbol, a word and a tone for every
+// status, never colour alone. A browser test holds this table to Go's.
+export const LOOKS = {
+  idle: { sym: '●', word: 'idle', tone: 'green' },
+  busy: { sym: '▶', word: 'busy', tone: 'blue' },
+  waiting: { sym: '◆', word: 'waiting', tone: 'yellow' },
+  offline: { sym: '○', word: 'offline', tone: 'grey' },
+  queued: { sym: '◌', word: 'queued', tone: 'grey' },
+  running: { sym: '▶', word: 'running', tone: 'blue' },
+  succeeded: { sym: '✓', word: 'exit 0', tone: 'green' },
+  failed: { sym: '✗', word: 'exit N', tone: 'red' },
+  cancelled: { sym: '⊘', word: 'cancelled', tone: 'yellow' },
+  timed_out: { sym: '⏱', word: 'timed out', tone: 'red' },
+  lost: { sym: '?', word: 'lost', tone: 'red' },
+  rejected: { sym: '✗', word: 'rejected', tone: 'red' },
 };
 
-export function statusBadge(status) {
-  const s = agentStatus[status] ?? { sym: '?', word: status || 'unknown' };
-  return { cls: `status status-${agentStatus[status] ? status : 'unknown'}`, text: `${s.sym} ${s.word}` };
+// agentLook is how an agent is shown; waiting: one of its commands waits
+// for a person.
+export function agentLook(a, waiting = false) {
+  if (a.status === 'offline') return LOOKS.offline;
+  if (waiting) return LOOKS.waiting;
+  if (a.status === 'busy' || a.running > 0) return LOOKS.busy;
+  if (a.status === 'idle') return LOOKS.idle;
+  return { sym: '?', word: a.status || 'unknown', tone: 'grey' };
+}
+
+// commandLook is how a command is shown; waiting applies to a running one.
+export function commandLook(c, waiting = false) {
+  switch (c.state) {
+    case 'running':
+      return waiting ? LOOKS.waiting : LOOKS.running;
+    case 'exited':
+      if (c.exit_code === 0) return LOOKS.succeeded;
+      return { ...LOOKS.failed, word: c.exit_code != null ? `exit ${c.exit_code}` : c.signal || 'exited' };
+    case 'queued':
+    case 'cancelled':
+    case 'timed_out':
+    case 'lost':
+    case 'rejected':
+      return LOOKS[c.state];
+    default:
+      return { sym: '?', word: c.state || 'unknown', tone: 'grey' };
+  }
+}
+
+function badge(base, l) {
+  return { cls: `${base} tone-${l.tone}`, text: `${l.sym} ${l.word}`, sym: l.sym, word: l.word };
+}
+
+export function statusBadge(a, waiting = false) {
+  return badge('status', agentLook(a, waiting));
 }
 
 // stateBadge describes a command's state with a symbol, a word and a class.
-export function stateBadge(c) {
-  switch (c.state) {
-    case 'queued':
-      return { cls: 'st st-queued', text: '◌ queued' };
-    case 'running':
-      return { cls: 'st st-running', text: '▶ running' };
-    case 'exited':
-      if (c.signal) return { cls: 'st st-bad', text: `✗ ${c.signal}` };
-      return c.exit_code === 0
-        ? { cls: 'st st-ok', text: '✓ exit 0' }
-        : { cls: 'st st-bad', text: `✗ exit ${c.exit_code ?? '?'}` };
-    case 'cancelled':
-      return { cls: 'st st-muted', text: '⊘ cancelled' };
-    case 'timed_out':
-      return { cls: 'st st-bad', text: '⏱ timed out' };
-    case 'lost':
-      return { cls: 'st st-muted', text: '? lost' };
-    case 'rejected':
-      return { cls: 'st st-bad', text: '✗ rejected' };
-    default:
-      return { cls: 'st st-muted', text: c.state || 'unknown' };
-  }
+export function stateBadge(c, waiting = false) {
+  return badge('st', commandLook(c, waiting));
 }
 
 export function isFinal(c) {
