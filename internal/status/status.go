@@ -42,6 +42,7 @@ var (
 	Idle      = Look{"●", "idle", Green}
 	Busy      = Look{"▶", "busy", Blue}
 	Waiting   = Look{"◆", "waiting", Yellow}
+	Quiet     = Look{"◇", "quiet", Grey}
 	Offline   = Look{"○", "offline", Grey}
 	Queued    = Look{"◌", "queued", Grey}
 	Running   = Look{"▶", "running", Blue}
@@ -53,14 +54,17 @@ var (
 	failed    = Look{"✗", "", Red} // exit N or a signal's name
 )
 
-// Agent is how an agent is shown. waiting says a command of its waits for
-// a person (the dashboard decides what that means).
+// Agent is how an agent is shown: its status, refined by its attention
+// (what its most urgent command needs). waiting says a command of its
+// waits for a person by the dashboard's own judgement too.
 func Agent(a wire.Agent, waiting bool) Look {
 	switch {
 	case a.Status == wire.AgentOffline:
 		return Offline
-	case waiting:
+	case waiting || a.Attention == wire.AttentionWaiting:
 		return Waiting
+	case a.Attention == wire.AttentionQuiet:
+		return Quiet
 	case a.Status == wire.AgentBusy || a.Running > 0:
 		return Busy
 	default:
@@ -68,14 +72,21 @@ func Agent(a wire.Agent, waiting bool) Look {
 	}
 }
 
-// Command is how a command is shown. waiting applies to a running one.
+// Command is how a command is shown. A running one is shown by its
+// attention: waiting (also when the dashboard judges so itself), quiet,
+// idle (it finished its turn), else running.
 func Command(c wire.Command, waiting bool) Look {
 	switch c.State {
 	case wire.StateQueued:
 		return Queued
 	case wire.StateRunning:
-		if waiting {
+		switch {
+		case waiting || c.Attention == wire.AttentionWaiting:
 			return Waiting
+		case c.Attention == wire.AttentionQuiet:
+			return Quiet
+		case c.Attention == wire.AttentionIdle:
+			return Idle
 		}
 		return Running
 	case wire.StateExited:
@@ -119,9 +130,10 @@ type Entry struct {
 // Vocabulary lists every look, for the README and the page's test.
 func Vocabulary() []Entry {
 	return []Entry{
-		{"agent connected, nothing running", Idle},
+		{"agent connected, nothing running; a running command that finished its turn", Idle},
 		{"agent running at least one command", Busy},
-		{"agent or command waiting for a person", Waiting},
+		{"agent or command waiting for a person (a prompt, a question, a bell)", Waiting},
+		{"agent or command silent for a while, cause unknown", Quiet},
 		{"agent not connected", Offline},
 		{"command waiting to start", Queued},
 		{"command running", Running},

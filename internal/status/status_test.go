@@ -46,6 +46,11 @@ func TestLooks(t *testing.T) {
 		{wire.Command{State: wire.StateQueued}, false, "◌ queued"},
 		{wire.Command{State: wire.StateRunning}, false, "▶ running"},
 		{wire.Command{State: wire.StateRunning}, true, "◆ waiting"},
+		{wire.Command{State: wire.StateRunning, Attention: wire.AttentionWaiting}, false, "◆ waiting"},
+		{wire.Command{State: wire.StateRunning, Attention: wire.AttentionQuiet}, false, "◇ quiet"},
+		{wire.Command{State: wire.StateRunning, Attention: wire.AttentionIdle}, false, "● idle"},
+		{wire.Command{State: wire.StateRunning, Attention: wire.AttentionWorking}, false, "▶ running"},
+		{wire.Command{State: wire.StateExited, ExitCode: code(0), Attention: wire.AttentionWaiting}, false, "✓ exit 0"},
 		{wire.Command{State: wire.StateExited, ExitCode: code(0)}, false, "✓ exit 0"},
 		{wire.Command{State: wire.StateExited, ExitCode: code(3)}, false, "✗ exit 3"},
 		{wire.Command{State: wire.StateExited, Signal: "SIGKILL"}, false, "✗ SIGKILL"},
@@ -66,6 +71,8 @@ func TestLooks(t *testing.T) {
 		{wire.Agent{Status: wire.AgentIdle}, false, "● idle"},
 		{wire.Agent{Status: wire.AgentBusy, Running: 1}, false, "▶ busy"},
 		{wire.Agent{Status: wire.AgentBusy, Running: 1}, true, "◆ waiting"},
+		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWaiting}, false, "◆ waiting"},
+		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionQuiet}, false, "◇ quiet"},
 		{wire.Agent{Status: wire.AgentOffline}, true, "○ offline"},
 	} {
 		if got := Agent(tc.a, tc.wait).String(); got != tc.want {

@@ -20,6 +20,8 @@ func TestPageSpeaksTheStatusVocabulary(t *testing.T) {
 	type look struct{ Sym, Word, Tone string }
 	asLook := func(l status.Look) look { return look{l.Symbol, l.Word, string(l.Tone)} }
 	commands := []wire.Command{{State: wire.StateQueued}, {State: wire.StateRunning},
+		{State: wire.StateRunning, Attention: wire.AttentionWaiting}, {State: wire.StateRunning, Attention: wire.AttentionQuiet},
+		{State: wire.StateRunning, Attention: wire.AttentionIdle}, {State: wire.StateRunning, Attention: wire.AttentionWorking},
 		{State: wire.StateExited, ExitCode: code(0)}, {State: wire.StateExited, ExitCode: code(3)},
 		{State: wire.StateExited, Signal: "SIGKILL"}, {State: wire.StateCanceled}, {State: wire.StateTimedOut},
 		{State: wire.StateLost}, {State: wire.StateRejected}}
@@ -33,7 +35,8 @@ func TestPageSpeaksTheStatusVocabulary(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range []wire.Agent{{Status: wire.AgentIdle}, {Status: wire.AgentBusy, Running: 2}, {Status: wire.AgentOffline}} {
+	for _, a := range []wire.Agent{{Status: wire.AgentIdle}, {Status: wire.AgentBusy, Running: 2}, {Status: wire.AgentOffline},
+		{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWaiting}, {Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionQuiet}} {
 		for _, waiting := range []bool{false, true} {
 			js, _ := json.Marshal(a)
 			got := eval[look](p, fmt.Sprintf(`(() => { const l = window.switchboard.looks.agentLook(%s, %v);

@@ -26,6 +26,7 @@ export const LOOKS = {
   idle: { sym: '●', word: 'idle', tone: 'green' },
   busy: { sym: '▶', word: 'busy', tone: 'blue' },
   waiting: { sym: '◆', word: 'waiting', tone: 'yellow' },
+  quiet: { sym: '◇', word: 'quiet', tone: 'grey' },
   offline: { sym: '○', word: 'offline', tone: 'grey' },
   queued: { sym: '◌', word: 'queued', tone: 'grey' },
   running: { sym: '▶', word: 'running', tone: 'blue' },
@@ -41,7 +42,8 @@ export const LOOKS = {
 // for a person.
 export function agentLook(a, waiting = false) {
   if (a.status === 'offline') return LOOKS.offline;
-  if (waiting) return LOOKS.waiting;
+  if (waiting || a.attention === 'waiting') return LOOKS.waiting;
+  if (a.attention === 'quiet') return LOOKS.quiet;
   if (a.status === 'busy' || a.running > 0) return LOOKS.busy;
   if (a.status === 'idle') return LOOKS.idle;
   return { sym: '?', word: a.status || 'unknown', tone: 'grey' };
@@ -51,7 +53,10 @@ export function agentLook(a, waiting = false) {
 export function commandLook(c, waiting = false) {
   switch (c.state) {
     case 'running':
-      return waiting ? LOOKS.waiting : LOOKS.running;
+      if (waiting || c.attention === 'waiting') return LOOKS.waiting;
+      if (c.attention === 'quiet') return LOOKS.quiet;
+      if (c.attention === 'idle') return LOOKS.idle;
+      return LOOKS.running;
     case 'exited':
       if (c.exit_code === 0) return LOOKS.succeeded;
       return { ...LOOKS.failed, word: c.exit_code != null ? `exit ${c.exit_code}` : c.signal || 'exited' };
