@@ -3,9 +3,11 @@ package tui
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	tea "charm.land/bubbletea/v2"
 
+	"switchboard/internal/cli"
 	"switchboard/internal/wire"
 )
 
@@ -58,6 +60,7 @@ func (m *Model) onRunResult(r runResultMsg) {
 			m.cmds[c.ID] = c
 		}
 	}
+	m.replaced = nil
 	for i, c := range r.cmds {
 		if i < maxPanes {
 			m.openPane(m.cmds[c.ID])
@@ -66,6 +69,9 @@ func (m *Model) onRunResult(r runResultMsg) {
 	msg := fmt.Sprintf("started on %d agent(s): %s", len(r.cmds), r.line)
 	if len(r.cmds) > maxPanes {
 		msg += fmt.Sprintf("; showing %d, the rest are in history (h)", maxPanes)
+	}
+	if len(m.replaced) > 0 {
+		msg += "; " + strings.Join(m.replaced, "; ")
 	}
 	m.setFlash(msg, false)
 	m.setFocus(focusPanes)
@@ -84,7 +90,9 @@ func (m *Model) openPane(c wire.Command) {
 	}
 	id := c.ID
 	p := newPane(m.c, c, m.streamFor(c), func(b []byte) { m.out.reply(id, b) })
-	if old := m.panes.add(p); old != nil {
+	live := func(id string) bool { return !m.cmds[id].State.Final() }
+	if old, at := m.panes.add(p, live); old != nil {
+		m.sayReplaced(old, at)
 		m.dropPane(old)
 	}
 	m.panes.setFocus(m.panes.find(id))
@@ -185,4 +193,16 @@ func (m *Model) openRunning() {
 		return
 	}
 	m.setFocus(focusPanes)
+}
+
+// sayReplaced tells which pane made room for a new one, and whether its
+// command still runs.
+func (m *Model) sayReplaced(old *pane, at int) {
+	c := m.cmds[old.id]
+	note := fmt.Sprintf("pane %d (%s · %s) made room", at+1, c.AgentName, truncate(cli.CommandLine(c.CommandSpec), 24))
+	if !c.State.Final() {
+		note += "; it still runs: o or h opens it again"
+	}
+	m.replaced = append(m.replaced, note)
+	m.setFlash(note, false)
 }

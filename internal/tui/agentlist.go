@@ -85,9 +85,11 @@ func (l *agentList) applyFilter() {
 }
 
 // matchesAll reports whether every term is in the agent's name, id,
-// hostname or one of its key=value labels.
+// hostname, one of its key=value labels, its status or its attention
+// (/offline, /waiting).
 func matchesAll(a wire.Agent, terms []string) bool {
-	hay := strings.ToLower(a.Name + " " + a.ID + " " + a.Hostname + " " + formatLabels(a.Labels, ","))
+	hay := strings.ToLower(a.Name + " " + a.ID + " " + a.Hostname + " " + formatLabels(a.Labels, ",") + " " +
+		string(a.Status) + " " + string(a.Attention) + " " + status.Agent(a, false).Word)
 	for _, t := range terms {
 		if !strings.Contains(hay, t) {
 			return false
@@ -244,7 +246,11 @@ func (l *agentList) View() []string {
 	if n := len(l.selected); n > 0 {
 		title += fmt.Sprintf(" · %d selected", n)
 	}
-	lines = append(lines, st.header.Render(fit(title, l.w)))
+	header := st.header
+	if l.focused {
+		header = st.headerFocus // a filled bar says where the keys go
+	}
+	lines = append(lines, header.Render(fit(title, l.w)))
 	if l.headerRows() == 2 {
 		if l.filtering {
 			lines = append(lines, " "+padTo(l.filter.View(), l.w-1))

@@ -73,6 +73,8 @@ type Model struct {
 	streams map[string]*stream
 	mine    map[string]bool // commands this dashboard started
 	reopen  map[string]bool // agents whose restarted session opens in a pane when it starts
+	// replaced says which panes the latest openings replaced (sayReplaced).
+	replaced []string
 
 	list   *agentList
 	bar    *cmdBar

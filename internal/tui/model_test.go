@@ -239,7 +239,36 @@ func TestFilterAgents(t *testing.T) {
 	h.contains("no agent matches the filter")
 	h.key("esc")
 	h.contains("AGENTS 4")
+	// Status and attention words filter too, as the page's filter does.
+	h.key("/")
+	h.typeText("offline")
+	h.contains("AGENTS 1 of 4", "laptop")
+	h.key("esc", "/")
+	h.typeText("busy")
+	h.contains("AGENTS 2 of 4", "build-2", "ai-box")
+	h.key("esc")
 	h.checkGeometry()
+}
+
+// TestFocusIsVisibleAndEscGoesBack: the agent list's title is a filled
+// bar while the list has the keyboard; after a run the panes have it,
+// and esc gives it back to the list.
+func TestFocusIsVisibleAndEscGoesBack(t *testing.T) {
+	h := newHarness(t, 100, 30, fourAgents()...)
+	focusedTitle := h.m.list.View()[0]
+	h.key(":")
+	h.typeText("ls")
+	h.key("enter")
+	if h.m.focus != focusPanes {
+		t.Fatalf("after a run the focus is %d, want the panes", h.m.focus)
+	}
+	if h.m.list.View()[0] == focusedTitle {
+		t.Fatal("the agent list's title looks the same with and without the keyboard")
+	}
+	h.key("esc")
+	if h.m.focus != focusList || h.m.list.View()[0] != focusedTitle {
+		t.Fatalf("esc after a run: focus %d, title %q", h.m.focus, h.m.list.View()[0])
+	}
 }
 
 func TestMultiSelectRunsOnEveryTarget(t *testing.T) {
@@ -573,4 +602,47 @@ func TestRestartSessionAsksAndOpensTheNewOne(t *testing.T) {
 	h.key("shift+tab") // to the list, where build-2 comes first: it runs no session
 	h.key("R")
 	h.contains("build-2 runs no session program")
+}
+
+// TestNarrowPaneTitleKeepsAgentAndCorner: at 60x15 the pane's title keeps
+// the agent's name and the border's corner; the timer goes first.
+func TestNarrowPaneTitleKeepsAgentAndCorner(t *testing.T) {
+	h := newHarness(t, 60, 15, fourAgents()...)
+	cmd := running("c-1", "a-1", "build-server-7", "make test-integration", t0.Add(-time.Hour))
+	h.events(client.CommandChanged{Command: cmd})
+	h.send(openCommandMsg{cmd})
+	h.checkGeometry()
+	top := strings.Split(h.screen(), "\n")[0]
+	if !strings.Contains(top, "build-server-7") || !strings.HasSuffix(strings.TrimRight(top, " "), "╮") {
+		t.Fatalf("narrow pane title lost the agent or the corner: %q", top)
+	}
+	if !strings.Contains(top, "▶") {
+		t.Fatalf("narrow pane title lost the state: %q", top)
+	}
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 30})
+	if top = strings.Split(h.screen(), "\n")[0]; !strings.Contains(top, "▶ running 1h") {
+		t.Fatalf("wide pane title lost the timer: %q", top)
+	}
+}
+
+// TestFifthPaneSaysWhichGoes: a fifth pane takes the place of one whose
+// command is over if there is one, and the status line says which went
+// and whether it still runs.
+func TestFifthPaneSaysWhichGoes(t *testing.T) {
+	h := newHarness(t, 200, 50, fourAgents()...)
+	open := func(i int) wire.Command {
+		cmd := running(fmt.Sprintf("c-%d", i), "a-2", "build-2", fmt.Sprintf("job %d", i), t0)
+		h.events(client.CommandChanged{Command: cmd})
+		h.send(openCommandMsg{cmd})
+		return cmd
+	}
+	for i := 1; i <= 4; i++ {
+		open(i)
+	}
+	h.events(client.CommandChanged{Command: exited(running("c-3", "a-2", "build-2", "job 3", t0), 0, time.Second)})
+	open(5)
+	h.contains("pane 3 (build-2 · job 3) made room", "job 1", "job 5")
+	h.lacks("job 3 ")
+	open(6)
+	h.contains("pane 1 (build-2 · job 1) made room; it still runs", "job 6")
 }

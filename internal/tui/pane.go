@@ -243,12 +243,11 @@ var (
 )
 
 // topBorder carries the title: pane number, agent, command, and state.
+// On a narrow pane the agent's name outranks the timer: the state gives
+// up its duration, then its word, before the name is cut; the corners
+// always stay.
 func (p *pane) topBorder(v paneView, b borderSet, bs lipgloss.Style, w int) string {
 	st := p.c.st
-	state := stateLabel(st, v.cmd, v.waiting, v.now)
-	if v.interactive {
-		state = st.interactiveBadge.Render(" ⌨ INTERACTIVE ") + " " + state
-	}
 	agent := v.cmd.AgentName
 	if agent == "" {
 		agent = v.cmd.AgentID
@@ -257,15 +256,46 @@ func (p *pane) topBorder(v paneView, b borderSet, bs lipgloss.Style, w int) stri
 	if v.focused {
 		titleStyle = st.titleFocus
 	}
-	room := w - ansiWidth(state) - 8 - len(fmt.Sprint(v.num)) // corners, spaces and one fill cell
+	num := fmt.Sprint(v.num)
+	var state string
+	room := 0
+	for _, s := range stateLabels(st, v) {
+		state = s
+		room = w - ansiWidth(state) - 8 - len(num) // corners, spaces and one fill cell
+		if room >= ansiWidth(agent)+4 {
+			break // the name whole, and a start of the command
+		}
+	}
 	title := truncate(agent+" · "+paneTitle(v.cmd), max(room, 0))
-	left := bs.Render(b.tl+b.h) + " " + titleStyle.Render(fmt.Sprintf("%d %s", v.num, title)) + " "
+	left := bs.Render(b.tl+b.h) + " " + titleStyle.Render(strings.TrimSpace(num+" "+title)) + " "
 	right := " " + state + " " + bs.Render(b.h+b.tr)
 	fill := w + 2 - ansiWidth(left) - ansiWidth(right)
 	if fill < 0 {
-		return padTo(left+right, w+2)
+		return padTo(left, w+2-ansiWidth(right)) + right
 	}
 	return left + bs.Render(strings.Repeat(b.h, fill)) + right
+}
+
+// stateLabels are a pane's state, each shorter than the one before: with
+// its duration, without it, and its symbol alone.
+func stateLabels(st styles, v paneView) []string {
+	look := status.Command(v.cmd, v.waiting)
+	badge := func(full bool) string {
+		switch {
+		case !v.interactive:
+			return ""
+		case full:
+			return st.interactiveBadge.Render(" ⌨ INTERACTIVE ") + " "
+		}
+		return st.interactiveBadge.Render("⌨") + " "
+	}
+	tone := st.tone(look.Tone)
+	return []string{
+		badge(true) + stateLabel(st, v.cmd, v.waiting, v.now),
+		badge(true) + tone.Render(look.String()),
+		badge(false) + tone.Render(look.String()),
+		badge(false) + tone.Render(look.Symbol),
+	}
 }
 
 // bottomBorder carries scroll position, skipped output and the

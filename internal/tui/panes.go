@@ -91,25 +91,32 @@ func (s *paneSet) setFocus(i int) {
 	}
 }
 
-// add shows p, replacing the least recently used pane when all are taken;
-// the replaced pane is returned for the caller to close.
-func (s *paneSet) add(p *pane) (replaced *pane) {
+// add shows p. When all panes are taken it replaces one: the least
+// recently used of those whose command is over, else the least recently
+// used of all; it returns the replaced pane, for the caller to close and
+// name, and where it was.
+func (s *paneSet) add(p *pane, live func(id string) bool) (replaced *pane, at int) {
 	s.useSeq++
 	p.lastUse = s.useSeq
 	if len(s.panes) < maxPanes {
 		s.panes = append(s.panes, p)
 		s.layout()
-		return nil
+		return nil, -1
 	}
-	lru := 0
-	for i, q := range s.panes {
-		if q.lastUse < s.panes[lru].lastUse {
-			lru = i
+	lru := -1
+	for _, endedOnly := range []bool{true, false} {
+		for i, q := range s.panes {
+			if (!endedOnly || !live(q.id)) && (lru < 0 || q.lastUse < s.panes[lru].lastUse) {
+				lru = i
+			}
+		}
+		if lru >= 0 {
+			break
 		}
 	}
 	replaced, s.panes[lru] = s.panes[lru], p
 	s.layout()
-	return replaced
+	return replaced, lru
 }
 
 // remove takes pane i out of the set and returns it.

@@ -29,6 +29,7 @@ type styles struct {
 	title, titleFocus    lipgloss.Style
 	cursorRow, selected  lipgloss.Style
 	header               lipgloss.Style
+	headerFocus          lipgloss.Style // the title of the area that has the keyboard
 	statusBar            lipgloss.Style
 	interactiveBadge     lipgloss.Style
 	warnBar              lipgloss.Style // a question before something that cannot be undone
@@ -51,6 +52,7 @@ func defaultStyles() styles {
 		cursorRow:         s.Reverse(true),
 		selected:          s.Foreground(colMagenta).Bold(true),
 		header:            s.Bold(true).Foreground(colCyan),
+		headerFocus:       s.Bold(true).Background(colCyan).Foreground(colBlack),
 		statusBar:         s,
 		interactiveBadge:  s.Background(colRed).Foreground(colWhite).Bold(true),
 		warnBar:           s.Background(colYellow).Foreground(colBlack).Bold(true),

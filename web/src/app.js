@@ -25,6 +25,7 @@ const state = {
   typed: [], // command lines run from this page, for the arrow keys
   typedAt: 0,
   me: null, // {name, role, auth} from api/whoami or api/login
+  allCommands: false, // list every agent's commands although agents are selected
   reopen: new Set(), // agents whose restarted session opens when it starts
 };
 
@@ -237,7 +238,8 @@ function renderConn() {
 function agentMatches(a, q) {
   if (!q) return true;
   const labels = Object.entries(a.labels ?? {}).map(([k, v]) => `${k}=${v}`);
-  return [a.name, a.id, a.hostname, a.status, a.os, a.arch, ...labels].some((s) => s && s.toLowerCase().includes(q));
+  return [a.name, a.id, a.hostname, a.status, a.attention, agentLook(a).word, a.os, a.arch, ...labels]
+    .some((s) => s && s.toLowerCase().includes(q));
 }
 
 const agentEls = new Map();
@@ -258,10 +260,20 @@ function renderAgents() {
   while (list.children.length > shown.length) list.lastElementChild.remove();
   if (!all.length) list.append(h('li', { class: 'placeholder' }, `No agents yet. Start an agent with the relay address ${location.host}.`));
   else if (!shown.length) list.append(h('li', { class: 'placeholder' }, 'No agent matches the filter.'));
+  renderAgentsMore();
   const hidden = [...state.selected].filter((id) => !shown.some((a) => a.id === id)).length;
   setText($('sel-count'), state.selected.size
     ? `${state.selected.size} selected${hidden ? ` (${hidden} hidden by the filter)` : ''}`
     : 'None selected');
+}
+
+// renderAgentsMore says how many agents are below the list's fold.
+function renderAgentsMore() {
+  const list = $('agents');
+  const bottom = list.scrollTop + list.clientHeight;
+  const below = [...list.children].filter((e) => e.offsetTop - list.offsetTop >= bottom - 4).length;
+  $('agents-more').hidden = below === 0;
+  setText($('agents-more'), `${below} more agent${below === 1 ? '' : 's'} below ↓`);
 }
 
 function makeAgent(a) {
@@ -313,9 +325,11 @@ const commandEls = new Map();
 
 function renderCommands() {
   const list = $('commands');
-  const scope = state.selected;
+  const scope = state.allCommands ? new Set() : state.selected;
+  const inScope = (c) => !scope.size || scope.has(c.agent_id);
+  renderCommandsHidden([...state.commands.values()].filter((c) => !inScope(c)).length);
   const cmds = [...state.commands.values()]
-    .filter((c) => !scope.size || scope.has(c.agent_id))
+    .filter(inScope)
     .sort((a, b) => (Date.parse(b.created_at) || 0) - (Date.parse(a.created_at) || 0) || b.id.localeCompare(a.id))
     .slice(0, MAX_LISTED);
   setText($('cmds-scope'), scope.size === 0 ? 'all agents' : scope.size === 1
@@ -329,6 +343,16 @@ function renderCommands() {
   });
   while (list.children.length > cmds.length) list.lastElementChild.remove();
   if (!cmds.length) list.append(h('li', { class: 'placeholder' }, scope.size ? 'No commands on the selected agents yet.' : 'No commands yet.'));
+}
+
+// renderCommandsHidden says what selecting agents hides from the list,
+// with a way to show it all.
+function renderCommandsHidden(hidden) {
+  const box = $('cmds-hidden');
+  box.hidden = !state.selected.size || (!hidden && !state.allCommands);
+  setText(box.querySelector('span'), state.allCommands ? 'Showing every agent\'s commands.'
+    : `Only the selected agents' commands: ${hidden} command${hidden === 1 ? '' : 's'} of other agents hidden.`);
+  setText(box.querySelector('button'), state.allCommands ? 'Only selected' : 'Show all');
 }
 
 function makeCommand(c) {
@@ -397,6 +421,11 @@ function start() {
     for (const a of state.agents.values()) if (agentMatches(a, q) && !state.selected.has(a.id)) toggleAgent(a.id, true);
   });
   $('sel-none').addEventListener('click', () => (state.selected.clear(), render()));
+  $('agents').addEventListener('scroll', renderAgentsMore, { passive: true });
+  $('cmds-hidden').querySelector('button').addEventListener('click', () => {
+    state.allCommands = !state.allCommands;
+    renderCommands();
+  });
   $('conn-retry').addEventListener('click', () => conn.retryNow());
   $('login-form').addEventListener('submit', login);
   $('logout').addEventListener('click', logout);

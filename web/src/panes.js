@@ -32,6 +32,7 @@ export function open(id, { activate = true, focus = true } = {}) {
       return false;
     });
     state.terms.set(id, t);
+    updatePane(t);
     t.subscribe();
     if (!state.commands.has(id)) app.request({ type: 'history', command_id: id }, 'refresh');
   }

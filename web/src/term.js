@@ -12,6 +12,13 @@ export const flow = { high: 4 << 20, low: 512 << 10 };
 
 export const stats = { pauses: 0, resumes: 0, dropped: 0, maxPending: 0 };
 
+// A terminal opened on a command that printed more than startSkipOver
+// starts startKeep bytes before its end: the scrollback holds no more
+// than that, and replaying megabytes to reach the end showed the middle
+// of the output for as long as it took.
+export const startSkipOver = 1 << 20;
+export const startKeep = 256 << 10;
+
 const theme = {
   background: '#0b0e14', foreground: '#d6dde6', cursor: '#d6dde6', selectionBackground: '#2f81f766',
   black: '#1c2128', red: '#f47067', green: '#57ab5a', yellow: '#c69026', blue: '#539bf5',
@@ -65,6 +72,7 @@ export class TermView {
     // paused), and using it would skip bytes.
     this.confirmed = false;
     this.subscribedFrom = 0;
+    this.started = false; // subscribed once: later subscribes resume where it stands
     this.paused = false;
     this.ended = false;
     this.lost = 0;
@@ -91,6 +99,8 @@ export class TermView {
   // subscribe (re)starts the output stream from the next needed offset.
   subscribe() {
     if (this.ended || this.paused || !this.conn.connected) return;
+    if (!this.started) this.startNearEnd();
+    this.started = true;
     this.confirmed = false;
     this.subscribedFrom = this.offset;
     this.subscribed = this.conn.send({ type: 'subscribe', command_id: this.id, offset: this.offset });
@@ -158,6 +168,14 @@ export class TermView {
     this.onChange();
   }
 
+  // startNearEnd skips to the last startKeep bytes of a long output.
+  startNearEnd() {
+    const total = this.getCommand()?.output_bytes ?? 0;
+    if (this.offset !== 0 || total <= startSkipOver) return;
+    this.offset = total - startKeep;
+    this.write(`\x1b[2m[switchboard: skipped ${this.offset} bytes; tui logs ${this.id} prints them all]\x1b[0m\r\n`);
+  }
+
   // skipToEnd jumps a final command's terminal to its last bytes.
   skipToEnd(keep = 256 << 10) {
     const total = this.getCommand()?.output_bytes ?? 0;
@@ -183,11 +201,14 @@ export class TermView {
   // layout fits the terminal to its box, if the box is shown.
   layout() {
     if (!this.term.element?.offsetParent) return;
+    const b = this.term.buffer.active;
+    const following = b.viewportY >= b.baseY; // at the end: stay there
     try {
       this.fit.fit();
     } catch (err) {
       console.warn('fit terminal', this.id, err);
     }
+    if (following) this.term.scrollToBottom();
   }
 
   // syncSize tells the PTY the terminal's size (after it starts running).
