@@ -96,7 +96,7 @@ func dashboard(args []string, stderr io.Writer) int {
 	defer stop()
 	cfg := client.Config{Relay: *relay, Client: "switchboard-tui/" + version, Token: tok, Dialer: dialer, Logger: logger}
 	if err := tui.Run(ctx, cfg, tui.Options{NoNotify: *noNotify, Logger: logger}); err != nil {
-		fmt.Fprintf(stderr, "tui: %v\n", err)
+		fmt.Fprintf(stderr, "tui: %v\n", cli.ExplainDial(err, tok != ""))
 		logger.Error("dashboard ended", "err", err)
 		return 1
 	}

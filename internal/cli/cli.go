@@ -128,7 +128,22 @@ func (c *common) dial(ctx context.Context, env Env) (*client.Client, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return client.Dial(dctx, cfg)
+	cl, err := client.Dial(dctx, cfg)
+	return cl, ExplainDial(err, cfg.Token != "")
+}
+
+// ExplainDial adds to a refusal what a user of the tui program does about
+// it: the relay speaks of hello.token, the user of flags and variables.
+func ExplainDial(err error, haveToken bool) error {
+	var e *wire.Error
+	if !errors.As(err, &e) || e.Code != wire.CodeUnauthorized {
+		return err
+	}
+	if !haveToken {
+		return fmt.Errorf("the relay needs an access token: give --token-file FILE (or SWITCHBOARD_TOKEN_FILE), "+
+			"or --token TOKEN (or SWITCHBOARD_TOKEN); its administrator makes one with relay token create (%w)", err)
+	}
+	return fmt.Errorf("the relay refused the access token: %s (%w)", e.Message, err)
 }
 
 func fail(env Env, format string, args ...any) int {

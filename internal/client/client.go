@@ -151,12 +151,18 @@ func dashboardURL(relay string) (string, error) {
 	if relay == "" {
 		relay = "ws://127.0.0.1:8080"
 	}
+	given := relay
 	if !strings.Contains(relay, "://") {
 		relay = "ws://" + relay
 	}
 	u, err := url.Parse(relay)
 	if err != nil {
-		return "", fmt.Errorf("relay address %q: %w", relay, err)
+		return "", fmt.Errorf("relay address %q: %w", given, err)
+	}
+	// "http//host" parses, as host "http" and path "//host": refuse what
+	// cannot be a relay's address rather than dial something else.
+	if u.Host == "" || strings.Contains(u.Path, "//") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("relay address %q is not a relay URL: want ws://HOST:PORT or wss://HOST (http:// and https:// work too)", given)
 	}
 	switch u.Scheme {
 	case "http":

@@ -80,3 +80,25 @@ func TestCLIRunSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIConnectionErrorsSayWhatToDo: a relay that wants a token gets the
+// flags and variables that give one named, and an address that is no URL
+// is refused before anything is dialled.
+func TestCLIConnectionErrorsSayWhatToDo(t *testing.T) {
+	addr := proctest.FreeAddr(t)
+	startRelay(t, addr, filepath.Join(t.TempDir(), "sb.db"), "--secure")
+	for _, args := range [][]string{{"agents"}, {"history"}} {
+		_, stderr, code := tui(t, addr, args...)
+		for _, want := range []string{"needs an access token", "--token-file", "SWITCHBOARD_TOKEN_FILE", "--token", "SWITCHBOARD_TOKEN"} {
+			if code != 1 || !strings.Contains(stderr, want) {
+				t.Errorf("tui %s without a token: exit %d, stderr %q; want 1 and %q", args[0], code, stderr, want)
+			}
+		}
+	}
+	for _, args := range [][]string{{"agents", "--relay", "http//foo"}, {"--relay", "http//foo"}} {
+		_, stderr, code := tui(t, "", args...)
+		if code == 0 || !strings.Contains(stderr, `relay address "http//foo" is not a relay URL`) {
+			t.Errorf("tui %v: exit %d, stderr %q; want the address refused", args, code, stderr)
+		}
+	}
+}

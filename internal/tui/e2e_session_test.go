@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,4 +103,19 @@ func TestStopAndRestartSession(t *testing.T) {
 	scr.waitFor("the new session in a pane", func(s string) bool {
 		return strings.Contains(s, "▶ running") && strings.Contains(s, "⊘ cancelled") && strings.Count(s, "READY") == 2
 	})
+}
+
+// TestUnreachableRelaySaysWhereAndWhy: the dashboard started against an
+// address where no relay listens says which address and why, not only
+// that it will try again.
+func TestUnreachableRelaySaysWhereAndWhy(t *testing.T) {
+	bin := buildBinaries(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	scr := startTmux(t, 120, 30, fmt.Sprintf("%s --relay ws://%s --log-file %s", filepath.Join(bin, "tui"), addr, filepath.Join(t.TempDir(), "tui.log")))
+	scr.waitText("ws://"+addr+": connection refused: is the relay running?", "reconnecting")
 }

@@ -166,11 +166,18 @@ func (m *Model) connBadge() string {
 	case client.Connected:
 		return st.ok.Render(" ● connected")
 	case client.Reconnecting:
+		why := ""
+		if m.conn.Err != nil { // where, and why: "reconnecting in 1s" alone left people guessing
+			why = " " + client.Reason(m.conn.Err) + " ·"
+			if m.opts.Relay != "" {
+				why = " " + strings.TrimSuffix(m.opts.Relay, "/") + ":" + why
+			}
+		}
 		secs := int(math.Ceil(m.retryAt.Sub(m.c.now()).Seconds()))
 		if secs <= 0 {
-			return st.warn.Render(" ◌ reconnecting…")
+			return st.warn.Render(" ◌" + why + " reconnecting…")
 		}
-		return st.warn.Render(fmt.Sprintf(" ◌ reconnecting in %ds", secs))
+		return st.warn.Render(fmt.Sprintf(" ◌%s reconnecting in %ds", why, secs))
 	default:
 		return st.bad.Render(" ✕ offline")
 	}
