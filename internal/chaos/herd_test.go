@@ -28,8 +28,9 @@ type simAgent struct {
 	url     string
 	release chan struct{} // closed: every command it runs ends now
 
-	mu   sync.Mutex
-	cmds map[string]*simCmd // held until acknowledged as done
+	mu       sync.Mutex
+	cmds     map[string]*simCmd // held until acknowledged as done
+	sessions int                // connections welcomed
 }
 
 // simCmd is a command a simAgent runs: part one of its output at start,
@@ -69,6 +70,27 @@ func (a *simAgent) run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// ackReport says, for a failed wait, how many agents hold no command and
+// how many hold output the relay has not acknowledged, with a few of them.
+func ackReport(sims []*simAgent) string {
+	var none, unacked []string
+	for _, s := range sims {
+		s.mu.Lock()
+		if len(s.cmds) == 0 {
+			none = append(none, fmt.Sprintf("%s (sessions %d)", s.info.Name, s.sessions))
+		}
+		for _, c := range s.cmds {
+			if c.acked < int64(len(c.out)) {
+				unacked = append(unacked, fmt.Sprintf("%s/%s acked %d of %d (started sent %v, sent %d, sessions %d)",
+					s.info.Name, c.id, c.acked, len(c.out), c.startedSent, c.sent, s.sessions))
+			}
+		}
+		s.mu.Unlock()
+	}
+	return fmt.Sprintf("%d agents hold no command %v; %d commands not acknowledged %v",
+		len(none), none[:min(len(none), 5)], len(unacked), unacked[:min(len(unacked), 5)])
 }
 
 // holding reports how many commands the agent still holds.
@@ -123,6 +145,7 @@ func (a *simAgent) session(ctx context.Context) bool {
 	}
 	_ = ws.SetReadDeadline(time.Time{})
 	a.mu.Lock()
+	a.sessions++
 	for _, c := range a.cmds {
 		c.sent, c.exitSent = 0, false
 		for _, r := range w.Resume {
@@ -306,14 +329,17 @@ func TestReconnectStampede(t *testing.T) {
 	if err != nil || len(cmds) != agents {
 		t.Fatalf("run on every agent: %v (%d commands)", err, len(cmds))
 	}
-	waitFor(t, 60*time.Second, "every command running and its first part stored", func() bool {
+	allAcked := func() bool {
 		for _, s := range sims {
 			if !s.acked() {
 				return false
 			}
 		}
 		return true
-	})
+	}
+	if !eventually(60*time.Second, allAcked) {
+		t.Fatalf("timed out after 1m0s waiting for every command running and its first part stored: %s; relay metrics:\n%s", ackReport(sims), relay.metricLines())
+	}
 
 	relay.Stop(syscall.SIGKILL)
 	close(release) // the commands end while the relay is down
@@ -328,7 +354,9 @@ func TestReconnectStampede(t *testing.T) {
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("not back and consistent within 120s: %v agents online, %v dashboards", online(), relay.metric("switchboard_connections", `kind="dashboard"`))
+			t.Fatalf("not back and consistent within 120s: %v agents online, %v dashboards, %d agents still holding commands; relay metrics:\n%s",
+				online(), relay.metric("switchboard_connections", `kind="dashboard"`),
+				len(slices.DeleteFunc(slices.Clone(sims), func(s *simAgent) bool { return s.holding() == 0 })), relay.metricLines())
 		}
 		time.Sleep(100 * time.Millisecond)
 		if tAgents == 0 && online() == agents {
@@ -418,6 +446,17 @@ func dashboardsAgree(dash []*follower, agents int) bool {
 			if c.State != wire.StateExited || c.OutputBytes != int64(len(one)+len(two)) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// eventually polls cond every 20 ms until it holds (true) or timeout
+// passes (false), for waits whose failure needs its own report.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
 	return true

@@ -75,6 +75,21 @@ func httpGet(url string) ([]byte, error) {
 
 // metric returns the sum of the relay's series named name whose labels
 // include every one of labels (`kind="agent"` …); -1 if the scrape fails.
+// metricLines is the relay's own metrics (not Go's), for a failure report.
+func (r *relayProc) metricLines() string {
+	body, err := httpGet("http://" + r.addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	var keep []string
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "switchboard_") && !strings.Contains(line, "_bucket{") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "")
+}
+
 func (r *relayProc) metric(name string, labels ...string) float64 {
 	body, err := httpGet("http://" + r.addr + "/metrics")
 	if err != nil {

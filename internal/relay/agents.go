@@ -106,11 +106,18 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 
 	held := make(map[string]bool, len(h.Holding))
 	resume := make([]wire.Ack, 0, len(h.Holding))
+	var acks []wire.Ack
 	for _, hc := range h.Holding {
 		held[hc.CommandID] = true
 		off := int64(0)
 		if cs := r.commands[hc.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
-			off = cs.out.size()
+			var stored int64
+			off, stored = cs.out.ends()
+			if stored > 0 {
+				// The ack for these may have been lost with the last
+				// connection, and no later commit covers them.
+				acks = append(acks, wire.Ack{CommandID: hc.CommandID, Offset: stored})
+			}
 			if cs.cmd.State == wire.StateQueued {
 				r.markRunningLocked(a, cs, now)
 			}
@@ -119,6 +126,9 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 	}
 	ac.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version,
 		HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds(), Resume: resume})
+	for i := range acks {
+		ac.conn.sendMessage(&acks[i])
+	}
 	for _, cs := range a.live {
 		switch {
 		case held[cs.cmd.ID]:

@@ -441,6 +441,14 @@ func (o *outputLog) finish() {
 	clear(o.subs)
 }
 
+// ends returns the end of the output received so far and of the output
+// stored.
+func (o *outputLog) ends() (received, stored int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.received, o.stored
+}
+
 // size returns the end of the output received so far.
 func (o *outputLog) size() int64 {
 	o.mu.Lock()
