@@ -126,6 +126,9 @@ func (a *Agent) declare(req notifyRequest) error {
 	default:
 		return fmt.Errorf("state %q is not waiting, working or idle", req.State)
 	}
+	if p := a.process(req.CommandID); p != nil {
+		p.settle()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.cmds[req.CommandID]
@@ -140,6 +143,19 @@ func (a *Agent) declare(req notifyRequest) error {
 		a.notifyLocked()
 	}
 	return nil
+}
+
+// settleWait bounds how long a hook's state waits for output its program
+// wrote before calling the hook to be read.
+const settleWait = 100 * time.Millisecond
+
+// settle waits until what the program wrote to its terminal so far has
+// been read (at most settleWait): a hook's state then reaches dashboards
+// after the question the program printed before it, not ahead of it.
+func (p *process) settle() {
+	for deadline := time.Now().Add(settleWait); unreadOutput(p.ptmx) > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // commandEnv is what a command's environment gets so that `agent notify`

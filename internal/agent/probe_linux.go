@@ -118,6 +118,18 @@ func (p *ttyProbe) look() (v probeVerdict, reader int, editing bool, cpu uint64)
 	return probeWaiting, reader, editing, cpu
 }
 
+// unreadOutput is how many bytes the program wrote to its terminal that
+// the agent has not read yet.
+func unreadOutput(master *os.File) int {
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+	return n
+}
+
 // foreground asks the terminal for its foreground process group.
 func (p *ttyProbe) foreground() (int, error) {
 	rc, err := p.master.SyscallConn()

@@ -52,7 +52,7 @@ func writeAwarenessTable(t *testing.T, doc string, scenarios []awarenessScenario
 	slices.Sort(joins)
 	fmt.Fprintf(&b, "| a dashboard joining while an agent waits | %d of %d at once (from its snapshot) | %s | %s | 0 |\n",
 		len(joins), runs, ms(joins[len(joins)/2]), ms(joins[len(joins)-1]))
-	fmt.Fprintf(&b, "\nLatency: from the dashboard receiving the output that shows the prompt to it receiving the `waiting` event (for the joining dashboard, from its dial to its snapshot).\n\n%s", tableEnd)
+	fmt.Fprintf(&b, "\nLatency: from the dashboard receiving the output that shows the prompt to it receiving the `waiting` event (a `waiting` up to 0.5 s ahead of the prompt's output counts as 0 ms, any earlier as a false alarm; for the joining dashboard, from its dial to its snapshot).\n\n%s", tableEnd)
 
 	text, err := os.ReadFile(doc)
 	if err != nil {

@@ -102,12 +102,20 @@ setTimeout(() => {
 if (mode !== 'notify') setTimeout(() => process.exit(0), 8000);
 `
 
+// outOfOrder is how far a waiting event may precede, at the dashboard,
+// the output that shows its question and still count as on time: a
+// program that prints a question and calls its hook produces both at
+// once, and they travel separately.
+const outOfOrder = 500 * time.Millisecond
+
 // observed is what a dashboard saw of one scenario's command.
 type observed struct {
 	out       strings.Builder
 	promptAt  time.Time // when output holding the prompt arrived
 	waitingAt time.Time // when the first waiting after it arrived
 	reason    string
+	early     time.Time // a waiting that came before the prompt's output, not yet judged
+	earlyWhy  string
 	falses    []string // waiting seen when nothing waited
 	states    []wire.Attention
 	final     bool
@@ -132,6 +140,9 @@ func (w *scenarioWatch) record(ev any, now time.Time) {
 		o.out.Write(ev.Data)
 		if p := w.prompts[ev.CommandID]; p != "" && o.promptAt.IsZero() && strings.Contains(o.out.String(), p) {
 			o.promptAt = now
+			if !o.early.IsZero() {
+				o.judgeEarly(now)
+			}
 		}
 	case client.CommandChanged:
 		o := w.byID[ev.Command.ID]
@@ -147,10 +158,33 @@ func (w *scenarioWatch) record(ev any, now time.Time) {
 			return
 		}
 		if o.promptAt.IsZero() {
-			o.falses = append(o.falses, fmt.Sprintf("waiting (%q) before any prompt, output so far %q", c.AttentionReason, o.out.String()))
+			if o.early.IsZero() {
+				o.early, o.earlyWhy = now, c.AttentionReason
+			}
 			return
 		}
 		o.waitingAt, o.reason = now, c.AttentionReason
+	}
+}
+
+// judgeEarly decides about a waiting that came before the prompt's output
+// (which came at now, or never when now is zero): on time if it was at
+// most outOfOrder early, a false alarm otherwise.
+func (o *observed) judgeEarly(now time.Time) {
+	if !now.IsZero() && now.Sub(o.early) <= outOfOrder {
+		o.waitingAt, o.reason = now, o.earlyWhy
+	} else {
+		o.falses = append(o.falses, fmt.Sprintf("waiting (%q) before any prompt, output so far %q", o.earlyWhy, o.out.String()))
+	}
+	o.early = time.Time{}
+}
+
+// settle judges a waiting still held as early: the prompt never came.
+func (w *scenarioWatch) settle(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if o := w.byID[id]; !o.early.IsZero() {
+		o.judgeEarly(time.Time{})
 	}
 }
 
@@ -298,6 +332,7 @@ func checkScenario(t *testing.T, cl *client.Client, watch *scenarioWatch, s awar
 		})
 	}
 	until("end", 60*time.Second+s.runFor, func(o observed) bool { return o.final })
+	watch.settle(id)
 	o := watch.get(id)
 	for _, f := range o.falses {
 		t.Errorf("%s: false alarm: %s", s.name, f)

@@ -81,8 +81,9 @@ function snapshotPart(m) {
 function applySnapshot() {
   const snap = state.loading;
   state.loading = null;
+  const before = new Map(state.agents); // agents that began waiting while disconnected notify too
   state.agents.clear();
-  for (const a of snap.agents) state.agents.set(a.id, a);
+  for (const a of snap.agents) (noteAgent(before.get(a.id), a), state.agents.set(a.id, a));
   for (const c of snap.commands) setCommand(c);
   state.seq = snap.seq;
   for (const e of snap.events) event(e);
