@@ -19,12 +19,13 @@ const (
 // writeAwarenessTable puts the measured figures into doc, between the
 // markers.
 func writeAwarenessTable(t *testing.T, doc string, scenarios []awarenessScenario,
-	results map[string][]scenarioResult, joins []time.Duration, runs int) {
+	results map[string][]scenarioResult, joins []time.Duration, runs int, loadAtStart string) {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", tableBegin)
-	fmt.Fprintf(&b, "%d runs of every scenario at once on one agent, %s, %d CPUs, Go %s, %s; binaries without -race.\n\n",
-		runs, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), hostDescription())
+	fmt.Fprintf(&b, "%d runs of every scenario at once on one agent, %s, %d CPUs, Go %s, %s; binaries without -race; "+
+		"load average %s at the start, %s at the end (the machine is shared).\n\n",
+		runs, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), hostDescription(), loadAtStart, loadAverage())
 	b.WriteString("| scenario | detected | latency median | latency max | false waiting |\n| --- | --- | --- | --- | --- |\n")
 	for _, s := range scenarios {
 		rs := results[s.name]
@@ -66,6 +67,15 @@ func writeAwarenessTable(t *testing.T, doc string, scenarios []awarenessScenario
 	if err := os.WriteFile(doc, []byte(before+b.String()+after), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages, where /proc has them.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }

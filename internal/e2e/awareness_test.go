@@ -234,6 +234,7 @@ func TestAwarenessScenarios(t *testing.T) {
 	waitIdle(t, cl, "joiner")
 
 	scenarios := awarenessScenarios(scripts)
+	loadAtStart := loadAverage()
 	results := make(map[string][]scenarioResult)
 	var joins []time.Duration
 	for round := range runs {
@@ -244,7 +245,7 @@ func TestAwarenessScenarios(t *testing.T) {
 		t.Logf("round %d of %d done", round+1, runs)
 	}
 	if doc := os.Getenv("SWITCHBOARD_AWARENESS_DOC"); doc != "" {
-		writeAwarenessTable(t, doc, scenarios, results, joins, runs)
+		writeAwarenessTable(t, doc, scenarios, results, joins, runs, loadAtStart)
 	}
 }
 
