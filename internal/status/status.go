@@ -65,6 +65,8 @@ func Agent(a wire.Agent, waiting bool) Look {
 		return Waiting
 	case a.Attention == wire.AttentionQuiet:
 		return Quiet
+	case a.Attention == wire.AttentionIdle:
+		return Idle // nothing running, or every command finished its turn
 	case a.Status == wire.AgentBusy || a.Running > 0:
 		return Busy
 	default:

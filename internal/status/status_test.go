@@ -73,6 +73,8 @@ func TestLooks(t *testing.T) {
 		{wire.Agent{Status: wire.AgentBusy, Running: 1}, true, "◆ waiting"},
 		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWaiting}, false, "◆ waiting"},
 		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionQuiet}, false, "◇ quiet"},
+		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionIdle}, false, "● idle"},
+		{wire.Agent{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWorking}, false, "▶ busy"},
 		{wire.Agent{Status: wire.AgentOffline}, true, "○ offline"},
 	} {
 		if got := Agent(tc.a, tc.wait).String(); got != tc.want {

@@ -99,6 +99,12 @@ func (s *tmuxScreen) waitFor(what string, cond func(screen string) bool) string 
 	}
 }
 
+// live reports whether a screen shows a running command: as running, or,
+// once its agent sees it reading its terminal, as waiting for input.
+func live(screen string) bool {
+	return strings.Contains(screen, "▶ running") || strings.Contains(screen, "◆ waiting")
+}
+
 func (s *tmuxScreen) waitText(want ...string) string {
 	s.t.Helper()
 	return s.waitFor(fmt.Sprintf("%q on screen", want), func(scr string) bool {
@@ -192,7 +198,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		scr.keys(":")
 		scr.text("cat -v")
 		scr.keys("Enter")
-		scr.waitText("e2e-box · cat -v", "▶ running")
+		scr.waitFor("cat -v running", func(s string) bool { return strings.Contains(s, "e2e-box · cat -v") && live(s) })
 		scr.keys("i")
 		scr.waitText("INTERACTIVE", "ctrl+] releases")
 		scr.text("meow")
@@ -206,7 +212,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		scr.waitText("INTERACTIVE")
 		scr.keys("C-c") // goes to cat, not to the dashboard
 		scr.waitText("keyboard is yours again")
-		if s := scr.screen(); strings.Contains(s, "INTERACTIVE") || strings.Contains(s, "▶ running") {
+		if s := scr.screen(); strings.Contains(s, "INTERACTIVE") || live(s) {
 			t.Fatalf("still interactive or running after ^C:\n%s", s)
 		}
 	})

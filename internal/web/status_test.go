@@ -36,7 +36,8 @@ func TestPageSpeaksTheStatusVocabulary(t *testing.T) {
 		}
 	}
 	for _, a := range []wire.Agent{{Status: wire.AgentIdle}, {Status: wire.AgentBusy, Running: 2}, {Status: wire.AgentOffline},
-		{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWaiting}, {Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionQuiet}} {
+		{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWaiting}, {Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionQuiet},
+		{Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionIdle}, {Status: wire.AgentBusy, Running: 1, Attention: wire.AttentionWorking}} {
 		for _, waiting := range []bool{false, true} {
 			js, _ := json.Marshal(a)
 			got := eval[look](p, fmt.Sprintf(`(() => { const l = window.switchboard.looks.agentLook(%s, %v);

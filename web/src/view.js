@@ -44,6 +44,7 @@ export function agentLook(a, waiting = false) {
   if (a.status === 'offline') return LOOKS.offline;
   if (waiting || a.attention === 'waiting') return LOOKS.waiting;
   if (a.attention === 'quiet') return LOOKS.quiet;
+  if (a.attention === 'idle') return LOOKS.idle; // nothing running, or every command finished its turn
   if (a.status === 'busy' || a.running > 0) return LOOKS.busy;
   if (a.status === 'idle') return LOOKS.idle;
   return { sym: '?', word: a.status || 'unknown', tone: 'grey' };
