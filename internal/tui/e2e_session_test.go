@@ -37,7 +37,11 @@ func startSessionDashboard(t *testing.T) *tmuxScreen {
 			t.Logf("tui log:\n%s", b)
 		}
 	})
-	scr.waitText("sess", "busy", "● connected")
+	// The agent runs its session: busy, or waiting once its agent sees the
+	// session reading its terminal.
+	scr.waitFor("sess running its session", func(s string) bool {
+		return strings.Contains(s, "sess") && strings.Contains(s, "● connected") && (strings.Contains(s, "busy") || strings.Contains(s, "waiting"))
+	})
 	return scr
 }
 
