@@ -19,7 +19,9 @@ build: web
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # Browser assets: xterm.js from npm (pinned by web/package-lock.json),
-# copied with our sources into internal/web/dist for go:embed.
+# copied into web/vendor, which is committed (commit it after a change).
+# The relay embeds web/src and web/vendor as they are, so go build and
+# go install need no Node; a test fails if web/vendor is stale.
 web:
 	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; fi
 

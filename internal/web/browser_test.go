@@ -22,17 +22,12 @@ import (
 	"switchboard/internal/proctest"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
-	"switchboard/internal/web"
 )
 
 // agentBin is the real agent binary, built once for all tests.
 var agentBin string
 
 func TestMain(m *testing.M) {
-	if !web.Built() {
-		fmt.Fprint(os.Stderr, "internal/web: ", web.NotBuilt)
-		os.Exit(1)
-	}
 	dir, err := proctest.Build("agent")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -3,10 +3,10 @@
 // works on a network with no route to the internet. It also takes the
 // page's error reports (POST /api/client-log) into the relay's log.
 //
-// The page is built from web/ at the repository root by `npm run build`,
-// which writes into dist/. A fresh clone has only a placeholder there; the
-// handler then answers every page request with a note saying how to build
-// the assets, so the relay still builds and runs without Node.
+// The files come from web/ at the repository root (package
+// switchboard/web): the page's sources at /, the vendored modules under
+// /vendor/. Both are committed, so any build of the relay, go install
+// included, serves the whole page.
 //
 // The page speaks only the dashboard protocol of docs/protocol.md over
 // /ws/dashboard; this package knows nothing of the relay and the relay
@@ -16,7 +16,6 @@ package web
 import (
 	"bytes"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"io/fs"
 	"log/slog"
@@ -25,14 +24,9 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	page "switchboard/web"
 )
-
-//go:embed all:dist
-var dist embed.FS
-
-// NotBuilt is the text served in place of the page when the assets were not
-// built into the binary.
-const NotBuilt = "web assets not built: run make web (cd web && npm ci && npm run build), then rebuild the relay\n"
 
 // Handler serves the dashboard at / and its assets below it, accepts
 // client logs at POST /api/client-log and writes them to log (nil means
@@ -46,14 +40,10 @@ func Handler(log *slog.Logger, next http.Handler) http.Handler {
 	if next == nil {
 		next = http.NotFoundHandler()
 	}
-	sub, err := fs.Sub(dist, "dist")
-	if err != nil {
-		panic(err) // "dist" is a valid path; fs.Sub fails only on invalid ones
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("POST /api/client-log", newClientLog(log, clientLogRate, clientLogBurst))
-	a := newAssets(sub)
+	a := newAssets(page.Files)
 	mux.Handle("GET /{$}", a)
 	for p := range a.files {
 		if p != "/" {
@@ -61,12 +51,6 @@ func Handler(log *slog.Logger, next http.Handler) http.Handler {
 		}
 	}
 	return mux
-}
-
-// Built reports whether the page was built into the binary.
-func Built() bool {
-	_, err := fs.Stat(dist, "dist/index.html")
-	return err == nil
 }
 
 // asset is one embedded file, read once at start.
@@ -83,6 +67,7 @@ type assets struct {
 	files map[string]asset // by URL path, "/" for index.html
 }
 
+// newAssets reads the page's files: src/ at /, vendor/ at /vendor/.
 func newAssets(fsys fs.FS) *assets {
 	a := &assets{files: make(map[string]asset)}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -94,7 +79,8 @@ func newAssets(fsys fs.FS) *assets {
 			return err
 		}
 		sum := sha256.Sum256(data)
-		a.files["/"+p] = asset{data: data, ctype: contentType(p), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		url := "/" + strings.TrimPrefix(p, "src/")
+		a.files[url] = asset{data: data, ctype: contentType(p), etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 		return nil
 	})
 	if idx, ok := a.files["/index.html"]; ok {
@@ -128,12 +114,6 @@ func contentType(name string) string {
 func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := a.files[r.URL.Path]
 	if !ok {
-		if r.URL.Path == "/" {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(NotBuilt))
-			return
-		}
 		http.NotFound(w, r)
 		return
 	}
