@@ -77,7 +77,6 @@ func (r *Relay) replyTargetLocked(m *wire.QuickReply) (cs *commandState, code, m
 			continue
 		}
 		known = true
-		a.refresh()
 		if a.info.Attention == wire.AttentionWaiting && (best == nil || a.info.AttentionSince.Before(best.info.AttentionSince)) {
 			best = a
 		}

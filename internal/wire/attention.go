@@ -57,11 +57,12 @@ func (a Attention) Reportable() bool {
 	return false
 }
 
-// Limits on what an attention report carries; longer text is cut.
+// Limits: an attention report's text is cut to these; a quick reply's
+// text longer than MaxReplyText is refused.
 const (
-	MaxAttentionReason = 512 // bytes of AttentionReport.Reason
-	MaxTitle           = 256 // bytes of AttentionReport.Title
-	MaxReplyText       = 4096
+	MaxAttentionReason = 512  // bytes of AttentionReport.Reason
+	MaxTitle           = 256  // bytes of AttentionReport.Title
+	MaxReplyText       = 4096 // bytes of QuickReply.Text
 )
 
 // AttentionReport tells the relay a running command's attention state
