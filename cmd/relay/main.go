@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"switchboard/internal/cli"
 	"switchboard/internal/flagenv"
 	"switchboard/internal/relay"
 	"switchboard/internal/web"
@@ -35,7 +36,8 @@ or to a PostgreSQL database (--store postgres://…).
 
 Usage: relay [flags]
        relay token create|list|revoke …   (relay token --help)
-       relay signin-link                  (relay signin-link --help)`
+       relay signin-link                  (relay signin-link --help)
+       relay agent list|forget ID …       (relay agent --help; needs --relay and an admin token)`
 
 func main() {
 	var err error
@@ -44,6 +46,10 @@ func main() {
 		err = tokenCommand(os.Args[2:], os.Stdout, os.Stderr)
 	case len(os.Args) > 1 && os.Args[1] == "signin-link":
 		err = signinCommand(os.Args[2:], os.Stdout, os.Stderr)
+	case len(os.Args) > 1 && os.Args[1] == "agent":
+		// The relay's own view of its agents, through the running relay:
+		// the same as tui agents.
+		os.Exit(cli.Commands["agents"](context.Background(), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Version: version}, os.Args[2:]))
 	default:
 		err = run(os.Args[1:])
 	}
@@ -70,6 +76,11 @@ func run(args []string) error {
 	authFailures := fs.Int("auth-failures-per-minute", 10, "Failed authentications an address may have in a minute before its connections and logins are refused, unchecked, until its budget refills.")
 	var hosts flagenv.Strings
 	fs.Var(&hosts, "allowed-host", "A host name the relay is reached by, besides the --addr host, localhost and IP addresses (e.g. relay.example.com); requests for other names are refused, against DNS rebinding. Always checked with --insecure-no-auth; with authentication, once any is given. Repeatable.")
+	agentsPerToken := fs.Int("agents-per-token", 1, "How many agents one agent token may register (each is bound to it: no other token may use its id or name).")
+	maxLabels := fs.Int("agent-max-labels", 32, "How many labels an agent may declare.")
+	maxLabelKey := fs.Int("agent-max-label-key", 64, "Longest label name an agent may declare, in bytes.")
+	maxLabelValue := fs.Int("agent-max-label-value", 256, "Longest label value an agent may declare, in bytes.")
+	maxSessions := fs.Int("agent-max-sessions", 16, "How many sessions (agent -- PROGRAM) one agent may have open at once.")
 	sessionTTL := fs.Duration("session-ttl", 24*time.Hour, "How long a browser stays signed in (at most as long as its token is valid).")
 	notifyURL := fs.String("notify-url", "", "An http or https `URL` to POST a JSON event to whenever a command starts or stops waiting for a person (docs/awareness.md): a chat webhook, ntfy, a script. Failed posts are retried; the relay never waits for it.")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
@@ -116,7 +127,9 @@ func run(args []string) error {
 	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter,
 		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
-		NotifyURL: *notifyURL}, st)
+		NotifyURL:      *notifyURL,
+		AgentsPerToken: *agentsPerToken, MaxLabels: *maxLabels, MaxLabelKey: *maxLabelKey, MaxLabelValue: *maxLabelValue,
+		MaxAgentSessions: *maxSessions}, st)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ const (
 	ActCancel        Action = "cancel"
 	ActRestart       Action = "restart_session" // restart an agent's session program
 	ActAudit         Action = "audit"
+	ActForgetAgent   Action = "forget_agent"
 )
 
 // Allows reports whether role may do act. An agent token may only register
@@ -44,7 +45,7 @@ func Allows(role string, act Action) bool {
 		return role == store.RoleViewer || role == store.RoleOperator || role == store.RoleAdmin
 	case ActRun, ActInput, ActResize, ActCancel, ActRestart:
 		return role == store.RoleOperator || role == store.RoleAdmin
-	case ActAudit:
+	case ActAudit, ActForgetAgent:
 		return role == store.RoleAdmin
 	}
 	return false

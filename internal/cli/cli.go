@@ -17,6 +17,7 @@ import (
 
 	"switchboard/internal/client"
 	"switchboard/internal/flagenv"
+	"switchboard/internal/safetext"
 	"switchboard/internal/wire"
 )
 
@@ -52,6 +53,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 // Usage describes the subcommands.
 const Usage = `Subcommands:
   agents  [--json]                         list agents
+  agents  forget ID|NAME...                forget offline agents (admin tokens only)
   run     [--agent NAME|ID]... [--label k=v]... [--timeout D] -- CMD [ARGS...]
                                            run a command and stream its output
   history [--agent NAME] [--limit N] [--json]
@@ -146,15 +148,35 @@ func ExplainDial(err error, haveToken bool) error {
 	return fmt.Errorf("the relay refused the access token: %s (%w)", e.Message, err)
 }
 
+// fail prints a message, which may quote the relay, escaped.
 func fail(env Env, format string, args ...any) int {
-	fmt.Fprintf(env.Stderr, format+"\n", args...)
+	fmt.Fprintln(env.Stderr, esc(fmt.Sprintf(format, args...)))
 	return 1
 }
 
+// parseInterleaved is parse for flags anywhere among args (agents forget
+// ID --token-file F); it returns the other arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, *int) {
+	var pos []string
+	for {
+		if code := parse(fs, args); code != nil {
+			return nil, code
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+// printJSON prints v exactly, with the characters a terminal would act
+// on escaped as JSON allows (see safetext.JSON).
 func printJSON(env Env, v any) int {
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fail(env, "write json: %v", err)
+	}
+	if _, err := env.Stdout.Write(append(safetext.JSON(b), '\n')); err != nil {
 		return fail(env, "write json: %v", err)
 	}
 	return 0

@@ -38,7 +38,7 @@ func cancel(ctx context.Context, env Env, args []string) int {
 			switch ev := ev.(type) {
 			case client.CommandChanged:
 				if ev.Command.ID == id && ev.Command.State.Final() {
-					fmt.Fprintf(env.Stdout, "%s %s\n", id, describeEnd(ev.Command))
+					fmt.Fprintf(env.Stdout, "%s %s\n", esc(id), esc(describeEnd(ev.Command)))
 					return 0
 				}
 			case client.ServerError:

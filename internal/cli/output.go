@@ -22,7 +22,7 @@ func newOutputWriter(w io.Writer, cmds []wire.Command) *outputWriter {
 	if len(cmds) > 1 {
 		o.prefix, o.partial = make(map[string]string), make(map[string][]byte)
 		for _, c := range cmds {
-			o.prefix[c.ID] = fmt.Sprintf("%s | ", c.AgentName)
+			o.prefix[c.ID] = fmt.Sprintf("%s | ", esc(c.AgentName))
 		}
 	}
 	return o

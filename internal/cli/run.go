@@ -102,7 +102,7 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 			case client.OutputEnd:
 				delete(open, ev.CommandID)
 			case client.ServerError:
-				fmt.Fprintf(env.Stderr, "relay: %s\n", ev.Message)
+				fmt.Fprintf(env.Stderr, "relay: %s\n", esc(ev.Message))
 			}
 		case <-interrupts:
 			if cancelled {
@@ -126,9 +126,9 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 	for _, cmd := range final {
 		switch {
 		case len(final) > 1:
-			fmt.Fprintf(env.Stderr, "%s: %s\n", cmd.AgentName, describeEnd(cmd))
+			fmt.Fprintf(env.Stderr, "%s: %s\n", esc(cmd.AgentName), esc(describeEnd(cmd)))
 		case endNote(cmd) != "":
-			fmt.Fprintf(env.Stderr, "run: %s\n", endNote(cmd))
+			fmt.Fprintf(env.Stderr, "run: %s\n", esc(endNote(cmd)))
 		}
 	}
 	return exitCode(final)

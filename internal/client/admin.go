@@ -42,3 +42,18 @@ func PageURL(relay string) string {
 	pu.Path, pu.RawQuery = "/", ""
 	return pu.String()
 }
+
+// ForgetAgent asks the relay to forget an offline agent (admin tokens
+// only), by id or name, and returns its id.
+func (c *Client) ForgetAgent(ctx context.Context, agent string) (string, error) {
+	q := &wire.AgentForget{Agent: agent}
+	r, err := c.request(ctx, q, func(id string) { q.RequestID = id })
+	if err != nil {
+		return "", err
+	}
+	f, ok := r.(*wire.AgentForgetResult)
+	if !ok {
+		return "", fmt.Errorf("agent.forget: unexpected reply %s", r.MessageType())
+	}
+	return f.AgentID, nil
+}

@@ -64,6 +64,8 @@ type (
 	// AgentChanged and CommandChanged are relay events, in relay order.
 	AgentChanged   struct{ Agent wire.Agent }
 	CommandChanged struct{ Command wire.Command }
+	// AgentRemoved: an admin forgot the agent; it has left the state.
+	AgentRemoved struct{ AgentID string }
 	// ConnState reports the connection: Connected, Reconnecting (with the
 	// wait before the next attempt) or Offline (the client has stopped).
 	ConnState struct {

@@ -244,6 +244,12 @@ func (c *Client) onMessage(m wire.Message) {
 		c.state.Agents[m.Agent.ID] = m.Agent
 		c.mu.Unlock()
 		c.emit(AgentChanged{Agent: m.Agent})
+	case *wire.AgentRemoved:
+		c.mu.Lock()
+		c.state.Seq = m.Seq
+		delete(c.state.Agents, m.AgentID)
+		c.mu.Unlock()
+		c.emit(AgentRemoved{AgentID: m.AgentID})
 	case *wire.CommandEvent:
 		c.mu.Lock()
 		c.state.Seq = m.Seq
@@ -276,6 +282,8 @@ func (c *Client) onMessage(m wire.Message) {
 	case *wire.SignInResult:
 		c.reply(m.RequestID, m)
 	case *wire.QuickReplySent:
+		c.reply(m.RequestID, m)
+	case *wire.AgentForgetResult:
 		c.reply(m.RequestID, m)
 	case *wire.Error:
 		if m.RequestID == "" || !c.reply(m.RequestID, m) {

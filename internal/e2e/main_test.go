@@ -65,13 +65,21 @@ func startRelay(t *testing.T, addr, store string, extra ...string) *proc {
 // tui runs the tui binary to completion.
 func tui(t *testing.T, relay string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	var env []string
+	if relay != "" {
+		env = append(env, "SWITCHBOARD_RELAY=ws://"+relay)
+	}
+	return tuiEnv(t, env, args...)
+}
+
+// tuiEnv runs the tui binary to completion with env added to the
+// environment.
+func tuiEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "tui"), args...)
-	cmd.Env = os.Environ()
-	if relay != "" {
-		cmd.Env = append(cmd.Env, "SWITCHBOARD_RELAY=ws://"+relay)
-	}
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

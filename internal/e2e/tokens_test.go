@@ -16,10 +16,17 @@ import (
 // relayCmd runs the relay binary in dir with args and returns its output.
 func relayCmd(t *testing.T, dir string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return relayCmdEnv(t, dir, nil, args...)
+}
+
+// relayCmdEnv is relayCmd with env added to the environment.
+func relayCmdEnv(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "relay"), args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()

@@ -41,7 +41,7 @@ func (r *Relay) agentSession(c *conn, h *wire.Hello, who principal) {
 	if ac == nil {
 		return
 	}
-	err := c.readLoop(func(kind int, data []byte) { r.handleAgentMessage(ac, kind, data) })
+	err := c.readLoop(func(kind int, data []byte) func() { return r.handleAgentMessage(ac, kind, data) })
 	r.agentGone(ac, err)
 }
 
@@ -49,11 +49,19 @@ func (r *Relay) agentSession(c *conn, h *wire.Hello, who principal) {
 //
 //go:noinline (see agentSession)
 func (r *Relay) admitAgent(c *conn, h *wire.Hello, who principal) *agentConn {
-	if err := validAgentInfo(h.Agent); err != nil {
+	if err := r.checkDeclaration(h.Agent); err != nil {
+		r.auditAgent(who, h.Agent, err)
+		c.setWhy("handshake")
 		c.sendError(wire.CodeBadHandshake, err.Error(), "", "")
 		c.closeGracefully(wire.CloseBadHandshake, err.Error())
 		return nil
 	}
+	if err := r.claimAgent(who, h.Agent); err != nil {
+		r.auditAgent(who, h.Agent, err)
+		r.refuseAgent(c, err)
+		return nil
+	}
+	r.auditAgent(who, h.Agent, nil)
 	ac := &agentConn{conn: c, agentID: h.Agent.ID, name: h.Agent.Name, logs: make(map[string]*outputLog), who: who,
 		log: r.log.With("agent", h.Agent.Name, "agent_id", h.Agent.ID)}
 	r.agentJoined(ac, h)
@@ -174,15 +182,17 @@ func (r *Relay) markRunningLocked(a *agentState, cs *commandState, at time.Time)
 	r.commandChangedLocked(cs)
 }
 
-func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
+// handleAgentMessage handles one message from an agent; then, when not
+// nil, must run before its next (see handler).
+func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) (then func()) {
 	if kind == websocket.BinaryMessage {
 		r.agentOutput(ac, data)
-		return
+		return nil
 	}
 	m, err := wire.Decode(data)
 	if err != nil {
 		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
-		return
+		return nil
 	}
 	switch m := m.(type) {
 	case *wire.Started:
@@ -191,7 +201,7 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
 		r.commandExited(ac, m)
 		ac.forgetEnded()
 	case *wire.SessionOpened:
-		r.sessionOpened(ac, m)
+		return r.sessionOpened(ac, m)
 	case *wire.OutputDropped:
 		r.outputDropped(ac, m)
 	case *wire.AttentionReport:
@@ -207,6 +217,7 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) {
 	default:
 		ac.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message an agent may send", m.MessageType()), "", "")
 	}
+	return nil
 }
 
 // agentOutput is the hot path: one output frame from an agent.
@@ -312,32 +323,6 @@ func (r *Relay) completeExit(id string) {
 	if cs := r.commands[id]; cs != nil && cs.exit != nil {
 		r.finalizeLocked(cs, *cs.exit)
 	}
-}
-
-func (r *Relay) sessionOpened(ac *agentConn, m *wire.SessionOpened) {
-	if !wire.ValidID(m.Command.ID) {
-		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("session id %q is not a valid id", m.Command.ID), "", "")
-		return
-	}
-	now := time.Now().UTC()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	a := r.agents[ac.agentID]
-	if r.commands[m.Command.ID] != nil || a == nil {
-		return // announced again after a reconnect
-	}
-	c := m.Command
-	c.AgentID, c.AgentName, c.Session = ac.agentID, ac.name, true
-	c.State, c.RequestedBy, c.CreatedAt = wire.StateRunning, "agent "+ac.name, now
-	c.ExitCode, c.Signal, c.Reason, c.EndedAt, c.OutputBytes, c.LostBytes = nil, "", "", time.Time{}, 0, 0
-	if c.StartedAt.IsZero() {
-		c.StartedAt = now
-	}
-	cs := r.newCommandState(c)
-	r.commands[c.ID] = cs
-	a.live[c.ID] = cs
-	r.commandChangedLocked(cs)
-	r.agentChangedLocked(a)
 }
 
 func (r *Relay) outputDropped(ac *agentConn, m *wire.OutputDropped) {

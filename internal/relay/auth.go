@@ -27,14 +27,17 @@ type principal struct {
 	until   time.Time // when that session ends; zero: with its token
 }
 
-// tokens is the relay's view of the token table, reloaded when it changes.
+// tokens is the relay's view of the token table and the agent bindings,
+// reloaded when either changes.
 type tokens struct {
-	store store.Auth // nil when authentication is off
+	store store.Auth          // nil when authentication is off
+	binds store.AgentBindings // the same store
 
-	mu      sync.RWMutex
-	list    []store.Token
-	version int64
-	loaded  bool
+	mu       sync.RWMutex
+	list     []store.Token
+	bindings []store.AgentBinding
+	version  int64
+	loaded   bool
 }
 
 // refresh reloads the tokens if the table changed; it reports whether it did.
@@ -53,8 +56,12 @@ func (t *tokens) refresh(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	bindings, err := t.binds.AgentBindings(ctx)
+	if err != nil {
+		return false, err
+	}
 	t.mu.Lock()
-	t.list, t.version, t.loaded = list, v, true
+	t.list, t.bindings, t.version, t.loaded = list, bindings, v, true
 	t.mu.Unlock()
 	return true, nil
 }
@@ -91,6 +98,10 @@ func (t *tokens) stillValid(name string, now time.Time) bool {
 func (t *tokens) byName(name string) (store.Token, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.byNameLocked(name)
+}
+
+func (t *tokens) byNameLocked(name string) (store.Token, bool) {
 	for _, tok := range t.list {
 		if tok.Name == name {
 			return tok, true
@@ -168,7 +179,9 @@ func (r *Relay) admit(c *conn, p principal, act auth.Action) bool {
 	}
 	r.connsByToken[p.token] = n + 1
 	r.mu.Unlock()
-	r.audit(p, "connect", "", "ok", string(act))
+	if act != auth.ActRegisterAgent { // agents are audited with the identity they claim (auditAgent)
+		r.audit(p, "connect", "", "ok", string(act))
+	}
 	return true
 }
 
@@ -199,6 +212,8 @@ func describeAction(act auth.Action) string {
 		return "restart sessions"
 	case auth.ActAudit:
 		return "read the audit trail"
+	case auth.ActForgetAgent:
+		return "forget agents"
 	}
 	return string(act)
 }

@@ -91,7 +91,7 @@ func TestRolesOverRealConnections(t *testing.T) {
 	}
 
 	// A registered agent that starts whatever it is sent.
-	ag, ce := agentAs(t, r, tokens[store.RoleAgent], "worker")
+	ag, ce := agentAs(t, r, r.Token("worker-agent", store.RoleAgent, 0), "worker")
 	if ce != nil {
 		t.Fatal(ce)
 	}

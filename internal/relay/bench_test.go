@@ -110,7 +110,7 @@ func fanOutPeers(b *testing.B, m *metrics, n int) ([]*conn, []atomic.Int64) {
 		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, 20*time.Second, 1<<30, m.forKind(kindDashboard))
 		go c.writeLoop()
 		accepted <- c
-		_ = c.readLoop(func(int, []byte) {})
+		_ = c.readLoop(func(int, []byte) func() { return nil })
 		<-c.done
 	}))
 	received := make([]atomic.Int64, n)

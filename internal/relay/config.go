@@ -46,6 +46,15 @@ type Config struct {
 	// may have in a minute (refilled evenly) before its connections and
 	// logins are refused unchecked until its budget refills; default 10.
 	AuthFailuresPerMinute int
+	// What an agent may declare (see identity.go): agents registered per
+	// agent token (default 1), labels per agent (default 32), bytes of a
+	// label's name and of its value (default 64 and 256), and sessions
+	// open at once per agent (default 16).
+	AgentsPerToken   int
+	MaxLabels        int
+	MaxLabelKey      int
+	MaxLabelValue    int
+	MaxAgentSessions int
 	// SessionTTL is how long a browser session lasts (at most its token's
 	// own lifetime); default 24h.
 	SessionTTL time.Duration
@@ -91,6 +100,14 @@ func (c *Config) setDefaults() {
 	}
 	if c.RunsPerSecond <= 0 {
 		c.RunsPerSecond = 10
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&c.AgentsPerToken, 1}, {&c.MaxLabels, 32}, {&c.MaxLabelKey, 64}, {&c.MaxLabelValue, 256}, {&c.MaxAgentSessions, 16}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	if c.MaxUnauthenticated <= 0 {
 		c.MaxUnauthenticated = 256

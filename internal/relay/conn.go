@@ -46,6 +46,7 @@ type outbound struct {
 	kind  int // websocket.TextMessage, BinaryMessage, CloseMessage, PingMessage or PongMessage
 	data  []byte
 	after func() // run by the writer once the message is written (or dropped)
+	free  bool   // outside the queue's bounds: a snapshot part (enqueueFree)
 }
 
 // stream is the socket a conn's writer writes: the net.Conn gorilla
@@ -604,7 +605,7 @@ func (c *conn) takeBatch() (batch []outbound, over bool) {
 		if m.kind == websocket.CloseMessage {
 			break
 		}
-		if m.kind != websocket.PongMessage && m.kind != websocket.PingMessage {
+		if m.kind != websocket.PongMessage && m.kind != websocket.PingMessage && !m.free {
 			size += int64(len(m.data))
 		}
 	}

@@ -38,7 +38,7 @@ func newConnPair(t *testing.T, maxPending int64) connPair {
 		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind(kindDashboard))
 		go c.writeLoop()
 		accepted <- c
-		_ = c.readLoop(func(int, []byte) {})
+		_ = c.readLoop(func(int, []byte) func() { return nil })
 		<-c.done
 	}))
 	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)

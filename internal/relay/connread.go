@@ -74,10 +74,16 @@ func (c *conn) readFirstNetConn(timeout time.Duration) (int, []byte, error) {
 	return kind, data, nil
 }
 
+// handler takes one message. It may keep data. It may return then, work
+// that must be done before the next message is handled and that may wait
+// (a store lookup): the connection's reading pauses until then returns.
+// A handler itself never waits.
+type handler func(kind int, data []byte) (then func())
+
 // readLoop reads messages until the connection fails or closes, handing
 // each to handle. It enforces the size limit itself so that it can say why
-// it closes. handle may keep data.
-func (c *conn) readLoop(handle func(kind int, data []byte)) error {
+// it closes.
+func (c *conn) readLoop(handle handler) error {
 	defer func() {
 		close(c.readDone)
 		c.wakeWriter() // to flush what is queued and close the socket
@@ -112,15 +118,27 @@ func (c *conn) refuseTooLarge() {
 
 // readPolled is readLoop for a connection whose socket a poller reads:
 // handle runs on the poller's goroutine, and this one waits for the end.
-func (c *conn) readPolled(handle func(kind int, data []byte)) error {
+//
+// A handler's then runs on a goroutine of its own while the socket is
+// paused (its messages wait in the kernel), which then starts reading
+// again: the poller's goroutine never waits for it.
+func (c *conn) readPolled(handle handler) error {
 	counter := inCounter{msgs: c.metrics.messagesIn, bytes: c.metrics.bytesIn}
-	c.sock.start(wire.MaxMessageSize, c.readTimeout, counter, func(kind int, data []byte) readAction {
+	var read func(kind int, data []byte) readAction
+	read = func(kind int, data []byte) readAction {
 		if kind >= websocket.CloseMessage {
 			return c.control(kind, data)
 		}
-		handle(kind, data)
+		if then := handle(kind, data); then != nil {
+			go func() {
+				then()
+				c.sock.start(wire.MaxMessageSize, c.readTimeout, counter, read)
+			}()
+			return readPause
+		}
 		return readOn
-	})
+	}
+	c.sock.start(wire.MaxMessageSize, c.readTimeout, counter, read)
 	<-c.sock.ended
 	return c.readEnd()
 }
@@ -156,7 +174,7 @@ func (c *conn) readEnd() error {
 
 // readNetConn is readLoop for a connection gorilla reads, on this
 // goroutine.
-func (c *conn) readNetConn(handle func(kind int, data []byte)) error {
+func (c *conn) readNetConn(handle handler) error {
 	c.ws.SetReadLimit(0)
 	// The read deadline moves forward at most every readTimeout/16 rather
 	// than on each message: setting it costs more than reading a small
@@ -189,6 +207,8 @@ func (c *conn) readNetConn(handle func(kind int, data []byte)) error {
 		}
 		c.metrics.messagesIn.Inc()
 		c.metrics.bytesIn.Add(float64(len(data)))
-		handle(kind, data)
+		if then := handle(kind, data); then != nil {
+			then()
+		}
 	}
 }

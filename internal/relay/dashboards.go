@@ -71,7 +71,7 @@ func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
 		input: rate.NewLimiter(rate.Limit(r.cfg.InputPerSecond), int(4*r.cfg.InputPerSecond))}
 	d.released = func() { <-d.catchUp }
 	r.dashboardJoined(d)
-	err := c.readLoop(func(kind int, data []byte) { r.handleDashboardMessage(d, kind, data) })
+	err := c.readLoop(func(kind int, data []byte) func() { r.handleDashboardMessage(d, kind, data); return nil })
 	r.log.Debug("dashboard disconnected", "client", d.client, "err", err)
 	r.mu.Lock()
 	delete(r.dashboards, d)
@@ -127,7 +127,7 @@ func (r *Relay) dashboardJoined(d *dashboard) {
 	r.dashboards[d] = struct{}{}
 	d.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
 	for _, part := range r.snapshotPartsLocked() {
-		d.conn.enqueue(outbound{kind: websocket.TextMessage, data: part})
+		d.conn.enqueueFree(part)
 	}
 }
 
@@ -162,6 +162,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.signIn(d, m)
 	case *wire.RestartSession:
 		r.restartSession(d, m)
+	case *wire.AgentForget:
+		r.forgetAgent(d, m)
 	default:
 		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}

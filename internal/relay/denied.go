@@ -10,9 +10,9 @@ import (
 )
 
 // Refusals are audited without letting a flood of them grow the database:
-// the first refusal of a kind (action, token, address) in a minute is
-// written as it happens, the others are counted and written as one row
-// when the minute ends. At most maxDeniedKinds kinds get rows of their
+// the first refusal of a kind (the same action, token, address, subject
+// and reason) in a minute is written as it happens, the others are counted
+// and written as one row when the minute ends. At most maxDeniedKinds kinds get rows of their
 // own each minute; refusals of any other kind are summed in one row.
 const (
 	deniedWindow   = time.Minute
@@ -26,7 +26,7 @@ type deniedLog struct {
 	other  deniedCount // refusals past maxDeniedKinds kinds
 }
 
-type deniedKind struct{ action, token, remote string }
+type deniedKind struct{ action, token, remote, subject, detail string }
 
 type deniedCount struct {
 	n    int             // refusals not yet written
@@ -39,7 +39,7 @@ func newDeniedLog() *deniedLog {
 
 // record counts e and reports whether it is to be written now.
 func (l *deniedLog) record(e wire.AuditEntry) bool {
-	k := deniedKind{e.Action, e.Token, e.Remote}
+	k := deniedKind{e.Action, e.Token, e.Remote, e.Subject, e.Detail}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c := l.counts[k]; c != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,8 +161,21 @@ func (p *persister) addCommand(c wire.Command) {
 	p.urge()
 }
 
+// addAgent queues an agent's state; an agent forgotten and back before
+// the commit is not deleted.
 func (p *persister) addAgent(a wire.Agent) {
-	p.add(func(b *store.Batch) { b.Agents = append(b.Agents, a) })
+	p.add(func(b *store.Batch) {
+		b.ForgetAgents = slices.DeleteFunc(b.ForgetAgents, func(id string) bool { return id == a.ID })
+		b.Agents = append(b.Agents, a)
+	})
+}
+
+// forgetAgent deletes an agent from the store with the next commit.
+func (p *persister) forgetAgent(id string) {
+	p.add(func(b *store.Batch) {
+		b.Agents = slices.DeleteFunc(b.Agents, func(a wire.Agent) bool { return a.ID == id })
+		b.ForgetAgents = append(b.ForgetAgents, id)
+	})
 }
 
 func (p *persister) addEvent(e store.Event) {

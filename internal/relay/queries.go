@@ -76,6 +76,10 @@ func (r *Relay) mergeLive(cmds []wire.Command, q store.HistoryQuery) []wire.Comm
 func (r *Relay) resolveAgent(idOrName string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.resolveAgentLocked(idOrName)
+}
+
+func (r *Relay) resolveAgentLocked(idOrName string) string {
 	if _, ok := r.agents[idOrName]; ok {
 		return idOrName
 	}

@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 			return nil, errors.New("authentication is on but the store keeps no tokens")
 		}
 		toks.store = a
+		if toks.binds, ok = st.(store.AgentBindings); !ok {
+			return nil, errors.New("authentication is on but the store keeps no agent bindings")
+		}
 		if _, err := toks.refresh(ctx); err != nil {
 			return nil, fmt.Errorf("load tokens: %w", err)
 		}

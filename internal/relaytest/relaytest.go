@@ -69,6 +69,20 @@ func (r *Relay) Token(name, role string, ttl time.Duration) string {
 	return secret
 }
 
+// AgentToken creates an agent token bound to the agent named agent, as
+// relay token create --agent does, and returns its secret.
+func (r *Relay) AgentToken(name, agent string) string {
+	r.t.Helper()
+	secret := r.Token(name, store.RoleAgent, 0)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := store.AgentBinding{AgentName: agent, Token: name, Explicit: true, BoundAt: time.Now()}
+	if err := r.store.BindAgent(context.Background(), b); err != nil {
+		r.t.Fatal(err)
+	}
+	return secret
+}
+
 // Revoke revokes a token in the relay's database.
 func (r *Relay) Revoke(name string) {
 	r.t.Helper()

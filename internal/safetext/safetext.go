@@ -68,3 +68,25 @@ func unsafeRune(r rune) bool {
 	}
 	return false
 }
+
+// JSON returns encoded JSON with the characters a terminal would act on
+// that encoding/json leaves raw (DEL, the C1 controls, bidirectional
+// controls) written as \u escapes: the same JSON values, safe to print.
+// Such characters can stand only inside strings, where the escape means
+// the same character.
+func JSON(b []byte) []byte {
+	if clean(string(b)) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if (r < 0x100 && unicode.IsControl(r) && r >= 0x7f) || unsafeRune(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else {
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out
+}

@@ -20,3 +20,15 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+func TestJSON(t *testing.T) {
+	in := []byte("{\"n\":\"a\u009b31m\u202e\x7f\\u001b\",\"k\":\"ok ✓\"}")
+	want := `{"n":"a\u009b31m\u202e\u007f\u001b","k":"ok ✓"}`
+	if got := string(JSON(in)); got != want {
+		t.Errorf("JSON(%q) = %q, want %q", in, got, want)
+	}
+	clean := []byte(`{"a":"b"}`)
+	if got := JSON(clean); &got[0] != &clean[0] {
+		t.Error("clean JSON was copied")
+	}
+}

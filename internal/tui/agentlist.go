@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
+	"switchboard/internal/safetext"
 	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
@@ -290,7 +291,7 @@ func (l *agentList) entry(a wire.Agent, isCursor bool) []string {
 			gutter = st.faint.Render("▌")
 		}
 	}
-	name := a.Name
+	name := safetext.Escape(a.Name)
 	if isCursor {
 		name = st.bold.Render(name)
 	}
@@ -303,7 +304,7 @@ func (l *agentList) entry(a wire.Agent, isCursor bool) []string {
 		seen = ago(l.c.now(), a.LastSeen)
 	}
 	tail := run + " · " + seen
-	labels := formatLabels(a.Labels, " ")
+	labels := safetext.Escape(formatLabels(a.Labels, " "))
 	labW := l.w - 5 - ansiWidth(tail) - 1
 	line2 := gutter + "    " + st.faint.Render(padTo(truncate(labels, labW), labW)+" "+tail)
 	if note := attentionNote(a, l.c.now()); note != "" {

@@ -28,6 +28,7 @@ type Backend interface {
 	SignIn(ctx context.Context) (link string, expires time.Time, err error)
 	RestartSession(agent string) error
 	QuickReply(ctx context.Context, m wire.QuickReply) (commandID string, err error)
+	ForgetAgent(ctx context.Context, agent string) (string, error)
 }
 
 var _ Backend = (*client.Client)(nil)

@@ -29,6 +29,10 @@ func (m *Model) onEvent(ev any) {
 		m.agents[ev.Agent.ID] = ev.Agent
 		m.list.setAgents(m.agents)
 		m.updateTarget()
+	case client.AgentRemoved:
+		delete(m.agents, ev.AgentID)
+		m.list.setAgents(m.agents)
+		m.updateTarget()
 	case client.CommandChanged:
 		m.onCommand(ev.Command)
 	case client.ConnState:

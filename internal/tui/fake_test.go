@@ -79,6 +79,11 @@ func (f *fakeBackend) Run(_ context.Context, t wire.Targets, spec wire.CommandSp
 	return out, nil
 }
 
+func (f *fakeBackend) ForgetAgent(_ context.Context, agent string) (string, error) {
+	f.record("forget %s", agent)
+	return agent, nil
+}
+
 func (f *fakeBackend) SignIn(context.Context) (string, time.Time, error) {
 	return "http://relay.test/#signin=sbc_code", time.Date(2026, 1, 1, 15, 4, 5, 0, time.Local), nil
 }

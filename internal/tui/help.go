@@ -29,7 +29,7 @@ func helpSections(k keyMap) [][]helpSection {
 	interactive := helpSection{"Typing into a process", []helpEntry{entry(k.Interactive), entry(k.Release)}}
 	bar := helpSection{"Command bar", []helpEntry{{"enter", "run"}, {"↑ ↓", "earlier / later commands"}, entry(k.Back)}}
 	list := helpSection{"Agent list", []helpEntry{{"↑/k ↓/j", "move"}, entry(k.Select), entry(k.SelectAll),
-		entry(k.ClearSel), entry(k.Run), entry(k.OpenRunning)}}
+		entry(k.ClearSel), entry(k.Run), entry(k.OpenRunning), entry(k.Forget)}}
 	panes := helpSection{"Panes", []helpEntry{{"1-4 ] [", "go to pane, next, previous"}, entry(k.Zoom),
 		entry(k.ClosePane), entry(k.CancelCmd), {"↑/k ↓/j", "scroll"}, {"pgup pgdn", "scroll a page"},
 		{"g G", "oldest output / follow"}, {"esc", "back to the agent list"}}}

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/cli"
+	"switchboard/internal/safetext"
 	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
@@ -45,7 +46,7 @@ type historyPicker struct {
 }
 
 func newHistoryPicker(c *common, a wire.Agent) *historyPicker {
-	return &historyPicker{c: c, agentID: a.ID, agent: a.Name, loading: true}
+	return &historyPicker{c: c, agentID: a.ID, agent: safetext.Escape(a.Name), loading: true}
 }
 
 // SetSize sets the size of the area the picker floats over.
@@ -150,7 +151,7 @@ func (h *historyPicker) row(c wire.Command, isCursor bool, w int) string {
 	case c.DurationMS > 0:
 		took = short(time.Duration(c.DurationMS) * time.Millisecond)
 	}
-	line := fmt.Sprintf(" %-13s %-8s %-8s %s", state, started, took, cli.CommandLine(c.CommandSpec))
+	line := fmt.Sprintf(" %-13s %-8s %-8s %s", state, started, took, safetext.Escape(cli.CommandLine(c.CommandSpec)))
 	if isCursor {
 		return st.cursorRow.Render(fit(line, w))
 	}

@@ -146,7 +146,10 @@ func (m *Model) listKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.OpenRunning):
 		m.openRunning()
 		return nil
+	case key.Matches(msg, k.Forget):
+		return m.forgetAgent()
 	}
+	m.forgetArmed = ""
 	cmd := m.list.Update(msg)
 	m.updateTarget()
 	return cmd

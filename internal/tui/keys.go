@@ -9,7 +9,7 @@ type keyMap struct {
 	// Global.
 	Quit, Help, NextFocus, PrevFocus, Command, Filter, History key.Binding
 	// Agent list.
-	Up, Down, Select, SelectAll, ClearSel, Run, OpenRunning key.Binding
+	Up, Down, Select, SelectAll, ClearSel, Run, OpenRunning, Forget key.Binding
 	// Attention: anywhere but typing into a process.
 	NextWaiting, QuickReply key.Binding
 	// Panes.
@@ -41,6 +41,7 @@ func defaultKeys() keyMap {
 		OpenRunning: b("o", "open its running commands", "o"),
 		NextWaiting: b("n", "next waiting agent: open it", "n"),
 		QuickReply:  b("r", "quick reply to what waits", "r"),
+		Forget:      b("F F", "forget an offline agent", "F"),
 
 		Interactive:    b("i", "type into the process", "i"),
 		Release:        b("ctrl+]", "give keyboard back", "ctrl+]"),

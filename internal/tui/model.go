@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
+	"switchboard/internal/safetext"
 	"switchboard/internal/wire"
 )
 
@@ -91,6 +92,7 @@ type Model struct {
 
 	showHelp    bool
 	signin      signInMsg // the help view's sign-in link
+	forgetArmed string    // the agent F was pressed on once
 	focus       focusArea
 	interactive bool
 	conn        client.ConnState
@@ -191,6 +193,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.picker = nil
 	case signInMsg:
 		m.signin = msg
+	case forgetMsg:
+		m.onForget(msg)
 	case submitMsg:
 		return m.run(msg.line)
 	case leaveBarMsg:
@@ -281,7 +285,7 @@ func (m *Model) fitRemote(p *pane) {
 }
 
 func (m *Model) setFlash(s string, bad bool) {
-	m.flash, m.flashBad, m.flashUntil = s, bad, m.c.now().Add(flashFor)
+	m.flash, m.flashBad, m.flashUntil = safetext.Escape(s), bad, m.c.now().Add(flashFor)
 	if bad {
 		m.log.Warn(s)
 	}
@@ -305,11 +309,11 @@ func (m *Model) updateTarget() {
 	case len(ts) == 0:
 		m.bar.setTarget("(no agent)")
 	case len(ts) == 1:
-		m.bar.setTarget(ts[0].Name)
+		m.bar.setTarget(safetext.Escape(ts[0].Name))
 	case len(ts) <= 3:
 		names := make([]string, len(ts))
 		for i, a := range ts {
-			names[i] = a.Name
+			names[i] = safetext.Escape(a.Name)
 		}
 		m.bar.setTarget(strings.Join(names, ", "))
 	default:

@@ -646,3 +646,35 @@ func TestFifthPaneSaysWhichGoes(t *testing.T) {
 	open(6)
 	h.contains("pane 1 (build-2 · job 1) made room; it still runs", "job 6")
 }
+// TestForgetAgent: F twice on an offline agent asks the relay to forget
+// it; a connected agent is not offered; the relay's agent.removed takes it
+// off the list.
+func TestForgetAgent(t *testing.T) {
+	h := newHarness(t, 100, 24, fourAgents()...)
+	h.key("F") // ai-box, busy
+	h.contains("ai-box is connected")
+	h.key("down", "down", "down", "F") // laptop, offline
+	h.contains("press F again to forget laptop")
+	if calls := h.b.Calls(); slices.Contains(calls, "forget a-3") {
+		t.Fatalf("forgot after one press: %v", calls)
+	}
+	h.key("F")
+	h.contains("forgot laptop")
+	if calls := h.b.Calls(); !slices.Contains(calls, "forget a-3") {
+		t.Fatalf("calls %v, want forget a-3", calls)
+	}
+	h.events(client.AgentRemoved{AgentID: "a-3"})
+	h.contains("AGENTS 3")
+	h.lacks("○ laptop")
+}
+
+// TestNamesCannotDriveTheTerminal: an agent's name, labels and command
+// line show as text; their escape sequences never reach the terminal.
+func TestNamesCannotDriveTheTerminal(t *testing.T) {
+	evil := agent("a-x", "x\x1b]0;owned\a", wire.AgentIdle, 0, map[string]string{"k": "\x1b]52;c;aGk=\a"})
+	h := newHarness(t, 100, 24, evil)
+	h.contains(`x\x1b]0;owned\x07`, `k=\x1b]52;c;`)
+	if v := h.m.View().Content; strings.Contains(v, "\x1b]0;owned") || strings.Contains(v, "\x1b]52") {
+		t.Fatalf("the view carries the agent's escape sequences: %q", v)
+	}
+}

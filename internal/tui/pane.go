@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"switchboard/internal/safetext"
 	"switchboard/internal/status"
 	"switchboard/internal/wire"
 )
@@ -266,7 +267,7 @@ func (p *pane) topBorder(v paneView, b borderSet, bs lipgloss.Style, w int) stri
 			break // the name whole, and a start of the command
 		}
 	}
-	title := truncate(agent+" · "+paneTitle(v.cmd), max(room, 0))
+	title := truncate(safetext.Escape(agent+" · "+paneTitle(v.cmd)), max(room, 0))
 	left := bs.Render(b.tl+b.h) + " " + titleStyle.Render(strings.TrimSpace(num+" "+title)) + " "
 	right := " " + state + " " + bs.Render(b.h+b.tr)
 	fill := w + 2 - ansiWidth(left) - ansiWidth(right)

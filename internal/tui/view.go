@@ -10,6 +10,7 @@ import (
 
 	"switchboard/internal/cli"
 	"switchboard/internal/client"
+	"switchboard/internal/safetext"
 	"switchboard/internal/wire"
 )
 
@@ -102,7 +103,7 @@ func (m *Model) barLine() string {
 		p := m.panes.focused()
 		c := m.cmds[p.id]
 		text := fmt.Sprintf(" ⌨  INTERACTIVE — every key goes to %s: %s — press ctrl+] to give the keyboard back ",
-			c.AgentName, truncate(cli.CommandLine(c.CommandSpec), 30))
+			safetext.Escape(c.AgentName), truncate(safetext.Escape(cli.CommandLine(c.CommandSpec)), 30))
 		return m.c.st.interactiveBadge.Render(fit(text, m.w))
 	}
 	return m.bar.View()

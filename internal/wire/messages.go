@@ -138,6 +138,27 @@ type AuditResult struct {
 	Entries   []AuditEntry `json:"entries"`
 }
 
+// AgentForget asks the relay to forget an offline agent (admins only): it
+// leaves every dashboard's state and the store, its commands stay in
+// history, and the binding its token got from its first connection ends
+// (one made with the token keeps the name, for a new id).
+type AgentForget struct {
+	RequestID string `json:"request_id,omitempty"`
+	Agent     string `json:"agent"` // id or name
+}
+
+// AgentForgetResult answers AgentForget.
+type AgentForgetResult struct {
+	RequestID string `json:"request_id,omitempty"`
+	AgentID   string `json:"agent_id"`
+}
+
+// AgentRemoved tells every dashboard that an agent was forgotten.
+type AgentRemoved struct {
+	Seq     uint64 `json:"seq"`
+	AgentID string `json:"agent_id"`
+}
+
 // SignInQuery asks for a one-time code that signs a browser in as the
 // connection's own token: the page at the relay's address, opened with
 // #signin=CODE, posts it to /api/login. It works once, within
@@ -231,102 +252,111 @@ type RestartSession struct {
 
 // Message type names.
 const (
-	TypeHello          = "hello"
-	TypeWelcome        = "welcome"
-	TypeSnapshot       = "snapshot"
-	TypeAgentEvent     = "agent"
-	TypeCommandEvent   = "command"
-	TypeRun            = "run"
-	TypeRunAccepted    = "run.accepted"
-	TypeSubscribe      = "subscribe"
-	TypeUnsubscribe    = "unsubscribe"
-	TypeOutputEnd      = "output.end"
-	TypeSubscribed     = "subscribed"
-	TypeResize         = "resize"
-	TypeCancel         = "cancel"
-	TypeHistoryQuery   = "history"
-	TypeHistoryResult  = "history.result"
-	TypeError          = "error"
-	TypeStart          = "start"
-	TypeStarted        = "started"
-	TypeExited         = "exited"
-	TypeSessionOpened  = "session"
-	TypeAck            = "ack"
-	TypeOutputDropped  = "output.dropped"
-	TypeHeartbeat      = "heartbeat"
-	TypeAuditQuery     = "audit"
-	TypeAuditResult    = "audit.result"
-	TypeSignInQuery    = "signin"
-	TypeSignInResult   = "signin.result"
-	TypeRestart        = "session.restart"
-	TypeAttention      = "attention"
-	TypeQuickReply     = "quick_reply"
-	TypeQuickReplySent = "quick_reply.sent"
+	TypeHello             = "hello"
+	TypeWelcome           = "welcome"
+	TypeSnapshot          = "snapshot"
+	TypeAgentEvent        = "agent"
+	TypeCommandEvent      = "command"
+	TypeRun               = "run"
+	TypeRunAccepted       = "run.accepted"
+	TypeSubscribe         = "subscribe"
+	TypeUnsubscribe       = "unsubscribe"
+	TypeOutputEnd         = "output.end"
+	TypeSubscribed        = "subscribed"
+	TypeResize            = "resize"
+	TypeCancel            = "cancel"
+	TypeHistoryQuery      = "history"
+	TypeHistoryResult     = "history.result"
+	TypeError             = "error"
+	TypeStart             = "start"
+	TypeStarted           = "started"
+	TypeExited            = "exited"
+	TypeSessionOpened     = "session"
+	TypeAck               = "ack"
+	TypeOutputDropped     = "output.dropped"
+	TypeHeartbeat         = "heartbeat"
+	TypeAuditQuery        = "audit"
+	TypeAuditResult       = "audit.result"
+	TypeAgentForget       = "agent.forget"
+	TypeAgentForgetResult = "agent.forget.result"
+	TypeAgentRemoved      = "agent.removed"
+	TypeSignInQuery       = "signin"
+	TypeSignInResult      = "signin.result"
+	TypeRestart           = "session.restart"
+	TypeAttention         = "attention"
+	TypeQuickReply        = "quick_reply"
+	TypeQuickReplySent    = "quick_reply.sent"
 )
 
-func (*Hello) MessageType() string           { return TypeHello }
-func (*Welcome) MessageType() string         { return TypeWelcome }
-func (*Snapshot) MessageType() string        { return TypeSnapshot }
-func (*AgentEvent) MessageType() string      { return TypeAgentEvent }
-func (*CommandEvent) MessageType() string    { return TypeCommandEvent }
-func (*Run) MessageType() string             { return TypeRun }
-func (*RunAccepted) MessageType() string     { return TypeRunAccepted }
-func (*Subscribe) MessageType() string       { return TypeSubscribe }
-func (*Unsubscribe) MessageType() string     { return TypeUnsubscribe }
-func (*OutputEnd) MessageType() string       { return TypeOutputEnd }
-func (*Subscribed) MessageType() string      { return TypeSubscribed }
-func (*Resize) MessageType() string          { return TypeResize }
-func (*Cancel) MessageType() string          { return TypeCancel }
-func (*HistoryQuery) MessageType() string    { return TypeHistoryQuery }
-func (*HistoryResult) MessageType() string   { return TypeHistoryResult }
-func (*Error) MessageType() string           { return TypeError }
-func (*Start) MessageType() string           { return TypeStart }
-func (*Started) MessageType() string         { return TypeStarted }
-func (*Exited) MessageType() string          { return TypeExited }
-func (*SessionOpened) MessageType() string   { return TypeSessionOpened }
-func (*Ack) MessageType() string             { return TypeAck }
-func (*OutputDropped) MessageType() string   { return TypeOutputDropped }
-func (*Heartbeat) MessageType() string       { return TypeHeartbeat }
-func (*AuditQuery) MessageType() string      { return TypeAuditQuery }
-func (*AuditResult) MessageType() string     { return TypeAuditResult }
-func (*SignInQuery) MessageType() string     { return TypeSignInQuery }
-func (*SignInResult) MessageType() string    { return TypeSignInResult }
-func (*RestartSession) MessageType() string  { return TypeRestart }
-func (*AttentionReport) MessageType() string { return TypeAttention }
-func (*QuickReply) MessageType() string      { return TypeQuickReply }
-func (*QuickReplySent) MessageType() string  { return TypeQuickReplySent }
+func (*Hello) MessageType() string             { return TypeHello }
+func (*Welcome) MessageType() string           { return TypeWelcome }
+func (*Snapshot) MessageType() string          { return TypeSnapshot }
+func (*AgentEvent) MessageType() string        { return TypeAgentEvent }
+func (*CommandEvent) MessageType() string      { return TypeCommandEvent }
+func (*Run) MessageType() string               { return TypeRun }
+func (*RunAccepted) MessageType() string       { return TypeRunAccepted }
+func (*Subscribe) MessageType() string         { return TypeSubscribe }
+func (*Unsubscribe) MessageType() string       { return TypeUnsubscribe }
+func (*OutputEnd) MessageType() string         { return TypeOutputEnd }
+func (*Subscribed) MessageType() string        { return TypeSubscribed }
+func (*Resize) MessageType() string            { return TypeResize }
+func (*Cancel) MessageType() string            { return TypeCancel }
+func (*HistoryQuery) MessageType() string      { return TypeHistoryQuery }
+func (*HistoryResult) MessageType() string     { return TypeHistoryResult }
+func (*Error) MessageType() string             { return TypeError }
+func (*Start) MessageType() string             { return TypeStart }
+func (*Started) MessageType() string           { return TypeStarted }
+func (*Exited) MessageType() string            { return TypeExited }
+func (*SessionOpened) MessageType() string     { return TypeSessionOpened }
+func (*Ack) MessageType() string               { return TypeAck }
+func (*OutputDropped) MessageType() string     { return TypeOutputDropped }
+func (*Heartbeat) MessageType() string         { return TypeHeartbeat }
+func (*AuditQuery) MessageType() string        { return TypeAuditQuery }
+func (*AuditResult) MessageType() string       { return TypeAuditResult }
+func (*SignInQuery) MessageType() string       { return TypeSignInQuery }
+func (*AgentForget) MessageType() string       { return TypeAgentForget }
+func (*AgentForgetResult) MessageType() string { return TypeAgentForgetResult }
+func (*AgentRemoved) MessageType() string      { return TypeAgentRemoved }
+func (*SignInResult) MessageType() string      { return TypeSignInResult }
+func (*RestartSession) MessageType() string    { return TypeRestart }
+func (*AttentionReport) MessageType() string   { return TypeAttention }
+func (*QuickReply) MessageType() string        { return TypeQuickReply }
+func (*QuickReplySent) MessageType() string    { return TypeQuickReplySent }
 
 // newMessage maps a type name to a fresh value to decode into.
 var newMessage = map[string]func() Message{
-	TypeHello:          func() Message { return new(Hello) },
-	TypeWelcome:        func() Message { return new(Welcome) },
-	TypeSnapshot:       func() Message { return new(Snapshot) },
-	TypeAgentEvent:     func() Message { return new(AgentEvent) },
-	TypeCommandEvent:   func() Message { return new(CommandEvent) },
-	TypeRun:            func() Message { return new(Run) },
-	TypeRunAccepted:    func() Message { return new(RunAccepted) },
-	TypeSubscribe:      func() Message { return new(Subscribe) },
-	TypeUnsubscribe:    func() Message { return new(Unsubscribe) },
-	TypeOutputEnd:      func() Message { return new(OutputEnd) },
-	TypeSubscribed:     func() Message { return new(Subscribed) },
-	TypeResize:         func() Message { return new(Resize) },
-	TypeCancel:         func() Message { return new(Cancel) },
-	TypeHistoryQuery:   func() Message { return new(HistoryQuery) },
-	TypeHistoryResult:  func() Message { return new(HistoryResult) },
-	TypeError:          func() Message { return new(Error) },
-	TypeStart:          func() Message { return new(Start) },
-	TypeStarted:        func() Message { return new(Started) },
-	TypeExited:         func() Message { return new(Exited) },
-	TypeSessionOpened:  func() Message { return new(SessionOpened) },
-	TypeAck:            func() Message { return new(Ack) },
-	TypeOutputDropped:  func() Message { return new(OutputDropped) },
-	TypeHeartbeat:      func() Message { return new(Heartbeat) },
-	TypeAuditQuery:     func() Message { return new(AuditQuery) },
-	TypeAuditResult:    func() Message { return new(AuditResult) },
-	TypeSignInQuery:    func() Message { return new(SignInQuery) },
-	TypeSignInResult:   func() Message { return new(SignInResult) },
-	TypeRestart:        func() Message { return new(RestartSession) },
-	TypeAttention:      func() Message { return new(AttentionReport) },
-	TypeQuickReply:     func() Message { return new(QuickReply) },
-	TypeQuickReplySent: func() Message { return new(QuickReplySent) },
+	TypeHello:             func() Message { return new(Hello) },
+	TypeWelcome:           func() Message { return new(Welcome) },
+	TypeSnapshot:          func() Message { return new(Snapshot) },
+	TypeAgentEvent:        func() Message { return new(AgentEvent) },
+	TypeCommandEvent:      func() Message { return new(CommandEvent) },
+	TypeRun:               func() Message { return new(Run) },
+	TypeRunAccepted:       func() Message { return new(RunAccepted) },
+	TypeSubscribe:         func() Message { return new(Subscribe) },
+	TypeUnsubscribe:       func() Message { return new(Unsubscribe) },
+	TypeOutputEnd:         func() Message { return new(OutputEnd) },
+	TypeSubscribed:        func() Message { return new(Subscribed) },
+	TypeResize:            func() Message { return new(Resize) },
+	TypeCancel:            func() Message { return new(Cancel) },
+	TypeHistoryQuery:      func() Message { return new(HistoryQuery) },
+	TypeHistoryResult:     func() Message { return new(HistoryResult) },
+	TypeError:             func() Message { return new(Error) },
+	TypeStart:             func() Message { return new(Start) },
+	TypeStarted:           func() Message { return new(Started) },
+	TypeExited:            func() Message { return new(Exited) },
+	TypeSessionOpened:     func() Message { return new(SessionOpened) },
+	TypeAck:               func() Message { return new(Ack) },
+	TypeOutputDropped:     func() Message { return new(OutputDropped) },
+	TypeHeartbeat:         func() Message { return new(Heartbeat) },
+	TypeAuditQuery:        func() Message { return new(AuditQuery) },
+	TypeAuditResult:       func() Message { return new(AuditResult) },
+	TypeSignInQuery:       func() Message { return new(SignInQuery) },
+	TypeAgentForget:       func() Message { return new(AgentForget) },
+	TypeAgentForgetResult: func() Message { return new(AgentForgetResult) },
+	TypeAgentRemoved:      func() Message { return new(AgentRemoved) },
+	TypeSignInResult:      func() Message { return new(SignInResult) },
+	TypeRestart:           func() Message { return new(RestartSession) },
+	TypeAttention:         func() Message { return new(AttentionReport) },
+	TypeQuickReply:        func() Message { return new(QuickReply) },
+	TypeQuickReplySent:    func() Message { return new(QuickReplySent) },
 }

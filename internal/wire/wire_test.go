@@ -39,6 +39,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&RestartSession{RequestID: "r", Agent: "claude-box"},
 		&AttentionReport{CommandID: "c", State: AttentionQuiet, Reason: "r", Title: "t", AgeMS: 5000},
 		&QuickReply{RequestID: "r", Agent: "a", Text: "y\r"}, &QuickReplySent{RequestID: "r", CommandID: "c"},
+		&AgentForget{RequestID: "f", Agent: "build-1"}, &AgentForgetResult{RequestID: "f", AgentID: "a-1"},
+		&AgentRemoved{Seq: 3, AgentID: "a-1"},
 	}
 	if len(msgs) != len(newMessage) {
 		t.Fatalf("test covers %d message types, wire defines %d", len(msgs), len(newMessage))

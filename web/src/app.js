@@ -52,6 +52,7 @@ function receive(m) {
     case 'snapshot':
       return snapshotPart(m);
     case 'agent':
+    case 'agent.removed':
     case 'command':
       return event(m);
     case 'run.accepted':
@@ -99,13 +100,17 @@ function applySnapshot() {
   snapshotShown();
 }
 
-// event applies an agent or command event in relay order, once.
+// event applies an agent or command event (or an agent's removal) in
+// relay order, once.
 function event(m) {
   if (state.loading) return void state.loading.events.push(m);
   if (m.seq <= state.seq) return;
   state.seq = m.seq;
   if (m.type === 'agent') (noteAgent(state.agents.get(m.agent.id), m.agent), state.agents.set(m.agent.id, m.agent));
-  else setCommand(m.command);
+  else if (m.type === 'agent.removed') {
+    state.agents.delete(m.agent_id);
+    state.selected.delete(m.agent_id);
+  } else setCommand(m.command);
   scheduleRender();
 }
 
