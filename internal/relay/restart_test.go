@@ -36,10 +36,10 @@ func (w *watcher) waitError(code string) string {
 // audit trail has it.
 func TestRestartSession(t *testing.T) {
 	r, admin := relaytest.StartAuth(t, relay.Config{})
-	agentToken := r.Token("agents", store.RoleAgent, 0)
 	ops := watchAs(t, r, r.Token("ops", store.RoleOperator, 0))
-	sess := startAgent(t, r, "sess", func(c *agent.Config) { c.Token, c.Session = agentToken, []string{"cat"} })
-	startAgent(t, r, "box", func(c *agent.Config) { c.Token = agentToken })
+	sessToken, boxToken := r.Token("sess-agent", store.RoleAgent, 0), r.Token("box-agent", store.RoleAgent, 0)
+	sess := startAgent(t, r, "sess", func(c *agent.Config) { c.Token, c.Session = sessToken, []string{"cat"} })
+	startAgent(t, r, "box", func(c *agent.Config) { c.Token = boxToken })
 	ops.waitAgent("box", wire.AgentIdle)
 	old := ops.waitSession("sess")
 	if got := ops.cl.State().Agents[old.AgentID].Session; !slices.Equal(got, []string{"cat"}) {
