@@ -646,6 +646,7 @@ func TestFifthPaneSaysWhichGoes(t *testing.T) {
 	open(6)
 	h.contains("pane 1 (build-2 · job 1) made room; it still runs", "job 6")
 }
+
 // TestForgetAgent: F twice on an offline agent asks the relay to forget
 // it; a connected agent is not offered; the relay's agent.removed takes it
 // off the list.
