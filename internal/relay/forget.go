@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"fmt"
 
 	"switchboard/internal/auth"
@@ -13,22 +14,44 @@ import (
 // or awaiting it end; the binding its token got from its first connection
 // ends, so its name and id are free again.
 
-// forgetAgent serves agent.forget.
+// forgetAgent serves agent.forget. The bindings go from the store before
+// the answer, so that once it comes another token may take the agent's
+// name; the agent's row goes with the persister's next commit, behind
+// any state of it already queued.
 func (r *Relay) forgetAgent(d *dashboard, m *wire.AgentForget) {
 	if !r.permit(d, auth.ActForgetAgent, m.RequestID, "") {
 		return
 	}
+	id, ok := r.dropAgent(d, m)
+	if !ok {
+		return
+	}
+	if r.tokens.binds != nil {
+		ctx, cancel := context.WithTimeout(r.ctx, storeLookup)
+		defer cancel()
+		if err := r.tokens.binds.UnbindAgent(ctx, id); err != nil {
+			d.conn.sendError(wire.CodeStorage, fmt.Sprintf("agent %s is forgotten, but its token's binding stays: %v", id, err), m.RequestID, "")
+			return
+		}
+		r.tokens.forgot(id) // again: a reload may have brought the binding back meanwhile
+	}
+	d.conn.sendMessage(&wire.AgentForgetResult{RequestID: m.RequestID, AgentID: id})
+}
+
+// dropAgent takes a forgotten agent out of the live state and every
+// dashboard's, and queues its deletion from the store.
+func (r *Relay) dropAgent(d *dashboard, m *wire.AgentForget) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.agents[r.resolveAgentLocked(m.Agent)]
 	switch {
 	case a == nil:
 		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
-		return
+		return "", false
 	case a.conn != nil:
 		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("agent %s (%s) is connected: stop it, or revoke its token, first",
 			a.info.Name, a.info.ID), m.RequestID, "")
-		return
+		return "", false
 	}
 	id, name := a.info.ID, a.info.Name
 	left := make([]*commandState, 0, len(a.live))
@@ -48,10 +71,10 @@ func (r *Relay) forgetAgent(d *dashboard, m *wire.AgentForget) {
 		r.tokens.forgot(id)
 	}
 	r.audit(d.who, "agent_forget", id, "ok", fmt.Sprintf("%q, with %d commands it had not run", name, len(left)))
-	d.conn.sendMessage(&wire.AgentForgetResult{RequestID: m.RequestID, AgentID: id})
 	r.broadcastLocked(wire.TypeAgentRemoved, id, func(seq uint64) wire.Message {
 		return &wire.AgentRemoved{Seq: seq, AgentID: id}
 	})
+	return id, true
 }
 
 // forgot drops the bindings an agent's first connection made, and keeps

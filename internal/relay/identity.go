@@ -23,8 +23,17 @@ import (
 // sizes, sessions), so that no agent can make every dashboard's snapshot,
 // or the relay's memory, as large as it likes.
 
-// errForbidden marks a claim the token may not make (close 4403).
+// errForbidden marks a claim the token may not make (close 4403); the
+// refusals that match it say why.
 var errForbidden = errors.New("forbidden")
+
+// refusal is a claim refused for a reason the agent is told.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string        { return e.msg }
+func (e *refusal) Is(target error) bool { return target == errForbidden }
+
+func forbidden(format string, args ...any) error { return &refusal{fmt.Sprintf(format, args...)} }
 
 // claimAgent checks that who may register as the agent in info, and
 // stores the binding its first connection makes.
@@ -38,7 +47,7 @@ func (r *Relay) claimAgent(who principal, info *wire.AgentInfo) error {
 	}
 	if err := r.tokens.binds.BindAgent(r.ctx, b); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("%w: agent %s (%s) is bound to another token", errForbidden, info.Name, info.ID)
+			return forbidden("agent %s (%s) is bound to another token", info.Name, info.ID)
 		}
 		return fmt.Errorf("record the agent's binding to its token: %w", err)
 	}
@@ -61,9 +70,9 @@ func (t *tokens) claim(token, id, name string, limit int, now time.Time) (b stor
 		case b.Token == token:
 			mine = append(mine, b)
 		case b.AgentName == name:
-			return b, false, fmt.Errorf("%w: agent name %s is bound to another token", errForbidden, name)
+			return b, false, forbidden("agent name %s is bound to another token", name)
 		case b.AgentID != "" && b.AgentID == id:
-			return b, false, fmt.Errorf("%w: agent id %s is bound to another token", errForbidden, id)
+			return b, false, forbidden("agent id %s is bound to another token", id)
 		}
 	}
 	for _, b := range mine {
@@ -74,10 +83,10 @@ func (t *tokens) claim(token, id, name string, limit int, now time.Time) (b stor
 			b.AgentID, b.BoundAt = id, now.UTC()
 			return b, true, nil
 		case b.AgentName == name:
-			return b, false, fmt.Errorf("%w: token %s registers agent %s with id %s, not %s; to register it anew, forget the old one (relay agent forget %s)",
-				errForbidden, token, name, b.AgentID, id, b.AgentID)
+			return b, false, forbidden("token %s registers agent %s with id %s, not %s; to register it anew, forget the old one (relay agent forget %s)",
+				token, name, b.AgentID, id, b.AgentID)
 		case b.AgentID == id:
-			return b, false, fmt.Errorf("%w: token %s registers agent id %s as %s, not %s", errForbidden, token, id, b.AgentName, name)
+			return b, false, forbidden("token %s registers agent id %s as %s, not %s", token, id, b.AgentName, name)
 		}
 	}
 	if len(mine) >= limit {
@@ -85,8 +94,8 @@ func (t *tokens) claim(token, id, name string, limit int, now time.Time) (b stor
 		for i, b := range mine {
 			names[i] = b.AgentName
 		}
-		return store.AgentBinding{}, false, fmt.Errorf("%w: token %s may register %d agent(s) (--agents-per-token) and is bound to %s",
-			errForbidden, token, limit, strings.Join(names, ", "))
+		return store.AgentBinding{}, false, forbidden("token %s may register %d agent(s) (--agents-per-token) and is bound to %s",
+			token, limit, strings.Join(names, ", "))
 	}
 	return store.AgentBinding{AgentName: name, AgentID: id, Token: token, BoundAt: now.UTC()}, true, nil
 }

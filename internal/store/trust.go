@@ -59,4 +59,8 @@ type AgentBindings interface {
 	// revoked, expired at b.BoundAt or gone are replaced; ErrExists if a
 	// valid token other than b.Token holds either.
 	BindAgent(ctx context.Context, b AgentBinding) error
+	// UnbindAgent ends the bindings of an agent id that its first
+	// connection made, and clears the id of one made with its token, which
+	// keeps the name for a new id (forgetting an agent does this too).
+	UnbindAgent(ctx context.Context, agentID string) error
 }

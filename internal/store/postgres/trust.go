@@ -131,3 +131,19 @@ func (s *Store) BindAgent(ctx context.Context, b store.AgentBinding) error {
 	}
 	return nil
 }
+
+// UnbindAgent unbinds an agent id (see store.AgentBindings).
+func (s *Store) UnbindAgent(ctx context.Context, agentID string) error {
+	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
+		for _, q := range sqlrow.UnbindAgent {
+			if _, err := tx.Exec(ctx, q(dollar), clean(agentID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: unbind agent %s: %w", s.name, agentID, err)
+	}
+	return nil
+}

@@ -139,6 +139,22 @@ func (db *DB) BindAgent(ctx context.Context, b store.AgentBinding) error {
 	return nil
 }
 
+// UnbindAgent unbinds an agent id (see store.AgentBindings).
+func (db *DB) UnbindAgent(ctx context.Context, agentID string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range sqlrow.UnbindAgent {
+			if _, err := tx.ExecContext(ctx, q(question), agentID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: unbind agent %s: %w", db.path, agentID, err)
+	}
+	return nil
+}
+
 // inTx runs f in a write transaction.
 func (db *DB) inTx(ctx context.Context, f func(*sql.Tx) error) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)

@@ -43,11 +43,10 @@ func UpsertBinding(param func(int) string) string {
 		param(1), param(2), param(3), param(4), param(5))
 }
 
-// ForgetAgent is what forgetting an agent (its id the only argument of
-// each) does: its row goes, the bindings its first connection made go,
-// and a binding made with its token keeps the name for a new id.
-var ForgetAgent = []func(param func(int) string) string{
-	func(p func(int) string) string { return "DELETE FROM agents WHERE id = " + p(1) },
+// UnbindAgent is what unbinding an agent (its id the only argument of
+// each) does: the bindings its first connection made go, and a binding
+// made with its token keeps the name for a new id.
+var UnbindAgent = []func(param func(int) string) string{
 	func(p func(int) string) string {
 		return "DELETE FROM agent_bindings WHERE agent_id = " + p(1) + " AND NOT explicit"
 	},
@@ -55,6 +54,12 @@ var ForgetAgent = []func(param func(int) string) string{
 		return "UPDATE agent_bindings SET agent_id = '' WHERE agent_id = " + p(1)
 	},
 }
+
+// ForgetAgent is what forgetting an agent does: its row goes, and it is
+// unbound.
+var ForgetAgent = append([]func(param func(int) string) string{
+	func(p func(int) string) string { return "DELETE FROM agents WHERE id = " + p(1) },
+}, UnbindAgent...)
 
 // RevokeCascade is what revoking a token (its name the only argument of
 // each) ends besides the token: its sessions, codes and agent bindings.

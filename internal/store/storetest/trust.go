@@ -187,6 +187,21 @@ func testForgetAgent(t *testing.T, h Harness) {
 	if _, ok := bs["a"]; ok || len(bs) != 1 || bs["b"].AgentID != "" || bs["b"].Token != "t2" {
 		t.Errorf("bindings after forgetting: %+v; want a's gone and b's name kept for a new id", bs)
 	}
+	// Unbinding by itself: the same, without the agent's row.
+	if err := s.BindAgent(ctx, store.AgentBinding{AgentName: "c", AgentID: "id-c", Token: "t1", BoundAt: T0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BindAgent(ctx, store.AgentBinding{AgentName: "b", AgentID: "id-b2", Token: "t2", BoundAt: T0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"id-c", "id-b2"} {
+		if err := s.UnbindAgent(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bs := bindings(t, s); len(bs) != 1 || bs["b"].AgentID != "" {
+		t.Errorf("bindings after unbinding: %+v", bs)
+	}
 	// A forgotten agent that connects again is stored again.
 	Apply(t, s, store.Batch{Agents: []wire.Agent{a}})
 	if st := Load(t, s); len(st.Agents) != 1 {
