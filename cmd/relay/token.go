@@ -20,14 +20,19 @@ const tokenUsage = `
 relay token manages access tokens in the relay's database (--db or
 --store, as given to the relay). It works on the database directly, beside
 running relays, which notice changes within a second: revoking a token
-closes its live connections and ends its browser sessions.
+closes its live connections and ends its browser and SSH sessions.
 
 Usage:
   relay token create --role ROLE --name NAME [--expires DURATION]
-                     [--agent AGENT] [--out FILE]
+                     [--agent AGENT] [--ssh-key KEY]... [--out FILE]
   relay token list
   relay token revoke NAME
-Roles: agent, viewer, operator, admin. Every command takes --db or --store.`
+  relay token add-key NAME KEY        bind an SSH public key to a token
+  relay token remove-key NAME KEY     unbind it (KEY or its SHA256:… fingerprint)
+Roles: agent, viewer, operator, admin. Every command takes --db or --store.
+A KEY is a public key as in a .pub file ("ssh-ed25519 AAAA… comment",
+quoted), or the name of such a file; its holder logs in over SSH
+(relay --ssh-addr) as the token.`
 
 const signinUsage = `
 relay signin-link prints a one-time link that signs a browser in to the
@@ -41,13 +46,13 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
 		fmt.Fprintln(stderr, strings.TrimSpace(tokenUsage))
 		if len(args) == 0 {
-			return errors.New("token: give create, list or revoke")
+			return errors.New("token: give create, list, revoke, add-key or remove-key")
 		}
 		return nil
 	}
 	action := args[0]
-	if action != "create" && action != "list" && action != "revoke" {
-		return fmt.Errorf("token: unknown action %q: want create, list or revoke", action)
+	if !slices.Contains([]string{"create", "list", "revoke", "add-key", "remove-key"}, action) {
+		return fmt.Errorf("token: unknown action %q: want create, list, revoke, add-key or remove-key", action)
 	}
 	fs := flag.NewFlagSet("relay token "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -56,6 +61,8 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "Name of the new token, shown in logs and the audit trail.")
 	expires := fs.Duration("expires", 0, "Lifetime of the new token (e.g. 720h); 0 means it never expires.")
 	agent := fs.String("agent", "", "Bind a new agent token to the agent of this name: only this token may register it, and the token may register nothing else. Without it, the token is bound to the first agent it registers.")
+	var sshKeys flagenv.Strings
+	fs.Var(&sshKeys, "ssh-key", "An SSH public key (\"ssh-ed25519 AAAA…\", quoted, or a .pub file) whose holder logs in over SSH as the new token. Repeatable.")
 	out := fs.String("out", "", "Write the new token's secret to this file (created, mode 0600; never an existing file or a link) instead of standard output.")
 	fs.Usage = flagenv.Usage(fs, tokenUsage)
 	pos, err := parseInterleaved(fs, args[1:])
@@ -69,7 +76,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	switch action {
 	case "create":
-		spec := tokenadmin.Spec{Name: *name, Role: *role, TTL: *expires, Agent: *agent}
+		spec := tokenadmin.Spec{Name: *name, Role: *role, TTL: *expires, Agent: *agent, SSHKeys: sshKeys}
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error { return createToken(ctx, a, spec, *out, stdout, stderr) })
 	case "list":
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
@@ -80,6 +87,9 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 			return tokenadmin.WriteList(stdout, list, time.Now())
 		})
 	}
+	if action == "add-key" || action == "remove-key" {
+		return keyCommand(ctx, where, action, pos, stderr)
+	}
 	if len(pos) != 1 {
 		return errors.New("token revoke: give the token's name")
 	}
@@ -89,6 +99,28 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "revoked token %q\n", pos[0])
 		return nil
+	})
+}
+
+// keyCommand runs `relay token add-key|remove-key NAME KEY`.
+func keyCommand(ctx context.Context, where storeSpec, action string, pos []string, stderr io.Writer) error {
+	if len(pos) != 2 {
+		return fmt.Errorf("token %s: give the token's name and one key (quoted)", action)
+	}
+	return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
+		if action == "remove-key" {
+			if err := a.RemoveSSHKey(ctx, pos[0], pos[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "removed the ssh key from token %q; its SSH sessions end within a second\n", pos[0])
+			return nil
+		}
+		k, err := a.AddSSHKey(ctx, pos[0], pos[1])
+		if err != nil && k.Token == "" {
+			return err
+		}
+		fmt.Fprintf(stderr, "the ssh key %s logs in as token %q\n", k.Fingerprint, pos[0])
+		return err
 	})
 }
 

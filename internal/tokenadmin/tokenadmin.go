@@ -1,5 +1,6 @@
 // Package tokenadmin is token administration on a relay's store: creating,
-// listing and revoking access tokens, binding agent tokens to their agent,
+// listing and revoking access tokens, binding agent tokens to their agent
+// and SSH public keys to dashboard tokens,
 // one-time sign-in codes for the browser page, the first start's admin
 // token, and the token files it writes. `relay token …` and `relay
 // signin-link` are flags over it; it works on the database beside a
@@ -26,6 +27,7 @@ type Store interface {
 	store.Auth
 	store.AgentBindings
 	store.Sessions
+	store.SSHKeys
 	Apply(ctx context.Context, b *store.Batch) error
 }
 
@@ -56,6 +58,9 @@ type Spec struct {
 	// Scope limits a dashboard token to the agents carrying all these
 	// labels (and their commands).
 	Scope map[string]string
+	// SSHKeys are public keys (see ParseSSHKey) that log in over SSH as
+	// the new token.
+	SSHKeys []string
 }
 
 func (s Spec) check() error {
@@ -64,6 +69,8 @@ func (s Spec) check() error {
 		return fmt.Errorf("--agent binds an agent token; a %s token connects no agent", s.Role)
 	case len(s.Scope) > 0 && (s.Role == store.RoleAgent || s.Role == store.RoleAdmin):
 		return fmt.Errorf("--scope limits a viewer or operator token; an %s token cannot be scoped", s.Role)
+	case len(s.SSHKeys) > 0 && s.Role == store.RoleAgent:
+		return errors.New("--ssh-key logs in to the dashboard; an agent token cannot have SSH keys")
 	case s.Agent != "" && (strings.TrimSpace(s.Agent) == "" || len(s.Agent) > 255):
 		return fmt.Errorf("agent name %q must be 1-255 characters", s.Agent)
 	}
@@ -88,6 +95,9 @@ func (a *Admin) Create(ctx context.Context, s Spec) (string, error) {
 	if len(s.Scope) > 0 {
 		tok.Scope = s.Scope
 	}
+	if err := a.checkNewKeys(ctx, s.SSHKeys, now); err != nil {
+		return "", err
+	}
 	if s.Agent != "" {
 		if holder := a.agentHolder(ctx, s.Agent, now); holder != "" {
 			return "", fmt.Errorf("agent %s is already bound to token %s: revoke that token first", s.Agent, holder)
@@ -111,7 +121,20 @@ func (a *Admin) Create(ctx context.Context, s Spec) (string, error) {
 	if len(s.Scope) > 0 {
 		subject += " scoped to " + FormatLabels(s.Scope)
 	}
-	return secret, a.audit(ctx, "token_create", subject)
+	if err := a.audit(ctx, "token_create", subject); err != nil {
+		return secret, err
+	}
+	for _, key := range s.SSHKeys {
+		k, err := a.AddSSHKey(ctx, s.Name, key)
+		if err != nil && k.Token == "" {
+			_ = a.Revoke(ctx, s.Name) // no token is left without the keys it was made for; err says why
+			return "", fmt.Errorf("token %s not created: %w", s.Name, err)
+		}
+		if err != nil {
+			return secret, err // bound, not audited
+		}
+	}
+	return secret, nil
 }
 
 // agentHolder is the valid token an agent name is bound to, or "".

@@ -67,6 +67,7 @@ var RevokeCascade = []func(param func(int) string) string{
 	func(p func(int) string) string { return "DELETE FROM sessions WHERE token = " + p(1) },
 	func(p func(int) string) string { return "DELETE FROM signin_codes WHERE token = " + p(1) },
 	func(p func(int) string) string { return "DELETE FROM agent_bindings WHERE token = " + p(1) },
+	func(p func(int) string) string { return "DELETE FROM ssh_keys WHERE token = " + p(1) },
 }
 
 // TokenColumns are the tokens table's columns, the key first.

@@ -21,12 +21,13 @@ import (
 )
 
 // Store is what the suite tests: the relay's store with its tokens, audit
-// trail, browser sessions and agent bindings.
+// trail, browser sessions, agent bindings and SSH keys.
 type Store interface {
 	store.Store
 	store.Auth
 	store.Sessions
 	store.AgentBindings
+	store.SSHKeys
 }
 
 // Harness is how the suite gets databases of one kind.
@@ -82,6 +83,8 @@ var tests = []struct {
 	{"AgentBindings", testAgentBindings},
 	{"ForgetAgent", testForgetAgent},
 	{"RevokeEndsSessionsAndBindings", testRevokeEndsSessionsAndBindings},
+	{"SSHKeys", testSSHKeys},
+	{"SSHKeyTakenOverFromInvalidToken", testSSHKeyTakenOverFromInvalidToken},
 }
 
 // Run runs the suite against h's databases, each test a subtest of t.
