@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,15 @@ const (
 type Env struct {
 	Stdout, Stderr io.Writer
 	Version        string
+	// Remote, when set, is the connection to the relay, made by a front
+	// end that authenticated the user itself (the relay's SSH server):
+	// subcommands then offer no connection flags (--relay, --token,
+	// --token-file, --ca: nothing of the relay's machine is the user's
+	// to name) and read nothing from this process's environment.
+	Remote *client.Config
+	// Interrupt, when set, stands for ^C instead of SIGINT and SIGTERM:
+	// the SSH server sends a session's interrupts.
+	Interrupt <-chan os.Signal
 }
 
 // Commands lists the subcommands by name.
@@ -50,8 +60,14 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"reply":   reply,
 }
 
-// Usage describes the subcommands.
-const Usage = `Subcommands:
+// Usage describes the subcommands, and how they reach the relay.
+const Usage = Subcommands + `
+Every subcommand takes --relay URL, --token or --token-file, and --ca
+(environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,
+SWITCHBOARD_CA).`
+
+// Subcommands lists the subcommands.
+const Subcommands = `Subcommands:
   agents  [--json]                         list agents
   agents  forget ID|NAME...                forget offline agents (admin tokens only)
   run     [--agent NAME|ID]... [--label k=v]... [--timeout D] -- CMD [ARGS...]
@@ -65,33 +81,42 @@ const Usage = `Subcommands:
   wait    --agent NAME --for waiting|idle [--timeout D]
                                            wait until an agent needs you, or is done
   reply   (--agent NAME | --command ID) [--no-enter] [TEXT]
-                                           answer a waiting command: TEXT, then Enter
-Every subcommand takes --relay URL, --token or --token-file, and --ca
-(environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,
-SWITCHBOARD_CA).`
+                                           answer a waiting command: TEXT, then Enter`
 
 // common holds the flags every subcommand has.
 type common struct {
 	relay, token, tokenFile, ca string
+	remote                      *client.Config // Env.Remote
 }
 
 func newFlags(name string, env Env, synopsis string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	c := &common{}
+	c := &common{remote: env.Remote}
+	if c.remote != nil {
+		fs.Usage = func() {
+			fmt.Fprintln(env.Stderr, strings.TrimSpace(synopsis)+"\n\nFlags:")
+			fs.PrintDefaults()
+		}
+		return fs, c
+	}
 	c.register(fs)
 	fs.Usage = flagenv.Usage(fs, synopsis)
 	return fs, c
 }
 
 // parse applies environment defaults and parses args; it returns a non-nil
-// exit code when the caller should stop.
+// exit code when the caller should stop. A flag set without the
+// connection flags is a remote run's (newFlags), which takes nothing
+// from this process's environment.
 func parse(fs *flag.FlagSet, args []string) *int {
 	code := 0
-	if err := flagenv.Apply(fs); err != nil {
-		fmt.Fprintln(fs.Output(), err)
-		code = ExitUsage
-		return &code
+	if remote := fs.Lookup("relay") == nil; !remote {
+		if err := flagenv.Apply(fs); err != nil {
+			fmt.Fprintln(fs.Output(), err)
+			code = ExitUsage
+			return &code
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -110,8 +135,14 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ca, "ca", "", "PEM file of a certificate authority to trust for wss:// (besides the system's).")
 }
 
-// Config turns the connection flags into a client configuration.
+// Config turns the connection flags into a client configuration (or
+// gives the remote one).
 func (c *common) Config(clientName string) (client.Config, error) {
+	if c.remote != nil {
+		cfg := *c.remote
+		cfg.Client = clientName
+		return cfg, nil
+	}
 	token, err := client.LoadToken(c.token, c.tokenFile)
 	if err != nil {
 		return client.Config{}, err

@@ -86,9 +86,13 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 			return fail(env, "run: subscribe: %v", err)
 		}
 	}
-	interrupts := make(chan os.Signal, 2)
-	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(interrupts)
+	interrupts := env.Interrupt
+	if interrupts == nil {
+		signals := make(chan os.Signal, 2)
+		signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(signals)
+		interrupts = signals
+	}
 	cancelled := false
 	for len(open) > 0 {
 		select {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"switchboard/internal/wire"
@@ -17,8 +18,12 @@ import (
 func (c *Client) SignIn(ctx context.Context) (link string, expires time.Time, err error) {
 	q := &wire.SignInQuery{}
 	r, err := c.request(ctx, q, func(id string) { q.RequestID = id })
+	page := c.cfg.PageURL
+	if page == "" {
+		page = PageURL(c.cfg.Relay)
+	}
 	if we, ok := errors.AsType[*wire.Error](err); ok && we.Code == wire.CodeNotFound {
-		return PageURL(c.cfg.Relay), time.Time{}, nil
+		return page, time.Time{}, nil
 	}
 	if err != nil {
 		return "", time.Time{}, err
@@ -27,7 +32,7 @@ func (c *Client) SignIn(ctx context.Context) (link string, expires time.Time, er
 	if !ok {
 		return "", time.Time{}, fmt.Errorf("signin: unexpected reply %s", r.MessageType())
 	}
-	return PageURL(c.cfg.Relay) + "#signin=" + s.Code, s.ExpiresAt, nil
+	return strings.TrimRight(page, "/") + "/#signin=" + s.Code, s.ExpiresAt, nil
 }
 
 // PageURL is the address of the browser dashboard of the relay at relay

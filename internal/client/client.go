@@ -31,6 +31,10 @@ type Config struct {
 	Logger    *slog.Logger      // default: discard
 	Dialer    *websocket.Dialer // default: websocket.DefaultDialer
 	Reconnect bool              // reconnect with backoff instead of ending on disconnect
+	// PageURL is the browser page's address as its users reach it, for
+	// sign-in links; default: the page at Relay (PageURL). A client
+	// that reaches the relay in-process (the SSH server's) sets it.
+	PageURL string
 	// EventBuffer is the capacity of the Events channel; default 1024. A
 	// consumer slower than the relay's output backs up to the relay, which
 	// cuts the connection; with Reconnect the client then resumes.
