@@ -177,6 +177,7 @@ func (r *Relay) markRunningLocked(a *agentState, cs *commandState, at time.Time)
 	if cs.cmd.StartedAt.IsZero() {
 		cs.cmd.StartedAt = at
 	}
+	eraseEnv(&cs.cmd) // the agent has them (secrets.go)
 	cs.dispatched = false
 	a.unqueue(cs)
 	r.commandChangedLocked(cs)

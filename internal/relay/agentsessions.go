@@ -104,6 +104,7 @@ func (r *Relay) openSessionLocked(ac *agentConn, c wire.Command) {
 	if c.StartedAt.IsZero() {
 		c.StartedAt = now
 	}
+	eraseEnv(&c)
 	cs := r.newCommandState(c)
 	r.commands[c.ID] = cs
 	a.live[c.ID] = cs

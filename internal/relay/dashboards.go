@@ -229,7 +229,7 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 		a.live[cs.cmd.ID] = cs
 		a.queue = append(a.queue, cs)
 		created = append(created, cs)
-		accepted.Commands = append(accepted.Commands, cs.cmd)
+		accepted.Commands = append(accepted.Commands, forDashboards(cs.cmd))
 	}
 	d.conn.sendMessage(accepted)
 	for i, cs := range created {

@@ -37,7 +37,11 @@ func (r *Relay) history(d *dashboard, m *wire.HistoryQuery) {
 		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read history: %v", err), m.RequestID, "")
 		return
 	}
-	d.conn.sendMessage(&wire.HistoryResult{RequestID: m.RequestID, Commands: r.mergeLive(cmds, q)})
+	cmds = r.mergeLive(cmds, q)
+	for i := range cmds {
+		cmds[i] = forDashboards(cmds[i])
+	}
+	d.conn.sendMessage(&wire.HistoryResult{RequestID: m.RequestID, Commands: cmds})
 }
 
 // mergeLive overlays what memory knows on stored history: live commands

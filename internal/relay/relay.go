@@ -408,7 +408,7 @@ func (r *Relay) commandChangedLocked(cs *commandState) {
 	c := cs.snapshot()
 	r.persist.addCommand(c)
 	r.broadcastLocked(wire.TypeCommandEvent, c.ID, func(seq uint64) wire.Message {
-		return &wire.CommandEvent{Seq: seq, Command: c}
+		return &wire.CommandEvent{Seq: seq, Command: forDashboards(c)}
 	})
 }
 

@@ -37,7 +37,7 @@ func (r *Relay) snapshotPartsLocked() [][]byte {
 	}
 	cmds := make([][]byte, 0, len(r.commands))
 	for _, cs := range r.commands {
-		cmds = append(cmds, mustJSON(cs.snapshot()))
+		cmds = append(cmds, mustJSON(forDashboards(cs.snapshot())))
 	}
 	parts := assembleSnapshot(r.seq, agents, cmds)
 	r.snapCache = &snapshotCache{seq: r.seq, at: time.Now(), parts: parts}

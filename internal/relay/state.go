@@ -100,6 +100,7 @@ func (r *Relay) finalizeLocked(cs *commandState, ex wire.Exited) {
 		return
 	}
 	c.State, c.ExitCode, c.Signal, c.Reason = ex.State, ex.ExitCode, ex.Signal, ex.Reason
+	eraseEnv(c)
 	c.EndedAt = ex.EndedAt
 	if c.EndedAt.IsZero() {
 		c.EndedAt = time.Now().UTC()

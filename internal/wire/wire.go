@@ -153,6 +153,9 @@ type Command struct {
 	AgentID   string `json:"agent_id"`
 	AgentName string `json:"agent_name,omitempty"`
 	CommandSpec
+	// EnvKeys are the names of Env, which dashboards get instead: env
+	// values go to the command's agent only.
+	EnvKeys     []string     `json:"env_keys,omitempty"`
 	Session     bool         `json:"session,omitempty"` // started by the agent itself (agent -- PROGRAM)
 	State       CommandState `json:"state"`
 	ExitCode    *int         `json:"exit_code,omitempty"`
