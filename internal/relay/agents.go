@@ -249,9 +249,12 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		ac.logs[f.CommandID] = log
 	}
 	ac.lastLog = log
-	_, exitReady, behind := log.appendFrame(f, data, r.persist)
+	gap, exitReady, behind := log.appendFrame(f, data, r.persist)
 	for _, s := range behind {
 		s.d.fallBehind(r, log, s.owner, s.next)
+	}
+	if gap > 0 {
+		r.unreportedGap(ac, f.CommandID, f.Offset-gap, f.Offset)
 	}
 	if exitReady {
 		r.completeExit(f.CommandID)
@@ -314,7 +317,9 @@ func (r *Relay) commandExited(ac *agentConn, m *wire.Exited) {
 	cs.exit = m
 	if cs.out.expectExit(m.Offset) {
 		r.finalizeLocked(cs, *m)
+		return
 	}
+	r.awaitOutputLocked(cs, m)
 }
 
 // completeExit finalizes a command whose missing output has now arrived.

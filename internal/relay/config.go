@@ -14,9 +14,13 @@ type Config struct {
 	LostAfter        time.Duration // offline time after which running commands are lost; default 2m
 	HandshakeTimeout time.Duration // time allowed for hello; default 10s
 	HeartbeatEvery   time.Duration // agent heartbeat period announced in welcome; default 5s
-	SendQueueBytes   int64         // bytes queued to one peer before it is cut off; default 16 MiB
-	TailBytes        int           // output kept in memory per command for resuming; default 1 MiB
-	RecentCommands   int           // final commands kept in memory and in snapshots; default 100
+	// ExitWait is how long the relay waits, after an agent's exited, for
+	// output it announced but did not send; then the missing bytes count
+	// as lost and the command ends. Default 10s.
+	ExitWait       time.Duration
+	SendQueueBytes int64 // bytes queued to one peer before it is cut off; default 16 MiB
+	TailBytes      int   // output kept in memory per command for resuming; default 1 MiB
+	RecentCommands int   // final commands kept in memory and in snapshots; default 100
 	// NoAuth turns authentication off: every connection acts as an
 	// anonymous admin. Only for loopback-only relays (cmd/relay enforces).
 	NoAuth bool
@@ -79,6 +83,7 @@ func (c *Config) setDefaults() {
 	def(&c.LostAfter, 2*time.Minute)
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.HeartbeatEvery, 5*time.Second)
+	def(&c.ExitWait, 10*time.Second)
 	def(&c.SessionTTL, 24*time.Hour)
 	if c.Version == "" {
 		c.Version = "dev"

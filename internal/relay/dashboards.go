@@ -30,11 +30,12 @@ const (
 type dashboard struct {
 	conn     *conn
 	who      principal
-	client   string          // who it says it is, for requested_by
-	runs     *rate.Limiter   // run requests
-	input    *rate.Limiter   // input frames
-	typing   map[string]bool // commands it has typed into; owned by the reader
-	catchUp  chan struct{}   // tokens for catch-up frames in flight
+	client   string               // who it says it is, for requested_by
+	runs     *rate.Limiter        // run requests
+	input    *rate.Limiter        // input frames
+	typing   map[string]bool      // commands it has typed into; owned by the reader
+	refused  map[string]time.Time // when refused input to each command was last answered; owned by the reader
+	catchUp  chan struct{}        // tokens for catch-up frames in flight
 	released func()
 	replays  sync.WaitGroup // catch-up goroutines, ended before the dashboard is forgotten
 

@@ -48,7 +48,9 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 			d.typing[f.CommandID] = true // audit the refusal once, not per keystroke
 			r.audit(d.who, "input_start", f.CommandID, "denied", msg)
 		}
-		d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
+		if d.refusalDue(f.CommandID, time.Now()) {
+			d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
+		}
 		return
 	}
 	if !d.typing[f.CommandID] {
@@ -90,4 +92,24 @@ func (r *Relay) inputEnded(d *dashboard) {
 	for id := range d.typing {
 		r.audit(d.who, "input_end", id, "ok", "dashboard disconnected")
 	}
+}
+
+// Refused input is answered at most once a second per command: keys come
+// many a second, and one error says it all.
+const (
+	refuseEvery  = time.Second
+	refuseMemory = 1024 // commands remembered; past it, all are forgotten
+)
+
+// refusalDue reports whether refused input to command id should be
+// answered now, and if so notes that it was.
+func (d *dashboard) refusalDue(id string, now time.Time) bool {
+	if last, ok := d.refused[id]; ok && now.Sub(last) < refuseEvery {
+		return false
+	}
+	if d.refused == nil || len(d.refused) >= refuseMemory {
+		d.refused = make(map[string]time.Time)
+	}
+	d.refused[id] = now
+	return true
 }

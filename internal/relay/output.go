@@ -70,16 +70,19 @@ func newOutputLog(id string, stored int64, tailCap int) *outputLog {
 }
 
 // appendFrame adds an output frame from the agent and fans it out. It
-// returns the bytes that were new (nil for a duplicate), whether a
-// pending exit is now complete, and the subscriptions it took out of the
-// fan-out because their dashboards fell behind: the caller moves them to
-// a catch-up (dashboard.fallBehind), which takes locks this one may not.
-func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh []byte, exitReady bool, behind []*subscription) {
+// returns how many bytes the frame skips past the output so far (bytes
+// the agent lost without reporting them, which the caller counts as
+// lost), whether a pending exit is now complete, and the subscriptions it
+// took out of the fan-out because their dashboards fell behind: the
+// caller moves them to a catch-up (dashboard.fallBehind), which takes
+// locks this one may not.
+func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (gap int64, exitReady bool, behind []*subscription) {
 	o.mu.Lock()
 	if o.ended || f.End() <= o.received {
 		o.mu.Unlock()
-		return nil, false, nil // a resend of what we already have
+		return 0, false, nil // a resend of what we already have
 	}
+	gap = max(f.Offset-o.received, 0)
 	if f.Offset < o.received {
 		// Partly a resend: keep only the new tail.
 		f.Data = f.Data[o.received-f.Offset:]
@@ -103,7 +106,7 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (fresh [
 	if watch {
 		p.watch(o) // after o.mu: the persister takes its lock before a log's
 	}
-	return c.data, exitReady, behind
+	return gap, exitReady, behind
 }
 
 // takeLocked hands the output past taken to the persister as rows for

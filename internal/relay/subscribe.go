@@ -252,5 +252,5 @@ func (r *Relay) streamStored(d *dashboard, sub *dashboardSub, c wire.Command, fr
 		}
 		from = next
 	}
-	d.conn.sendMessage(&wire.OutputEnd{CommandID: c.ID, Offset: max(end, from)})
+	d.conn.sendMessage(&wire.OutputEnd{CommandID: c.ID, Offset: end})
 }
