@@ -65,6 +65,7 @@ func run(args []string) error {
 	storeAt := storeFlags(fs, "Path of the SQLite database file; its directory is created if missing. Same as --store sqlite:PATH.")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "How long an agent may stay silent before it is shown offline.")
 	lostAfter := fs.Duration("lost-after", 2*time.Minute, "How long an offline agent's running commands wait for it before they are marked lost.")
+	maxConns := fs.Int("max-conns-per-token", 64, "How many connections one token may have open at once; more are closed with 4429.")
 	exitWait := fs.Duration("exit-wait", 10*time.Second, "How long an ended command waits for output its agent announced but did not send; then the missing bytes count as lost and the command ends.")
 	shutdownWait := fs.Duration("shutdown-timeout", 10*time.Second, "How long a graceful shutdown may take before connections are cut.")
 	noAuth := fs.Bool("insecure-no-auth", false, "Turn authentication off: anyone who can connect is an admin. Refused unless --addr is a loopback address.")
@@ -125,7 +126,7 @@ func run(args []string) error {
 			return err
 		}
 	}
-	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter, ExitWait: *exitWait,
+	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter, ExitWait: *exitWait, MaxConnsPerToken: *maxConns,
 		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
 		NotifyURL:      *notifyURL,
