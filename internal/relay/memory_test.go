@@ -99,15 +99,23 @@ func TestEndedCommandsOutputLogsAreCollected(t *testing.T) {
 		refs = append(refs, ref)
 	})
 	old := refs[:commands-recent] // the recent ones stay, by design
-	relaytest.EventuallyEvery(t, 100*time.Millisecond, 30*time.Second, "the output logs of ended commands to be collected", func() bool {
+	alive := func() []int {
 		runtime.GC()
-		for _, ref := range old {
+		var held []int
+		for i, ref := range old {
 			if ref.Value() != nil {
-				return false
+				held = append(held, i)
 			}
 		}
-		return true
-	})
+		return held
+	}
+	deadline := time.Now().Add(time.Minute)
+	for held := alive(); len(held) > 0; held = alive() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after they ended, the relay still holds the output logs of commands %v of %d", held, len(old))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // settledHeap is the live heap after a full collection.
