@@ -54,11 +54,15 @@ In a pattern, * matches any run of characters, spaces and slashes
 included, ? matches exactly one, and every other character only itself.
 In a shell command, * and ? never match the shell's control characters
 ; & | < > ( ) $ ` + "`" + ` or a line break, so "make *" cannot be extended with a
-second command. For example, --allow 'make *' --allow 'go test ./...'.
-Patterns check only the command line, not the working directory or the
-environment a dashboard sends along, so allow only programs you would
-let a dashboard run with any arguments. The session is yours and is not
-checked. With --no-input, dashboards may watch and resize commands and
+second command. Allow exact command lines, or patterns whose program
+cannot be told to run other code: "make *" can (make --eval='...',
+make -f FILE, make SHELL=...), "make test" cannot. For example,
+--allow 'make test' --allow 'go test ./...'. On an agent with --allow, a
+command that sets an environment variable or a working directory is
+refused unless --allow-env NAME or --allow-cwd DIR permits it: a variable
+(MAKEFLAGS, PATH, LD_PRELOAD) or a directory (its own Makefile) can change
+what an allowed command runs. Programs are found on the agent's own PATH.
+The session is yours and is not checked. With --no-input, dashboards may watch and resize commands and
 the session but never type into them.
 
 On SIGINT or SIGTERM the agent stops its running commands (SIGTERM, then
@@ -99,7 +103,7 @@ func run(args []string, stderr io.Writer) int {
 		stop() // a second signal now ends the process at once
 	}()
 	log.Info("agent starting", "version", version, "id", a.ID(), "relay", cfg.RelayURL,
-		"allow", cfg.Allow, "no_input", cfg.NoInput)
+		"allow", cfg.Allow, "allow_env", cfg.AllowEnv, "allow_cwd", cfg.AllowCwd, "no_input", cfg.NoInput)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return 1
@@ -111,7 +115,7 @@ func run(args []string, stderr io.Writer) int {
 func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	cfg := agent.Config{Version: version, Labels: map[string]string{}}
 	buffer := byteSize(agent.DefaultBufferBytes)
-	var allow flagenv.Strings
+	var allow, allowEnv, allowCwd flagenv.Strings
 	host, _ := os.Hostname()
 
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
@@ -129,6 +133,8 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	tokenFile := fs.String("token-file", "", "A `file` holding the access token, instead of --token.")
 	ca := fs.String("ca", "", "A PEM `file` of certificate authorities to trust for a wss:// relay, besides the system's.")
 	fs.Var(&allow, "allow", "Run only commands that match this `pattern` (see above), and reject the others. Repeat the flag for more patterns; in the environment, separate them with commas (a pattern with a comma needs the flag). Without it, every command may run.")
+	fs.Var(&allowEnv, "allow-env", "With --allow: an environment variable `name` a command may set (repeatable). Without it, a command that sets any is refused.")
+	fs.Var(&allowCwd, "allow-cwd", "With --allow: an absolute `directory` a command may run in, that directory itself (repeatable). Without it, a command that sets a working directory is refused.")
 	fs.BoolVar(&cfg.NoInput, "no-input", false, "Refuse all input from dashboards: they may watch and resize this agent's commands and session, but not type into them.")
 	logLevel := fs.String("log-level", "info", "The least important log `level` shown: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "The log `format`, text or json. Logs go to standard error.")
@@ -158,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 		return cfg, err
 	}
 	cfg.BufferBytes = int64(buffer)
-	cfg.Allow = allow
+	cfg.Allow, cfg.AllowEnv, cfg.AllowCwd = allow, allowEnv, allowCwd
 	cfg.Session = fs.Args()
 	return cfg, nil
 }

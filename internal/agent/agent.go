@@ -88,6 +88,12 @@ type Config struct {
 	// smuggle in a second command. The session is the operator's own and
 	// is not checked.
 	Allow []string
+	// AllowEnv names the environment variables a command may set on an
+	// agent with Allow, and AllowCwd the working directories (absolute; the
+	// directory itself, not those below it) it may run in: otherwise a
+	// command that sets either is refused (see allowList).
+	AllowEnv []string
+	AllowCwd []string
 	// NoInput refuses all input from dashboards, to commands and the
 	// session alike: they may watch and resize, never type. The relay is
 	// told in the agent's registration (no_input), and each refused input
@@ -164,7 +170,7 @@ func New(cfg Config) (*Agent, error) {
 	if !wire.ValidID(cfg.ID) {
 		return nil, fmt.Errorf("agent id %q must be 1-255 printable ASCII characters without spaces", cfg.ID)
 	}
-	allow, err := newAllowList(cfg.Allow)
+	allow, err := newAllowList(cfg.Allow, cfg.AllowEnv, cfg.AllowCwd)
 	if err != nil {
 		return nil, err
 	}

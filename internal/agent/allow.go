@@ -3,6 +3,9 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"switchboard/internal/wire"
@@ -16,22 +19,66 @@ const shellControl = ";&|<>()$`\n\r"
 // maxQuoted bounds the command line quoted in a rejection reason.
 const maxQuoted = 200
 
-// allowList is the agent's --allow patterns. Empty allows everything.
-type allowList []string
+// allowList is the agent's --allow patterns, with the environment
+// variables (--allow-env) and working directories (--allow-cwd) a command
+// may set. No patterns allows everything.
+//
+// A pattern checks the command line alone, and what a program does also
+// depends on where and with what it runs: make reads the Makefile of its
+// working directory, and MAKEFLAGS, PATH or LD_PRELOAD change what runs.
+// So on an agent with patterns, a command that sets a variable or a
+// working directory the agent does not permit is refused; the program is
+// found on the agent's own PATH, never on one a dashboard sends.
+type allowList struct {
+	patterns []string
+	env      map[string]bool
+	cwds     []string // cleaned, symbolic links resolved
+}
 
-func newAllowList(patterns []string) (allowList, error) {
+func newAllowList(patterns, env, cwds []string) (allowList, error) {
+	l := allowList{patterns: patterns, env: map[string]bool{}}
 	for _, p := range patterns {
 		if p == "" {
-			return nil, errors.New("an allow pattern is empty; it would match no command")
+			return l, errors.New("an allow pattern is empty; it would match no command")
 		}
 	}
-	return allowList(patterns), nil
+	if len(patterns) == 0 && (len(env) > 0 || len(cwds) > 0) {
+		return l, errors.New("--allow-env and --allow-cwd loosen --allow: give --allow patterns too (without them every command may run)")
+	}
+	for _, name := range env {
+		if name == "" || strings.ContainsAny(name, "=\x00") {
+			return l, fmt.Errorf("--allow-env %q is not a variable name", name)
+		}
+		l.env[name] = true
+	}
+	for _, dir := range cwds {
+		real, err := realDir(dir)
+		if err != nil {
+			return l, fmt.Errorf("--allow-cwd %s: %w", dir, err)
+		}
+		l.cwds = append(l.cwds, real)
+	}
+	return l, nil
+}
+
+// realDir is dir as an absolute path with symbolic links resolved.
+func realDir(dir string) (string, error) {
+	if !filepath.IsAbs(dir) {
+		return "", errors.New("give an absolute path")
+	}
+	return filepath.EvalSymlinks(filepath.Clean(dir))
 }
 
 // check returns why spec may not run here, or "" if it may.
 func (l allowList) check(spec wire.CommandSpec) string {
-	if len(l) == 0 {
+	if len(l.patterns) == 0 {
 		return ""
+	}
+	if reason := l.checkEnv(spec.Env); reason != "" {
+		return reason
+	}
+	if reason := l.checkCwd(spec.Cwd); reason != "" {
+		return reason
 	}
 	line, shell := commandLine(spec)
 	wild := anyRune
@@ -48,8 +95,34 @@ func (l allowList) check(spec wire.CommandSpec) string {
 	return reason
 }
 
+// checkEnv refuses a variable the agent does not permit.
+func (l allowList) checkEnv(env map[string]string) string {
+	names := slices.Sorted(maps.Keys(env))
+	for _, name := range names {
+		if !l.env[name] {
+			return fmt.Sprintf("not allowed on this agent: the command sets %s, which no --allow-env permits (a variable can change what an allowed program runs)",
+				quoteShort(name))
+		}
+	}
+	return ""
+}
+
+// checkCwd refuses a working directory the agent does not permit: only
+// one of the --allow-cwd directories itself, after resolving links.
+func (l allowList) checkCwd(cwd string) string {
+	if cwd == "" {
+		return ""
+	}
+	real, err := realDir(cwd)
+	if err == nil && slices.Contains(l.cwds, real) {
+		return ""
+	}
+	return fmt.Sprintf("not allowed on this agent: the working directory %s is not one --allow-cwd permits (a directory can change what an allowed program runs, as a Makefile there does)",
+		quoteShort(cwd))
+}
+
 func (l allowList) matches(line string, wild func(rune) bool) bool {
-	for _, p := range l {
+	for _, p := range l.patterns {
 		if match(p, line, wild) {
 			return true
 		}

@@ -52,7 +52,7 @@ func TestAllowPatterns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reason := allowList{tt.pattern}.check(tt.spec)
+			reason := allowList{patterns: []string{tt.pattern}}.check(tt.spec)
 			if got := reason == ""; got != tt.allowed {
 				t.Fatalf("pattern %q, spec %+v: allowed %v, want %v (reason %q)", tt.pattern, tt.spec, got, tt.allowed, reason)
 			}
@@ -61,7 +61,7 @@ func TestAllowPatterns(t *testing.T) {
 }
 
 func TestAllowListAnyPatternMatches(t *testing.T) {
-	l := allowList{"make *", "go test *", "uptime"}
+	l := allowList{patterns: []string{"make *", "go test *", "uptime"}}
 	for _, ok := range []string{"make all", "go test ./...", "uptime"} {
 		if r := l.check(wire.CommandSpec{Shell: ok}); r != "" {
 			t.Errorf("%q rejected: %s", ok, r)
@@ -73,7 +73,7 @@ func TestAllowListAnyPatternMatches(t *testing.T) {
 }
 
 func TestAllowRejectionReasons(t *testing.T) {
-	l := allowList{"make *"}
+	l := allowList{patterns: []string{"make *"}}
 	tests := []struct {
 		spec wire.CommandSpec
 		want string
@@ -126,5 +126,22 @@ func TestRefusalsAnswerOncePerInterval(t *testing.T) {
 	}
 	if len(r) > refuseMemory {
 		t.Fatalf("remembers %d commands, more than %d", len(r), refuseMemory)
+	}
+}
+
+func TestAllowEnvAndCwdNeedPatterns(t *testing.T) {
+	for _, tt := range []struct {
+		patterns, env, cwds []string
+		want                string
+	}{
+		{nil, []string{"CI"}, nil, "give --allow patterns too"},
+		{nil, nil, []string{"/"}, "give --allow patterns too"},
+		{[]string{"make test"}, []string{"A=B"}, nil, "not a variable name"},
+		{[]string{"make test"}, nil, []string{"relative/dir"}, "give an absolute path"},
+		{[]string{"make test"}, nil, []string{"/no/such/dir"}, "no such file"},
+	} {
+		if _, err := newAllowList(tt.patterns, tt.env, tt.cwds); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("newAllowList(%v, %v, %v) = %v, want %q", tt.patterns, tt.env, tt.cwds, err, tt.want)
+		}
 	}
 }
