@@ -43,9 +43,21 @@ var timeType = reflect.TypeFor[time.Time]()
 // omitZeroTimeKeys adds to keys the JSON names of t's omitzero time
 // fields, looking into nested structs, pointers, slices and maps.
 func omitZeroTimeKeys(t reflect.Type, keys map[string]bool, seen map[reflect.Type]bool) {
+	walkFields(t, seen, func(f reflect.StructField) {
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Type == timeType && hasOption(opts, "omitzero") {
+			keys[name] = true
+		}
+	})
+}
+
+// walkFields calls visit with every field JSON sees in t and in the
+// types it holds (structs, pointers, slices, arrays, maps), each type
+// once; a time.Time is a value, not a struct to look into.
+func walkFields(t reflect.Type, seen map[reflect.Type]bool, visit func(reflect.StructField)) {
 	switch t.Kind() {
 	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		omitZeroTimeKeys(t.Elem(), keys, seen)
+		walkFields(t.Elem(), seen, visit)
 		return
 	case reflect.Struct:
 	default:
@@ -56,12 +68,8 @@ func omitZeroTimeKeys(t reflect.Type, keys map[string]bool, seen map[reflect.Typ
 	}
 	seen[t] = true
 	for f := range fieldsOf(t) {
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Type == timeType && hasOption(opts, "omitzero") {
-			keys[name] = true
-			continue
-		}
-		omitZeroTimeKeys(f.Type, keys, seen)
+		visit(f)
+		walkFields(f.Type, seen, visit)
 	}
 }
 

@@ -122,25 +122,6 @@ func TestOmitZeroIsForTimesThatEncodeCanFind(t *testing.T) {
 	}
 }
 
-func walkFields(t reflect.Type, seen map[reflect.Type]bool, visit func(reflect.StructField)) {
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		walkFields(t.Elem(), seen, visit)
-		return
-	case reflect.Struct:
-	default:
-		return
-	}
-	if t == timeType || seen[t] {
-		return
-	}
-	seen[t] = true
-	for f := range fieldsOf(t) {
-		visit(f)
-		walkFields(f.Type, seen, visit)
-	}
-}
-
 // TestAbsentFieldsAsDocumented: for every object in docs/protocol.md's
 // "Absent fields" table, an empty value is sent with exactly the fields
 // the table lists; and every message type has its row.
