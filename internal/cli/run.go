@@ -34,15 +34,9 @@ func run(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	targets := wire.Targets{Agents: agentsFlag}
-	if len(labels) > 0 {
-		targets.Labels = map[string]string{}
-		for _, l := range labels {
-			k, v, ok := strings.Cut(l, "=")
-			if !ok || k == "" {
-				return fail(env, "run: --label %q: want key=value", l)
-			}
-			targets.Labels[k] = v
-		}
+	var err error
+	if targets.Labels, err = keyValues("--label", labels); err != nil {
+		return fail(env, "run: %v", err)
 	}
 	if targets.Empty() {
 		fmt.Fprintln(env.Stderr, "run: name a target with --agent or --label")
@@ -54,15 +48,8 @@ func run(ctx context.Context, env Env, args []string) int {
 	} else {
 		spec.Argv = fs.Args()
 	}
-	if len(envs) > 0 {
-		spec.Env = map[string]string{}
-		for _, e := range envs {
-			k, v, ok := strings.Cut(e, "=")
-			if !ok || k == "" {
-				return fail(env, "run: --env %q: want KEY=VALUE", e)
-			}
-			spec.Env[k] = v
-		}
+	if spec.Env, err = keyValues("--env", envs); err != nil {
+		return fail(env, "run: %v", err)
 	}
 	cl, err := c.dial(ctx, env)
 	if err != nil {
@@ -212,4 +199,20 @@ func describeEnd(c wire.Command) string {
 		s += ": " + c.Reason
 	}
 	return s
+}
+
+// keyValues turns repeated KEY=VALUE flags into a map; nil for none.
+func keyValues(flag string, list []string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(list))
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
