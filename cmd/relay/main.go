@@ -83,6 +83,7 @@ func run(args []string) error {
 	maxLabelKey := fs.Int("agent-max-label-key", 64, "Longest label name an agent may declare, in bytes.")
 	maxLabelValue := fs.Int("agent-max-label-value", 256, "Longest label value an agent may declare, in bytes.")
 	maxSessions := fs.Int("agent-max-sessions", 16, "How many sessions (agent -- PROGRAM) one agent may have open at once.")
+	syncMode := fs.String("sync", "full", "How far a commit goes before the relay acknowledges the output in it to its agent, which then forgets it: full (on the disk: survives a power cut) or normal (SQLite syncs at checkpoints, PostgreSQL commits asynchronously: faster, but a power cut may lose the last seconds of acknowledged output).")
 	sessionTTL := fs.Duration("session-ttl", 24*time.Hour, "How long a browser stays signed in (at most as long as its token is valid).")
 	notifyURL := fs.String("notify-url", "", "An http or https `URL` to POST a JSON event to whenever a command starts or stops waiting for a person (docs/awareness.md): a chat webhook, ntfy, a script. Failed posts are retried; the relay never waits for it.")
 	readPoller := fs.Bool("read-poller", true, "Read agents' sockets from a few epoll pollers (Linux, plain TCP) instead of from a goroutine each.")
@@ -112,6 +113,13 @@ func run(args []string) error {
 	spec, err := storeAt()
 	if err != nil {
 		return err
+	}
+	switch *syncMode {
+	case "full":
+	case "normal":
+		spec.asyncCommit = true
+	default:
+		return fmt.Errorf("--sync %q: want full or normal", *syncMode)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -36,6 +36,8 @@ var (
 type storeSpec struct {
 	postgres string // the URL, when it is PostgreSQL
 	path     string // the file, when it is SQLite
+	// asyncCommit: commits do not wait for the disk (--sync normal).
+	asyncCommit bool
 }
 
 // storeFlags defines --store and --db on fs; spec reads them once fs is
@@ -74,12 +76,20 @@ func parseStore(s string) (storeSpec, error) {
 // open opens the store, creating a SQLite file's directory if needed.
 func (s storeSpec) open(ctx context.Context) (relayStore, error) {
 	if s.postgres != "" {
-		return postgres.Open(ctx, s.postgres)
+		var opts []postgres.Option
+		if s.asyncCommit {
+			opts = append(opts, postgres.WithAsyncCommit())
+		}
+		return postgres.Open(ctx, s.postgres, opts...)
 	}
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	return sqlite.Open(ctx, s.path)
+	sync := sqlite.SyncFull
+	if s.asyncCommit {
+		sync = sqlite.SyncNormal
+	}
+	return sqlite.Open(ctx, s.path, sqlite.WithSync(sync))
 }
 
 // String names the store for logs, without a password.

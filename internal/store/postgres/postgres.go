@@ -50,12 +50,31 @@ type Store struct {
 	applyTimeout time.Duration // defaultApplyTimeout, shorter in tests
 }
 
+// Option sets how Open opens the store.
+type Option func(*pgxpool.Config)
+
+// WithAsyncCommit makes batches commit without waiting for the server's
+// disk (synchronous_commit off, relay --sync normal): a crash of the
+// server may undo the last commits, whose output the relay acknowledged.
+// By default a commit waits for the disk, as PostgreSQL's does; a
+// synchronous_commit in the URL wins over either.
+func WithAsyncCommit() Option {
+	return func(cfg *pgxpool.Config) {
+		if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
+			cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+		}
+	}
+}
+
 // Open connects to the database at url (postgres://user@host:port/db?…, or
 // any form pgx accepts) and brings its schema up to date.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open store: parse PostgreSQL URL: %w", errors.Unwrap(err))
+	}
+	for _, opt := range opts {
+		opt(cfg)
 	}
 	s := &Store{name: describe(cfg), applyTimeout: defaultApplyTimeout}
 	if err := s.open(ctx, cfg); err != nil {

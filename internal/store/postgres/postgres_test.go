@@ -180,3 +180,25 @@ func TestServerOutage(t *testing.T) {
 		t.Fatalf("after the outage: %+v", st)
 	}
 }
+
+// TestCommitsWaitForTheDisk: by default a commit waits for the server's
+// disk; WithAsyncCommit (relay --sync normal) does not; a setting in the
+// URL wins.
+func TestCommitsWaitForTheDisk(t *testing.T) {
+	url := pgtest.URL(t)
+	for _, tt := range []struct {
+		url  string
+		opts []Option
+		want string
+	}{{url, nil, "on"}, {url, []Option{WithAsyncCommit()}, "off"}, {url + "&synchronous_commit=local", []Option{WithAsyncCommit()}, "local"}} {
+		s, err := Open(context.Background(), tt.url, tt.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := s.w.QueryRow(context.Background(), "SHOW synchronous_commit").Scan(&got); err != nil || got != tt.want {
+			t.Errorf("%d options: synchronous_commit = %q, %v; want %q", len(tt.opts), got, err, tt.want)
+		}
+		s.Close()
+	}
+}

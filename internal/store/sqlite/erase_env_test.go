@@ -15,7 +15,7 @@ import (
 // command events; a queued command keeps them, to start as asked.
 func TestMigrationErasesEnv(t *testing.T) {
 	ctx := context.Background()
-	w, err := openWriter(ctx, filepath.Join(t.TempDir(), "sb.db"))
+	w, err := openWriter(ctx, filepath.Join(t.TempDir(), "sb.db"), SyncFull)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -39,18 +40,48 @@ type DB struct {
 	reads  readStmts
 }
 
+// Sync is how far a commit goes before Apply returns.
+type Sync string
+
+const (
+	// SyncFull: every commit is on the disk (the WAL is synced) before
+	// Apply returns, so output the relay acknowledges to an agent, which
+	// then forgets it, survives a power cut. The default.
+	SyncFull Sync = "full"
+	// SyncNormal: the WAL is synced at checkpoints only. A crash of the
+	// relay loses nothing, but a power cut may undo the last commits,
+	// whose output was already acknowledged: faster commits for those who
+	// take that risk (relay --sync normal).
+	SyncNormal Sync = "normal"
+)
+
+// Option sets how Open opens the store.
+type Option func(*options)
+
+type options struct{ sync Sync }
+
+// WithSync sets how far a commit goes (default SyncFull).
+func WithSync(s Sync) Option { return func(o *options) { o.sync = s } }
+
 // Open opens the store at path, creating the file if needed (mode 0600),
 // and brings its schema up to date. It refuses a database, or a directory
 // for it, that another user owns or can write, and a link in its place.
-func Open(ctx context.Context, path string) (*DB, error) {
-	db, err := open(ctx, path)
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	o := options{sync: SyncFull}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.sync != SyncFull && o.sync != SyncNormal {
+		return nil, fmt.Errorf("open store %s: sync %q: want full or normal", path, o.sync)
+	}
+	db, err := open(ctx, path, o)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w%s", path, err, diagnose(path, err))
 	}
 	return db, nil
 }
 
-func open(ctx context.Context, path string) (_ *DB, err error) {
+func open(ctx context.Context, path string, o options) (_ *DB, err error) {
 	if err := prepareFiles(path); err != nil {
 		return nil, err
 	}
@@ -60,7 +91,7 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 			_ = db.Close() // the setup error says more than a close error would
 		}
 	}()
-	if db.w, err = openWriter(ctx, path); err != nil {
+	if db.w, err = openWriter(ctx, path, o.sync); err != nil {
 		return nil, err
 	}
 	if _, err = runMigrations(ctx, db.w, migrations); err != nil {
@@ -80,23 +111,24 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 
 // openWriter opens the single write connection and puts the file in WAL
 // mode, which persists in the file and lets readers run beside the writer.
-func openWriter(ctx context.Context, path string) (*sql.DB, error) {
+func openWriter(ctx context.Context, path string, sync Sync) (*sql.DB, error) {
 	w, err := sql.Open("sqlite", dsn(path, url.Values{
 		// Take the write lock at BEGIN: a deferred transaction that must
 		// upgrade later can fail with SQLITE_BUSY without waiting.
 		"_txlock": {"immediate"},
-		// In WAL mode NORMAL syncs at checkpoints, not at every commit: a
-		// relay crash loses nothing, a power cut may undo the last commits
-		// (output already acked). That is the price of commits that do not
-		// wait for the disk. A checkpoint truncates the WAL to 64 MiB so one
-		// huge batch does not leave a huge file behind.
+		// In WAL mode FULL syncs the WAL at every commit, NORMAL only at
+		// checkpoints (see Sync). The persister's group commit (a batch of
+		// every stream's rows per commit, at most one commit per 200 ms
+		// while only output waits) keeps syncs few either way. A
+		// checkpoint truncates the WAL to 64 MiB so one huge batch does not
+		// leave a huge file behind.
 		//
 		// The file is mostly output blobs. With 16 KiB pages rather than 4
 		// a commit writes a quarter of the WAL frames, one syscall each:
 		// BenchmarkApplyOutput went from 200 to 350 MB/s for 64 KiB chunks
 		// and from 150 to 210 for 4 KiB ones; 64 KiB pages did worse for
 		// small chunks. page_size only takes effect on a new file.
-		"_pragma": {"synchronous(NORMAL)", "journal_size_limit(67108864)", "page_size(16384)"},
+		"_pragma": {"synchronous(" + strings.ToUpper(string(sync)) + ")", "journal_size_limit(67108864)", "page_size(16384)"},
 	}))
 	if err != nil {
 		return nil, err

@@ -195,3 +195,43 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+// TestSyncModes: commits are synced at each commit by default (what the
+// relay acknowledges is on disk), and only at checkpoints with SyncNormal.
+func TestSyncModes(t *testing.T) {
+	for _, tt := range []struct {
+		opts []Option
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{nil, 2}, {[]Option{WithSync(SyncFull)}, 2}, {[]Option{WithSync(SyncNormal)}, 1}} {
+		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), tt.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := db.w.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != tt.want {
+			t.Errorf("options %d: synchronous = %d, %v; want %d", len(tt.opts), got, err, tt.want)
+		}
+		db.Close()
+	}
+	if _, err := Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), WithSync("off")); err == nil {
+		t.Error("sync off was accepted")
+	}
+}
+
+// BenchmarkStoreSyncNormal is BenchmarkStore with commits synced only at
+// checkpoints, to weigh what durable commits cost.
+func BenchmarkStoreSyncNormal(b *testing.B) {
+	h := harness
+	h.New = func(t testing.TB) func(testing.TB) storetest.Store {
+		path := filepath.Join(t.TempDir(), "switchboard.db")
+		return func(t testing.TB) storetest.Store {
+			db, err := Open(context.Background(), path, WithSync(SyncNormal))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return db
+		}
+	}
+	storetest.Bench(b, h)
+}
