@@ -10,12 +10,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"switchboard/internal/auth"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
 // agentConn is one live agent connection.
 type agentConn struct {
-	conn    *conn
+	conn    *transport.Conn
 	agentID string
 	name    string
 	who     principal
@@ -36,24 +37,24 @@ func (r *Relay) serveAgent(w http.ResponseWriter, req *http.Request) {
 // it. (A goroutine's stack is halved at a GC only while it uses less than
 // a quarter of it; S4's 10,000 idle agents' stacks went from 4 to 8 KiB
 // when this wait took 32 bytes more.)
-func (r *Relay) agentSession(c *conn, h *wire.Hello, who principal) {
+func (r *Relay) agentSession(c *transport.Conn, h *wire.Hello, who principal) {
 	ac := r.admitAgent(c, h, who)
 	if ac == nil {
 		return
 	}
-	err := c.readLoop(func(kind int, data []byte) func() { return r.handleAgentMessage(ac, kind, data) })
+	err := c.ReadLoop(func(kind int, data []byte) func() { return r.handleAgentMessage(ac, kind, data) })
 	r.agentGone(ac, err)
 }
 
 // admitAgent checks an agent's hello and registers it; nil if refused.
 //
 //go:noinline (see agentSession)
-func (r *Relay) admitAgent(c *conn, h *wire.Hello, who principal) *agentConn {
+func (r *Relay) admitAgent(c *transport.Conn, h *wire.Hello, who principal) *agentConn {
 	if err := r.checkDeclaration(h.Agent); err != nil {
 		r.auditAgent(who, h.Agent, err)
-		c.setWhy("handshake")
-		c.sendError(wire.CodeBadHandshake, err.Error(), "", "")
-		c.closeGracefully(wire.CloseBadHandshake, err.Error())
+		c.SetWhy("handshake")
+		c.SendError(wire.CodeBadHandshake, err.Error(), "", "")
+		c.Close(wire.CloseBadHandshake, err.Error())
 		return nil
 	}
 	if err := r.claimAgent(who, h.Agent); err != nil {
@@ -72,7 +73,7 @@ func (r *Relay) admitAgent(c *conn, h *wire.Hello, who principal) *agentConn {
 //
 //go:noinline (see agentSession)
 func (r *Relay) agentGone(ac *agentConn, err error) {
-	ac.log.Info("agent disconnected", "remote", ac.conn.remote, "err", err)
+	ac.log.Info("agent disconnected", "remote", ac.conn.Remote(), "err", err)
 	r.agentLeft(ac)
 }
 
@@ -105,8 +106,8 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 		r.agents[ac.agentID] = a
 	}
 	if a.conn != nil {
-		a.conn.conn.setWhy("replaced")
-		a.conn.conn.closeNow(wire.CloseReplaced, "replaced by a newer connection with the same agent id")
+		a.conn.conn.SetWhy("replaced")
+		a.conn.conn.CloseNow(wire.CloseReplaced, "replaced by a newer connection with the same agent id")
 	}
 	a.conn = ac
 	a.info.AgentInfo = *h.Agent
@@ -132,17 +133,17 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 		}
 		resume = append(resume, wire.Ack{CommandID: hc.CommandID, Offset: off})
 	}
-	ac.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version,
+	ac.conn.SendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version,
 		HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds(), Resume: resume})
 	for i := range acks {
-		ac.conn.sendMessage(&acks[i])
+		ac.conn.SendMessage(&acks[i])
 	}
 	for _, cs := range a.live {
 		switch {
 		case held[cs.cmd.ID]:
 			if cs.cancelPending {
 				cs.cancelPending = false
-				ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
+				ac.conn.SendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
 			}
 		case cs.cmd.State == wire.StateRunning:
 			r.finalizeLocked(cs, wire.Exited{State: wire.StateLost,
@@ -151,7 +152,7 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 			cs.dispatched = false
 		}
 	}
-	ac.log.Info("agent connected", "remote", ac.conn.remote, "holding", len(h.Holding))
+	ac.log.Info("agent connected", "remote", ac.conn.Remote(), "holding", len(h.Holding))
 	r.agentChangedLocked(a)
 	r.dispatchLocked(a)
 }
@@ -192,7 +193,7 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) (then f
 	}
 	m, err := wire.Decode(data)
 	if err != nil {
-		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		ac.conn.SendError(wire.ErrorCode(err), err.Error(), "", "")
 		return nil
 	}
 	switch m := m.(type) {
@@ -216,7 +217,7 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) (then f
 	case *wire.Error:
 		ac.log.Warn("agent reported an error", "code", m.Code, "message", m.Message, "command_id", m.CommandID)
 	default:
-		ac.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message an agent may send", m.MessageType()), "", "")
+		ac.conn.SendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message an agent may send", m.MessageType()), "", "")
 	}
 	return nil
 }
@@ -228,7 +229,7 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		err = fmt.Errorf("%w: agents send output frames (kind 1), not kind %d", wire.ErrBadMessage, f.Kind)
 	}
 	if err != nil {
-		ac.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		ac.conn.SendError(wire.ErrorCode(err), err.Error(), "", "")
 		return
 	}
 	log := ac.lastLog
@@ -305,13 +306,13 @@ func (r *Relay) commandExited(ac *agentConn, m *wire.Exited) {
 	if cs == nil || cs.cmd.State.Final() {
 		// Already final here (cancelled while queued, lost, or forgotten):
 		// nothing more will be stored, so the agent may let go of it.
-		ac.conn.sendMessage(&wire.Ack{CommandID: m.CommandID, Offset: m.Offset, Done: true})
+		ac.conn.SendMessage(&wire.Ack{CommandID: m.CommandID, Offset: m.Offset, Done: true})
 		return
 	}
 	switch m.State {
 	case wire.StateExited, wire.StateCanceled, wire.StateTimedOut, wire.StateRejected:
 	default:
-		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("exited.state %q is not a final state an agent reports", m.State), "", m.CommandID)
+		ac.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("exited.state %q is not a final state an agent reports", m.State), "", m.CommandID)
 		return
 	}
 	cs.exit = m
@@ -333,7 +334,7 @@ func (r *Relay) completeExit(id string) {
 
 func (r *Relay) outputDropped(ac *agentConn, m *wire.OutputDropped) {
 	if m.From < 0 || m.To < m.From {
-		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("output.dropped range [%d, %d) is invalid", m.From, m.To), "", m.CommandID)
+		ac.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("output.dropped range [%d, %d) is invalid", m.From, m.To), "", m.CommandID)
 		return
 	}
 	r.mu.Lock()

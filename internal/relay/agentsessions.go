@@ -28,7 +28,7 @@ const storeLookup = 10 * time.Second
 func (r *Relay) sessionOpened(ac *agentConn, m *wire.SessionOpened) (then func()) {
 	id := m.Command.ID
 	if !wire.ValidID(id) {
-		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("session id %q is not a valid id", id), "", "")
+		ac.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("session id %q is not a valid id", id), "", "")
 		return nil
 	}
 	r.mu.Lock()
@@ -48,7 +48,7 @@ func (r *Relay) sessionOpened(ac *agentConn, m *wire.SessionOpened) (then func()
 		switch {
 		case errors.Is(err, store.ErrNotFound), err == nil && len(cmds) == 0:
 		case err != nil:
-			ac.conn.sendError(wire.CodeStorage, fmt.Sprintf("look up session id %s: %v; send it again", id, err), "", id)
+			ac.conn.SendError(wire.CodeStorage, fmt.Sprintf("look up session id %s: %v; send it again", id, err), "", id)
 			return
 		case cmds[0].AgentID == ac.agentID && cmds[0].Session:
 			return // its own session, over and stored: nothing to open
@@ -117,5 +117,5 @@ func (r *Relay) openSessionLocked(ac *agentConn, c wire.Command) {
 func (r *Relay) refuseSession(ac *agentConn, id string, err error) {
 	ac.log.Warn("refused a session", "command_id", id, "why", err)
 	r.auditDenied(ac.who, "session", id, fmt.Sprintf("agent %s (%s): %v", ac.name, ac.agentID, err))
-	ac.conn.sendError(wire.CodeInvalidArgument, err.Error(), "", id)
+	ac.conn.SendError(wire.CodeInvalidArgument, err.Error(), "", id)
 }

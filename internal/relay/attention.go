@@ -22,7 +22,7 @@ const maxAttentionAge = 24 * time.Hour
 // commandAttention records an agent's report about one of its commands.
 func (r *Relay) commandAttention(ac *agentConn, m *wire.AttentionReport) {
 	if !m.State.Reportable() {
-		ac.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("attention state %q is not waiting, quiet, working or idle", m.State), "", m.CommandID)
+		ac.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("attention state %q is not waiting, quiet, working or idle", m.State), "", m.CommandID)
 		return
 	}
 	reason, title := wire.CleanText(m.Reason, wire.MaxAttentionReason), wire.CleanText(m.Title, wire.MaxTitle)

@@ -11,6 +11,7 @@ import (
 
 	"switchboard/internal/auth"
 	"switchboard/internal/store"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -144,12 +145,12 @@ func remoteIP(addr string) string {
 
 // authorize authenticates a connection that said hello and admits it for
 // act; on failure it has closed c with the reason.
-func (r *Relay) authorize(c *conn, req *http.Request, h *wire.Hello, act auth.Action) (principal, bool) {
+func (r *Relay) authorize(c *transport.Conn, req *http.Request, h *wire.Hello, act auth.Action) (principal, bool) {
 	who, err := r.authenticate(req, h)
 	if err != nil {
-		c.sendError(wire.CodeUnauthorized, err.Error(), "", "")
-		c.setWhy("unauthorized")
-		c.closeGracefully(wire.CloseUnauthorized, "unauthorized: "+err.Error())
+		c.SendError(wire.CodeUnauthorized, err.Error(), "", "")
+		c.SetWhy("unauthorized")
+		c.Close(wire.CloseUnauthorized, "unauthorized: "+err.Error())
 		return who, false
 	}
 	return who, r.admit(c, who, act)
@@ -157,13 +158,13 @@ func (r *Relay) authorize(c *conn, req *http.Request, h *wire.Hello, act auth.Ac
 
 // admit checks the principal may use the endpoint and has a connection
 // to spare, closing c with the matching code if not.
-func (r *Relay) admit(c *conn, p principal, act auth.Action) bool {
+func (r *Relay) admit(c *transport.Conn, p principal, act auth.Action) bool {
 	if !r.cfg.NoAuth && !auth.Allows(p.role, act) {
 		msg := fmt.Sprintf("a token with role %s may not %s", p.role, describeAction(act))
 		r.auditDenied(p, "connect", "", msg)
-		c.sendError(wire.CodeForbidden, msg, "", "")
-		c.setWhy("forbidden")
-		c.closeGracefully(wire.CloseForbidden, msg)
+		c.SendError(wire.CodeForbidden, msg, "", "")
+		c.SetWhy("forbidden")
+		c.Close(wire.CloseForbidden, msg)
 		return false
 	}
 	r.mu.Lock()
@@ -172,9 +173,9 @@ func (r *Relay) admit(c *conn, p principal, act auth.Action) bool {
 		r.mu.Unlock()
 		msg := fmt.Sprintf("token %s already has %d connections, the limit", p.token, n)
 		r.auditDenied(p, "connect", "", msg)
-		c.sendError(wire.CodeRateLimited, msg, "", "")
-		c.setWhy("too_many_connections")
-		c.closeGracefully(wire.CloseTooManyConnections, msg)
+		c.SendError(wire.CodeRateLimited, msg, "", "")
+		c.SetWhy("too_many_connections")
+		c.Close(wire.CloseTooManyConnections, msg)
 		return false
 	}
 	r.connsByToken[p.token] = n + 1
@@ -249,18 +250,18 @@ func (r *Relay) watchTokens(ctx context.Context) {
 func (r *Relay) closeInvalid(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	closeIf := func(c *conn, p principal) {
+	closeIf := func(c *transport.Conn, p principal) {
 		if !p.until.IsZero() && !now.Before(p.until) {
-			c.setWhy("revoked")
-			c.sendError(wire.CodeUnauthorized, "the browser session has expired: sign in again", "", "")
-			c.closeGracefully(wire.CloseUnauthorized, "browser session expired")
+			c.SetWhy("revoked")
+			c.SendError(wire.CodeUnauthorized, "the browser session has expired: sign in again", "", "")
+			c.Close(wire.CloseUnauthorized, "browser session expired")
 			return
 		}
 		if !r.tokens.stillValid(p.token, now) {
 			msg := fmt.Sprintf("token %s was revoked or has expired", p.token)
-			c.setWhy("revoked")
-			c.sendError(wire.CodeUnauthorized, msg, "", "")
-			c.closeGracefully(wire.CloseUnauthorized, msg)
+			c.SetWhy("revoked")
+			c.SendError(wire.CodeUnauthorized, msg, "", "")
+			c.Close(wire.CloseUnauthorized, msg)
 		}
 	}
 	for d := range r.dashboards {

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/store"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -50,7 +52,7 @@ func benchFanOut(b *testing.B, size, n int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.run(ctx)
-	conns, received := fanOutPeers(b, m, n)
+	conns, received := fanOutPeers(b, n)
 	out := newOutputLog("c-bench", 0, 1<<20)
 	for _, c := range conns {
 		d := &dashboard{conn: c}
@@ -77,12 +79,12 @@ func benchFanOut(b *testing.B, size, n int) {
 }
 
 // waitFanOut waits until every dashboard has read at least want frames.
-func waitFanOut(b *testing.B, conns []*conn, received []atomic.Int64, want int64) {
+func waitFanOut(b *testing.B, conns []*transport.Conn, received []atomic.Int64, want int64) {
 	deadline := time.Now().Add(time.Minute)
 	for i := range received {
 		for received[i].Load() < want {
-			if isClosed(conns[i].done) {
-				why, _ := conns[i].closeWhy.Load().(string)
+			if closed(conns[i].Done()) {
+				why := conns[i].Why()
 				b.Fatalf("dashboard %d was disconnected (%s) after %d frames", i, why, received[i].Load())
 			}
 			if time.Now().After(deadline) {
@@ -96,25 +98,24 @@ func waitFanOut(b *testing.B, conns []*conn, received []atomic.Int64, want int64
 // fanOutPeers connects n dashboard conns, each with a client that reads
 // and counts everything written to it. Conns are returned in the order of
 // the counters.
-func fanOutPeers(b *testing.B, m *metrics, n int) ([]*conn, []atomic.Int64) {
-	var upgrader websocket.Upgrader
-	accepted := make(chan *conn, 1)
+func fanOutPeers(b *testing.B, n int) ([]*transport.Conn, []atomic.Int64) {
+	engine := transport.NewEngine(transport.Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	accepted := make(chan *transport.Conn, 1)
 	var handlers sync.WaitGroup
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := upgrader.Upgrade(w, r, nil)
+		c, err := engine.Upgrade(w, r, transport.Accept{Kind: kindDashboard, ReadTimeout: time.Minute, MaxPending: 1 << 30})
 		if err != nil {
 			return
 		}
 		handlers.Add(1)
 		defer handlers.Done()
-		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, 20*time.Second, 1<<30, m.forKind(kindDashboard))
-		go c.writeLoop()
+		c.Start()
 		accepted <- c
-		_ = c.readLoop(func(int, []byte) func() { return nil })
-		<-c.done
+		_ = c.ReadLoop(func(int, []byte) func() { return nil })
+		<-c.Done()
 	}))
 	received := make([]atomic.Int64, n)
-	conns := make([]*conn, n)
+	conns := make([]*transport.Conn, n)
 	var clients []*websocket.Conn
 	for i := range n {
 		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -140,6 +141,7 @@ func fanOutPeers(b *testing.B, m *metrics, n int) ([]*conn, []atomic.Int64) {
 		}
 		handlers.Wait()
 		srv.Close()
+		engine.Stop()
 	})
 	return conns, received
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"switchboard/internal/auth"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -28,7 +29,7 @@ const (
 
 // dashboard is one connected dashboard.
 type dashboard struct {
-	conn     *conn
+	conn     *transport.Conn
 	who      principal
 	client   string               // who it says it is, for requested_by
 	runs     *rate.Limiter        // run requests
@@ -65,14 +66,14 @@ func (r *Relay) serveDashboard(w http.ResponseWriter, req *http.Request) {
 }
 
 // dashboardSession serves a dashboard that said hello and was admitted.
-func (r *Relay) dashboardSession(c *conn, h *wire.Hello, who principal) {
+func (r *Relay) dashboardSession(c *transport.Conn, h *wire.Hello, who principal) {
 	d := &dashboard{conn: c, who: who, client: requester(h.Client, who), subs: make(map[string]*dashboardSub),
 		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool),
 		runs:  rate.NewLimiter(rate.Limit(r.cfg.RunsPerSecond), int(4*r.cfg.RunsPerSecond)),
 		input: rate.NewLimiter(rate.Limit(r.cfg.InputPerSecond), int(4*r.cfg.InputPerSecond))}
 	d.released = func() { <-d.catchUp }
 	r.dashboardJoined(d)
-	err := c.readLoop(func(kind int, data []byte) func() { r.handleDashboardMessage(d, kind, data); return nil })
+	err := c.ReadLoop(func(kind int, data []byte) func() { r.handleDashboardMessage(d, kind, data); return nil })
 	r.log.Debug("dashboard disconnected", "client", d.client, "err", err)
 	r.mu.Lock()
 	delete(r.dashboards, d)
@@ -104,7 +105,7 @@ func (r *Relay) permit(d *dashboard, act auth.Action, requestID, commandID strin
 	}
 	msg := fmt.Sprintf("a token with role %s may not %s", d.who.role, describeAction(act))
 	r.auditDenied(d.who, string(act), commandID, msg)
-	d.conn.sendError(wire.CodeForbidden, msg, requestID, commandID)
+	d.conn.SendError(wire.CodeForbidden, msg, requestID, commandID)
 	return false
 }
 
@@ -113,7 +114,7 @@ func limited(d *dashboard, l *rate.Limiter, what, requestID, commandID string) b
 	if l.Allow() {
 		return false
 	}
-	d.conn.sendError(wire.CodeRateLimited, fmt.Sprintf("too many %s on this connection: dropped; slow down", what), requestID, commandID)
+	d.conn.SendError(wire.CodeRateLimited, fmt.Sprintf("too many %s on this connection: dropped; slow down", what), requestID, commandID)
 	return true
 }
 
@@ -126,9 +127,9 @@ func (r *Relay) dashboardJoined(d *dashboard) {
 		return
 	}
 	r.dashboards[d] = struct{}{}
-	d.conn.sendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
+	d.conn.SendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
 	for _, part := range r.snapshotPartsLocked() {
-		d.conn.enqueueFree(part)
+		d.conn.SendFree(part)
 	}
 }
 
@@ -139,7 +140,7 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 	}
 	m, err := wire.Decode(data)
 	if err != nil {
-		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		d.conn.SendError(wire.ErrorCode(err), err.Error(), "", "")
 		return
 	}
 	switch m := m.(type) {
@@ -166,7 +167,7 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 	case *wire.AgentForget:
 		r.forgetAgent(d, m)
 	default:
-		d.conn.sendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
+		d.conn.SendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}
 }
 
@@ -200,11 +201,11 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 		return
 	}
 	if err := validSpec(&m.CommandSpec); err != nil {
-		d.conn.sendError(wire.CodeInvalidArgument, err.Error(), m.RequestID, "")
+		d.conn.SendError(wire.CodeInvalidArgument, err.Error(), m.RequestID, "")
 		return
 	}
 	if m.Targets.Empty() {
-		d.conn.sendError(wire.CodeInvalidArgument, "targets: name at least one agent or label", m.RequestID, "")
+		d.conn.SendError(wire.CodeInvalidArgument, "targets: name at least one agent or label", m.RequestID, "")
 		return
 	}
 	now := time.Now().UTC()
@@ -217,7 +218,7 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 		}
 	}
 	if len(targets) == 0 {
-		d.conn.sendError(wire.CodeNoTargets, fmt.Sprintf("no known agent matches %s", describeTargets(m.Targets)), m.RequestID, "")
+		d.conn.SendError(wire.CodeNoTargets, fmt.Sprintf("no known agent matches %s", describeTargets(m.Targets)), m.RequestID, "")
 		return
 	}
 	slices.SortFunc(targets, func(a, b *agentState) int { return strings.Compare(a.info.Name, b.info.Name) })
@@ -232,7 +233,7 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 		created = append(created, cs)
 		accepted.Commands = append(accepted.Commands, forDashboards(cs.cmd))
 	}
-	d.conn.sendMessage(accepted)
+	d.conn.SendMessage(accepted)
 	for i, cs := range created {
 		r.audit(d.who, "run", cs.cmd.ID, "ok", "on "+cs.cmd.AgentName+": "+commandLine(cs.cmd.CommandSpec))
 		r.commandChangedLocked(cs)
@@ -255,16 +256,16 @@ func describeTargets(t wire.Targets) string {
 func (r *Relay) runningLocked(d *dashboard, id string) (*commandState, *agentConn) {
 	cs := r.commands[id]
 	if cs == nil {
-		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
+		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
 		return nil, nil
 	}
 	if cs.cmd.State != wire.StateRunning {
-		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("command %s is %s, not running", id, cs.cmd.State), "", id)
+		d.conn.SendError(wire.CodeNotRunning, fmt.Sprintf("command %s is %s, not running", id, cs.cmd.State), "", id)
 		return nil, nil
 	}
 	ac := r.agentConnLocked(cs.cmd.AgentID)
 	if ac == nil {
-		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("agent %s of command %s is offline", cs.cmd.AgentName, id), "", id)
+		d.conn.SendError(wire.CodeNotRunning, fmt.Sprintf("agent %s of command %s is offline", cs.cmd.AgentName, id), "", id)
 		return nil, nil
 	}
 	return cs, ac
@@ -275,13 +276,13 @@ func (r *Relay) resize(d *dashboard, m *wire.Resize) {
 		return
 	}
 	if m.Cols <= 0 || m.Rows <= 0 || m.Cols > maxTerminalSide || m.Rows > maxTerminalSide {
-		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("terminal size %dx%d is out of range 1-%d", m.Cols, m.Rows, maxTerminalSide), "", m.CommandID)
+		d.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("terminal size %dx%d is out of range 1-%d", m.Cols, m.Rows, maxTerminalSide), "", m.CommandID)
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cs, ac := r.runningLocked(d, m.CommandID); ac != nil {
-		ac.conn.sendMessage(m)
+		ac.conn.SendMessage(m)
 		if cs.cmd.Cols != m.Cols || cs.cmd.Rows != m.Rows {
 			cs.cmd.Cols, cs.cmd.Rows = m.Cols, m.Rows
 			r.commandChangedLocked(cs) // other dashboards follow the new size
@@ -297,7 +298,7 @@ func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
 	defer r.mu.Unlock()
 	cs := r.commands[m.CommandID]
 	if cs == nil {
-		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", m.CommandID), m.RequestID, m.CommandID)
+		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", m.CommandID), m.RequestID, m.CommandID)
 		return
 	}
 	ac := r.agentConnLocked(cs.cmd.AgentID)
@@ -307,7 +308,7 @@ func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
 	switch cs.cmd.State {
 	case wire.StateQueued:
 		if cs.dispatched && ac != nil {
-			ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID}) // it may be starting right now
+			ac.conn.SendMessage(&wire.Cancel{CommandID: cs.cmd.ID}) // it may be starting right now
 		}
 		r.finalizeLocked(cs, wire.Exited{State: wire.StateCanceled, Reason: "cancelled by " + d.client + " before it started"})
 	case wire.StateRunning:
@@ -315,9 +316,9 @@ func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
 			cs.cancelPending = true
 			return
 		}
-		ac.conn.sendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
+		ac.conn.SendMessage(&wire.Cancel{CommandID: cs.cmd.ID})
 	default:
-		d.conn.sendError(wire.CodeNotRunning, fmt.Sprintf("command %s is already %s", cs.cmd.ID, cs.cmd.State), m.RequestID, m.CommandID)
+		d.conn.SendError(wire.CodeNotRunning, fmt.Sprintf("command %s is already %s", cs.cmd.ID, cs.cmd.State), m.RequestID, m.CommandID)
 	}
 }
 

@@ -42,7 +42,7 @@ func (r *Relay) giveUpOnOutput(cs *commandState, ex *wire.Exited) {
 func (r *Relay) unreportedGap(ac *agentConn, id string, from, to int64) {
 	msg := fmt.Sprintf("output frame at offset %d skips bytes [%d, %d) that no output.dropped reported; counted as lost", to, from, to)
 	ac.log.Warn("agent skipped output without reporting it", "command_id", id, "from", from, "to", to)
-	ac.conn.sendError(wire.CodeInvalidArgument, msg, "", id)
+	ac.conn.SendError(wire.CodeInvalidArgument, msg, "", id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cs := r.ownedCommandLocked(ac, id); cs != nil && !cs.cmd.State.Final() {

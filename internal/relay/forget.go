@@ -30,12 +30,12 @@ func (r *Relay) forgetAgent(d *dashboard, m *wire.AgentForget) {
 		ctx, cancel := context.WithTimeout(r.ctx, storeLookup)
 		defer cancel()
 		if err := r.tokens.binds.UnbindAgent(ctx, id); err != nil {
-			d.conn.sendError(wire.CodeStorage, fmt.Sprintf("agent %s is forgotten, but its token's binding stays: %v", id, err), m.RequestID, "")
+			d.conn.SendError(wire.CodeStorage, fmt.Sprintf("agent %s is forgotten, but its token's binding stays: %v", id, err), m.RequestID, "")
 			return
 		}
 		r.tokens.forgot(id) // again: a reload may have brought the binding back meanwhile
 	}
-	d.conn.sendMessage(&wire.AgentForgetResult{RequestID: m.RequestID, AgentID: id})
+	d.conn.SendMessage(&wire.AgentForgetResult{RequestID: m.RequestID, AgentID: id})
 }
 
 // dropAgent takes a forgotten agent out of the live state and every
@@ -46,10 +46,10 @@ func (r *Relay) dropAgent(d *dashboard, m *wire.AgentForget) (string, bool) {
 	a := r.agents[r.resolveAgentLocked(m.Agent)]
 	switch {
 	case a == nil:
-		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
+		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
 		return "", false
 	case a.conn != nil:
-		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("agent %s (%s) is connected: stop it, or revoke its token, first",
+		d.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("agent %s (%s) is connected: stop it, or revoke its token, first",
 			a.info.Name, a.info.ID), m.RequestID, "")
 		return "", false
 	}

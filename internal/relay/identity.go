@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"switchboard/internal/store"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -102,14 +103,14 @@ func (t *tokens) claim(token, id, name string, limit int, now time.Time) (b stor
 
 // refuseAgent closes an agent's connection whose claim failed: 4403 for a
 // claim its token may not make, 1011 when the binding could not be stored.
-func (r *Relay) refuseAgent(c *conn, err error) {
+func (r *Relay) refuseAgent(c *transport.Conn, err error) {
 	code, closeCode, why := wire.CodeForbidden, wire.CloseForbidden, "forbidden"
 	if !errors.Is(err, errForbidden) {
 		code, closeCode, why = wire.CodeStorage, wire.CloseInternal, "storage"
 	}
-	c.setWhy(why)
-	c.sendError(code, err.Error(), "", "")
-	c.closeGracefully(closeCode, err.Error())
+	c.SetWhy(why)
+	c.SendError(code, err.Error(), "", "")
+	c.Close(closeCode, err.Error())
 }
 
 // bound records a binding just stored, ahead of the next reload.

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"switchboard/internal/auth"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -26,7 +25,7 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 		err = fmt.Errorf("%w: dashboards send input frames (kind 2) and reply frames (kind 3), not kind %d", wire.ErrBadMessage, f.Kind)
 	}
 	if err != nil {
-		d.conn.sendError(wire.ErrorCode(err), err.Error(), "", "")
+		d.conn.SendError(wire.ErrorCode(err), err.Error(), "", "")
 		return
 	}
 	if !r.permit(d, auth.ActInput, "", f.CommandID) || limited(d, d.input, "input frames", "", f.CommandID) {
@@ -49,7 +48,7 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 			r.audit(d.who, "input_start", f.CommandID, "denied", msg)
 		}
 		if d.refusalDue(f.CommandID, time.Now()) {
-			d.conn.sendError(wire.CodeForbidden, msg, "", f.CommandID)
+			d.conn.SendError(wire.CodeForbidden, msg, "", f.CommandID)
 		}
 		return
 	}
@@ -59,7 +58,7 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 	}
 	cs.controller = d
 	cs.out.typed(time.Now())
-	ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
+	ac.conn.SendNow(transport.Message{Kind: transport.Binary, Data: data})
 }
 
 // forwardReplyLocked sends a reply frame on as input if d controls the
@@ -76,7 +75,7 @@ func (r *Relay) forwardReplyLocked(d *dashboard, f wire.Frame, data []byte) {
 	}
 	data[0] = wire.FrameInput // data is this message's own buffer; agents know kinds 1 and 2
 	ac := a.conn
-	ac.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: data})
+	ac.conn.SendNow(transport.Message{Kind: transport.Binary, Data: data})
 }
 
 // inputEnded closes the audit trail of a dashboard's typing when it

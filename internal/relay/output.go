@@ -5,9 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"switchboard/internal/store"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -161,7 +160,7 @@ func (o *outputLog) deliver(s *subscription, c memChunk) bool {
 	if c.end() <= s.next {
 		return true
 	}
-	if s.d.conn.lagging(len(c.raw)) {
+	if s.d.conn.Lagging(len(c.raw)) {
 		return false
 	}
 	raw := c.raw
@@ -169,11 +168,11 @@ func (o *outputLog) deliver(s *subscription, c memChunk) bool {
 		raw = wire.OutputFrame(o.id, s.next, c.data[s.next-c.offset:])
 	}
 	s.next = c.end()
-	m := outbound{kind: websocket.BinaryMessage, data: raw}
+	m := transport.Message{Kind: transport.Binary, Data: raw}
 	if o.interactive() {
-		s.d.conn.enqueueNow(m)
+		s.d.conn.SendNow(m)
 	} else {
-		s.d.conn.enqueueSoon(m)
+		s.d.conn.SendSoon(m)
 	}
 	return true
 }
@@ -307,13 +306,13 @@ func (o *outputLog) attach(d *dashboard, owner *dashboardSub, from int64) (ok bo
 	if from < memStart && from < o.stored {
 		return false, memStart
 	}
-	if o.received-from > attachWithin || d.conn.lagging(int(o.received-from)) {
+	if o.received-from > attachWithin || d.conn.Lagging(int(o.received-from)) {
 		return false, memStart
 	}
 	s := &subscription{d: d, owner: owner, next: from}
 	o.sendBacklog(s)
 	if o.ended && s.next >= o.endAt {
-		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
+		d.conn.SendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
 		return true, memStart
 	}
 	o.subs[d] = s
@@ -328,7 +327,7 @@ func (o *outputLog) sendBacklog(s *subscription) {
 	start := int64(-1)
 	flush := func() {
 		if len(buf) > 0 {
-			s.d.conn.enqueue(outbound{kind: websocket.BinaryMessage, data: wire.OutputFrame(o.id, start, buf)})
+			s.d.conn.Send(transport.Message{Kind: transport.Binary, Data: wire.OutputFrame(o.id, start, buf)})
 		}
 		buf, start = nil, -1
 	}
@@ -439,7 +438,7 @@ func (o *outputLog) finish() {
 		o.release()
 	}
 	for d := range o.subs {
-		d.conn.sendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
+		d.conn.SendMessage(&wire.OutputEnd{CommandID: o.id, Offset: o.received})
 	}
 	clear(o.subs)
 }

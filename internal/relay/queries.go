@@ -16,14 +16,14 @@ import (
 
 func (r *Relay) history(d *dashboard, m *wire.HistoryQuery) {
 	if m.Limit < 0 || m.Limit > 1000 {
-		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("limit %d is out of range 0-1000", m.Limit), m.RequestID, "")
+		d.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("limit %d is out of range 0-1000", m.Limit), m.RequestID, "")
 		return
 	}
 	q := store.HistoryQuery{Limit: m.Limit, ID: m.CommandID}
 	if m.Agent != "" {
 		q.AgentID = r.resolveAgent(m.Agent)
 		if q.AgentID == "" {
-			d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
+			d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
 			return
 		}
 	}
@@ -34,14 +34,14 @@ func (r *Relay) history(d *dashboard, m *wire.HistoryQuery) {
 		cmds, err = nil, nil
 	}
 	if err != nil {
-		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read history: %v", err), m.RequestID, "")
+		d.conn.SendError(wire.CodeStorage, fmt.Sprintf("read history: %v", err), m.RequestID, "")
 		return
 	}
 	cmds = r.mergeLive(cmds, q)
 	for i := range cmds {
 		cmds[i] = forDashboards(cmds[i])
 	}
-	d.conn.sendMessage(&wire.HistoryResult{RequestID: m.RequestID, Commands: cmds})
+	d.conn.SendMessage(&wire.HistoryResult{RequestID: m.RequestID, Commands: cmds})
 }
 
 // mergeLive overlays what memory knows on stored history: live commands
@@ -104,15 +104,15 @@ func (r *Relay) auditQuery(d *dashboard, m *wire.AuditQuery) {
 		return
 	}
 	if r.tokens.store == nil {
-		d.conn.sendError(wire.CodeNotFound, "authentication is off: there is no audit trail", m.RequestID, "")
+		d.conn.SendError(wire.CodeNotFound, "authentication is off: there is no audit trail", m.RequestID, "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
 	entries, err := r.tokens.store.Audit(ctx, m.Limit)
 	if err != nil {
-		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read audit trail: %v", err), m.RequestID, "")
+		d.conn.SendError(wire.CodeStorage, fmt.Sprintf("read audit trail: %v", err), m.RequestID, "")
 		return
 	}
-	d.conn.sendMessage(&wire.AuditResult{RequestID: m.RequestID, Entries: entries})
+	d.conn.SendMessage(&wire.AuditResult{RequestID: m.RequestID, Entries: entries})
 }

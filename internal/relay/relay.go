@@ -21,17 +21,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/auth"
 	"switchboard/internal/store"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -43,11 +41,10 @@ type Relay struct {
 	store    store.Store
 	persist  *persister
 	notifier *notifyPoster // nil without Config.NotifyURL
-	upgrader websocket.Upgrader
+	engine   *transport.Engine
 	metrics  *metrics
 	tokens   *tokens
 	sessions store.Sessions // nil when authentication is off
-	pollers  *pollers       // read agents' sockets; nil when not used
 	gate     *gate          // WebSockets not yet authenticated
 	tcpGate  *gate          // TCP connections that sent no request yet (where Serve wired it)
 	failures *failures      // failed authentications per address
@@ -120,21 +117,14 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	r.persist = newPersister(st, r.log, r.metrics, r.onStored)
 	r.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_store_pending_bytes",
 		Help: "Output bytes received but not yet stored."}, r.persist.pendingBytes))
-	// No buffer sizes: gorilla then reuses net/http's 4 KiB buffers, and the
-	// relay's own writer frames messages, so a 32 KiB write buffer would sit
-	// unused in every idle connection.
-	r.upgrader = websocket.Upgrader{CheckOrigin: r.checkOrigin}
 	if cfg.NotifyURL != "" {
 		if err := checkNotifyURL(cfg.NotifyURL); err != nil {
 			return nil, err
 		}
 		r.notifier = newNotifyPoster(cfg.NotifyURL, r.log, r.metrics.registry)
 	}
-	if !cfg.NoReadPoller {
-		if r.pollers, err = newPollers(runtime.GOMAXPROCS(0), r.log); err != nil {
-			r.log.Info("agents get a reader goroutine each", "why", err)
-		}
-	}
+	r.engine = transport.NewEngine(transport.Options{Logger: r.log, Registry: r.metrics.registry,
+		CheckOrigin: r.checkOrigin, NoReadPoller: cfg.NoReadPoller})
 	r.restore(state)
 	return r, nil
 }
@@ -203,9 +193,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.closeAll(wire.CloseGoingAway, "relay shutting down")
 	r.conns.Wait()
-	if r.pollers != nil {
-		r.pollers.stop()
-	}
+	r.engine.Stop()
 	stopPersist()
 	bg.Wait()
 	return nil
@@ -225,12 +213,12 @@ func (r *Relay) track() bool {
 
 // shuttingDownLocked closes c if the relay is shutting down. Joins check
 // it under r.mu, which closeAll also holds, so no connection slips past.
-func (r *Relay) shuttingDownLocked(c *conn) bool {
+func (r *Relay) shuttingDownLocked(c *transport.Conn) bool {
 	if r.ctx.Err() == nil {
 		return false
 	}
-	c.setWhy("shutdown")
-	c.closeNow(wire.CloseGoingAway, "relay shutting down")
+	c.SetWhy("shutdown")
+	c.CloseNow(wire.CloseGoingAway, "relay shutting down")
 	return true
 }
 
@@ -239,13 +227,13 @@ func (r *Relay) closeAll(code int, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for d := range r.dashboards {
-		d.conn.setWhy("shutdown")
-		d.conn.closeNow(code, reason)
+		d.conn.SetWhy("shutdown")
+		d.conn.CloseNow(code, reason)
 	}
 	for _, a := range r.agents {
 		if a.conn != nil {
-			a.conn.conn.setWhy("shutdown")
-			a.conn.conn.closeNow(code, reason)
+			a.conn.conn.SetWhy("shutdown")
+			a.conn.conn.CloseNow(code, reason)
 		}
 	}
 }
@@ -280,34 +268,29 @@ func (r *Relay) loseAbandoned(now time.Time) {
 	}
 }
 
-// upgrade turns an HTTP request into a conn, counted until it closes.
-func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration) (*conn, bool) {
+// upgrade turns an HTTP request into a connection, counted until it closes.
+func (r *Relay) upgrade(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration) (*transport.Conn, bool) {
 	if !r.track() {
 		http.Error(w, "relay shutting down", http.StatusServiceUnavailable)
 		return nil, false
 	}
-	ws, err := r.upgrader.Upgrade(w, req, nil)
+	// Agents' handlers never wait (dashboards' may read the store), so a
+	// read poller can run them for many sockets from one goroutine.
+	c, err := r.engine.Upgrade(w, req, transport.Accept{Kind: kind, ReadTimeout: readTimeout,
+		MaxPending: r.cfg.SendQueueBytes, Polled: kind == kindAgent})
 	if err != nil {
 		r.conns.Done()
 		r.log.Warn("websocket upgrade failed", "remote", req.RemoteAddr, "path", req.URL.Path, "err", err)
 		return nil, false
 	}
-	var sock *socket
-	if _, plain := ws.NetConn().(*net.TCPConn); plain && kind == kindAgent && r.pollers != nil {
-		// Agents' handlers never wait (dashboards' may read the store), so
-		// a poller can run them for many sockets from one goroutine.
-		if sock, err = r.pollers.detach(ws.NetConn()); err != nil {
-			r.log.Warn("agent gets a reader goroutine", "remote", req.RemoteAddr, "err", err)
-		}
-	}
-	return newConn(ws, sock, r.log, readTimeout, readTimeout/3, r.cfg.SendQueueBytes, r.metrics.forKind(kind)), true
+	return c, true
 }
 
 // serve runs one WebSocket connection: upgrade, writer, hello and
 // admission, then session until the peer is gone. The writer outlives the
 // session just long enough to flush and close.
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, readTimeout time.Duration,
-	act auth.Action, session func(*conn, *wire.Hello, principal)) {
+	act auth.Action, session func(*transport.Conn, *wire.Hello, principal)) {
 	addr, ok := r.admitUnauthenticated(w, req)
 	if !ok {
 		return
@@ -325,10 +308,10 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, rea
 }
 
 // runConn is a connection's life after the upgrade.
-func (r *Relay) runConn(c *conn, req *http.Request, act auth.Action, session func(*conn, *wire.Hello, principal)) {
+func (r *Relay) runConn(c *transport.Conn, req *http.Request, act auth.Action, session func(*transport.Conn, *wire.Hello, principal)) {
 	defer r.conns.Done()
-	go c.writeLoop()
-	defer func() { <-c.done }()
+	c.Start()
+	defer func() { <-c.Done() }()
 	h, ok := r.readHello(c)
 	if !ok {
 		r.gate.leave(addrKey(req.RemoteAddr))
@@ -358,23 +341,23 @@ func (r *Relay) countOnline() float64 {
 
 // readHello waits for the connection's hello. It answers a bad or
 // incompatible one with an error and the matching close code.
-func (r *Relay) readHello(c *conn) (*wire.Hello, bool) {
-	kind, data, err := c.readFirst(r.cfg.HandshakeTimeout)
+func (r *Relay) readHello(c *transport.Conn) (*wire.Hello, bool) {
+	kind, data, err := c.ReadFirst(r.cfg.HandshakeTimeout)
 	if errors.Is(err, wire.ErrTooLarge) {
 		return nil, false // refused with its reason
 	}
 	if err != nil {
-		c.setWhy("handshake")
-		c.closeNow(wire.CloseBadHandshake, "no hello received")
+		c.SetWhy("handshake")
+		c.CloseNow(wire.CloseBadHandshake, "no hello received")
 		return nil, false
 	}
 	fail := func(code int, errCode, msg string) (*wire.Hello, bool) {
-		c.setWhy("handshake")
-		c.sendError(errCode, msg, "", "")
-		c.closeGracefully(code, msg)
+		c.SetWhy("handshake")
+		c.SendError(errCode, msg, "", "")
+		c.Close(code, msg)
 		return nil, false
 	}
-	if kind != websocket.TextMessage || len(data) > wire.MaxMessageSize {
+	if kind != transport.Text || len(data) > wire.MaxMessageSize {
 		return fail(wire.CloseBadHandshake, wire.CodeBadHandshake, "the first message must be a JSON hello")
 	}
 	m, err := wire.Decode(data)
@@ -398,7 +381,7 @@ func (r *Relay) broadcastLocked(kind, subject string, build func(seq uint64) wir
 	r.seq++
 	data := wire.MustEncode(build(r.seq))
 	for d := range r.dashboards {
-		d.conn.enqueue(outbound{kind: websocket.TextMessage, data: data})
+		d.conn.Send(transport.Message{Kind: transport.Text, Data: data})
 	}
 	r.persist.addEvent(store.Event{Seq: r.seq, At: time.Now().UTC(), Kind: kind, Subject: subject, Data: data})
 }
@@ -434,7 +417,7 @@ func (r *Relay) onStored(s stored) {
 		out storedOutput
 	}
 	type ack struct {
-		conn *conn
+		conn *transport.Conn
 		ack  wire.Ack
 	}
 	logs := make([]storedUpTo, 0, len(s.output))
@@ -470,7 +453,7 @@ func (r *Relay) onStored(s stored) {
 	for _, a := range acks {
 		// Agents are seldom written to: most acks go out in one
 		// non-blocking write each, here, rather than on a new goroutine.
-		a.conn.enqueueNow(outbound{kind: websocket.TextMessage, data: wire.MustEncode(&a.ack)})
+		a.conn.SendNow(transport.Message{Kind: transport.Text, Data: wire.MustEncode(&a.ack)})
 	}
 }
 

@@ -5,9 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"switchboard/internal/auth"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -19,7 +18,7 @@ func (r *Relay) quickReply(d *dashboard, m *wire.QuickReply) {
 	if !r.permit(d, auth.ActInput, m.RequestID, m.CommandID) || limited(d, d.runs, "quick replies", m.RequestID, m.CommandID) {
 		return
 	}
-	fail := func(code, msg, commandID string) { d.conn.sendError(code, msg, m.RequestID, commandID) }
+	fail := func(code, msg, commandID string) { d.conn.SendError(code, msg, m.RequestID, commandID) }
 	switch {
 	case m.Text == "" || len(m.Text) > wire.MaxReplyText:
 		fail(wire.CodeInvalidArgument, fmt.Sprintf("text must be 1-%d bytes", wire.MaxReplyText), m.CommandID)
@@ -50,8 +49,8 @@ func (r *Relay) quickReply(d *dashboard, m *wire.QuickReply) {
 	r.audit(d.who, "quick_reply", id, "ok", fmt.Sprintf("%s on %s: %s", strconv.Quote(m.Text), a.info.Name, cs.cmd.AttentionReason))
 	cs.controller = d
 	cs.out.typed(time.Now())
-	a.conn.conn.enqueueNow(outbound{kind: websocket.BinaryMessage, data: wire.InputFrame(id, []byte(m.Text))})
-	d.conn.sendMessage(&wire.QuickReplySent{RequestID: m.RequestID, CommandID: id})
+	a.conn.conn.SendNow(transport.Message{Kind: transport.Binary, Data: wire.InputFrame(id, []byte(m.Text))})
+	d.conn.SendMessage(&wire.QuickReplySent{RequestID: m.RequestID, CommandID: id})
 }
 
 // replyTargetLocked finds the waiting command a reply is for: the one

@@ -21,17 +21,17 @@ func (r *Relay) restartSession(d *dashboard, m *wire.RestartSession) {
 	a := r.agents[id]
 	refuse := func(code, msg string) {
 		r.audit(d.who, string(auth.ActRestart), id, "error", msg)
-		d.conn.sendError(code, msg, m.RequestID, "")
+		d.conn.SendError(code, msg, m.RequestID, "")
 	}
 	switch {
 	case a == nil:
-		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
+		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
 	case len(a.info.Session) == 0:
 		refuse(wire.CodeInvalidArgument, fmt.Sprintf("agent %s runs no session program (start one with agent -- PROGRAM)", a.info.Name))
 	case a.conn == nil:
 		refuse(wire.CodeNotRunning, fmt.Sprintf("agent %s is offline", a.info.Name))
 	default:
 		r.audit(d.who, string(auth.ActRestart), id, "ok", "on "+a.info.Name+": "+strings.Join(a.info.Session, " "))
-		a.conn.conn.sendMessage(&wire.RestartSession{Agent: id})
+		a.conn.conn.SendMessage(&wire.RestartSession{Agent: id})
 	}
 }

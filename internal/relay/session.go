@@ -188,9 +188,9 @@ func (r *Relay) closeSession(hash []byte) {
 	for d := range r.dashboards {
 		if d.who.session != nil && bytes.Equal(d.who.session, hash) {
 			r.audit(d.who, "logout", "", "ok", "")
-			d.conn.setWhy("revoked")
-			d.conn.sendError(wire.CodeUnauthorized, "signed out", "", "")
-			d.conn.closeGracefully(wire.CloseUnauthorized, "signed out")
+			d.conn.SetWhy("revoked")
+			d.conn.SendError(wire.CodeUnauthorized, "signed out", "", "")
+			d.conn.Close(wire.CloseUnauthorized, "signed out")
 		}
 	}
 }
@@ -220,16 +220,16 @@ func (r *Relay) handleWhoami(w http.ResponseWriter, req *http.Request) {
 // link).
 func (r *Relay) signIn(d *dashboard, m *wire.SignInQuery) {
 	if r.cfg.NoAuth {
-		d.conn.sendError(wire.CodeNotFound, "authentication is off: the page needs no sign-in", m.RequestID, "")
+		d.conn.SendError(wire.CodeNotFound, "authentication is off: the page needs no sign-in", m.RequestID, "")
 		return
 	}
 	code, c := auth.NewSignInCode(d.who.token, time.Now())
 	if err := r.sessions.CreateSignInCode(r.ctx, c); err != nil {
-		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("create a sign-in code: %v", err), m.RequestID, "")
+		d.conn.SendError(wire.CodeStorage, fmt.Sprintf("create a sign-in code: %v", err), m.RequestID, "")
 		return
 	}
 	r.audit(d.who, "signin_link", "", "ok", "expires "+c.ExpiresAt.Format(time.RFC3339))
-	d.conn.sendMessage(&wire.SignInResult{RequestID: m.RequestID, Code: code, ExpiresAt: c.ExpiresAt})
+	d.conn.SendMessage(&wire.SignInResult{RequestID: m.RequestID, Code: code, ExpiresAt: c.ExpiresAt})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // snapshotMaxAge bounds how stale a cached snapshot's output sizes and
@@ -106,17 +104,4 @@ func mustJSON(v any) []byte {
 		panic(err) // wire types always marshal
 	}
 	return b
-}
-
-// enqueueFree queues a snapshot part outside the queue's bounds, so that
-// no state, however large, is a reason to cut a dashboard off (4002): a
-// part's bytes are the cache's, shared by every dashboard joining at the
-// same event, not a copy per connection, and what an agent may declare is
-// bounded (identity.go). Only what is queued after the snapshot counts
-// against the bounds.
-func (c *conn) enqueueFree(data []byte) {
-	if c.closing.Load() {
-		return
-	}
-	c.push(outbound{kind: websocket.TextMessage, data: data, free: true})
 }

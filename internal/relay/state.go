@@ -88,7 +88,7 @@ func (r *Relay) dispatchLocked(a *agentState) {
 		}
 		cs.dispatched = true
 		active++
-		a.conn.conn.sendMessage(&wire.Start{Command: cs.cmd})
+		a.conn.conn.SendMessage(&wire.Start{Command: cs.cmd})
 	}
 }
 

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"switchboard/internal/store"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -21,7 +20,7 @@ import (
 // memory tail and live output.
 func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	if m.Offset < 0 {
-		d.conn.sendError(wire.CodeInvalidArgument, fmt.Sprintf("offset %d is negative", m.Offset), "", m.CommandID)
+		d.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("offset %d is negative", m.Offset), "", m.CommandID)
 		return
 	}
 	r.mu.Lock()
@@ -43,7 +42,7 @@ func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	// Every frame of an earlier subscription is queued before this (live
 	// ones stop with detach, paced ones check stopped under d.mu), and
 	// every frame of this one after it.
-	d.conn.sendMessage(&wire.Subscribed{CommandID: m.CommandID, Offset: m.Offset})
+	d.conn.SendMessage(&wire.Subscribed{CommandID: m.CommandID, Offset: m.Offset})
 	d.mu.Unlock()
 	d.replays.Go(func() {
 		if cs == nil {
@@ -79,7 +78,7 @@ func (r *Relay) catchUp(d *dashboard, sub *dashboardSub, out *outputLog, from in
 			// on what it was sent: wait for it to read.
 			select {
 			case <-time.After(catchUpPoll):
-			case <-d.conn.kill:
+			case <-d.conn.Killed():
 				return
 			case <-sub.stopped:
 				return
@@ -97,7 +96,7 @@ func (r *Relay) catchUp(d *dashboard, sub *dashboardSub, out *outputLog, from in
 func (d *dashboard) fallBehind(r *Relay, out *outputLog, sub *dashboardSub, from int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.subs[out.id] != sub || isClosed(sub.stopped) {
+	if d.subs[out.id] != sub || closed(sub.stopped) {
 		return // unsubscribed or replaced meanwhile
 	}
 	sub.out = nil
@@ -146,7 +145,7 @@ func (d *dashboard) unsubscribe(id string) {
 func (r *Relay) sendStored(d *dashboard, sub *dashboardSub, id string, from, limit int64) (int64, error) {
 	data, start, err := r.store.ReadOutput(r.ctx, id, from, catchUpRead)
 	if err != nil {
-		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("read stored output: %v", err), "", id)
+		d.conn.SendError(wire.CodeStorage, fmt.Sprintf("read stored output: %v", err), "", id)
 		return 0, err
 	}
 	if len(data) == 0 || start >= limit {
@@ -166,12 +165,12 @@ func (r *Relay) sendStored(d *dashboard, sub *dashboardSub, id string, from, lim
 func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 	select {
 	case d.catchUp <- struct{}{}:
-	case <-d.conn.kill:
+	case <-d.conn.Killed():
 		return errConnClosed
 	case <-sub.stopped:
 		return errUnsubscribed
 	}
-	err := d.queuePaced(sub, outbound{kind: websocket.BinaryMessage, data: frame, after: d.released})
+	err := d.queuePaced(sub, transport.Message{Kind: transport.Binary, Data: frame, After: d.released})
 	if err != nil {
 		d.released() // m.after will not run
 	}
@@ -186,14 +185,14 @@ var (
 // queuePaced queues m for sub, waiting while the queue is full. It queues
 // under d.mu, so that no frame of a stopped subscription follows the
 // subscribed marker of the one replacing it (subscribe).
-func (d *dashboard) queuePaced(sub *dashboardSub, m outbound) error {
+func (d *dashboard) queuePaced(sub *dashboardSub, m transport.Message) error {
 	for {
 		d.mu.Lock()
-		if isClosed(sub.stopped) {
+		if closed(sub.stopped) {
 			d.mu.Unlock()
 			return errUnsubscribed
 		}
-		queued, closing := d.conn.enqueueIfRoom(m)
+		queued, closing := d.conn.SendIfRoom(m)
 		d.mu.Unlock()
 		switch {
 		case queued:
@@ -202,8 +201,8 @@ func (d *dashboard) queuePaced(sub *dashboardSub, m outbound) error {
 			return errConnClosed
 		}
 		select {
-		case <-d.conn.space:
-		case <-d.conn.kill:
+		case <-d.conn.Room():
+		case <-d.conn.Killed():
 			return errConnClosed
 		case <-sub.stopped:
 			return errUnsubscribed
@@ -232,11 +231,11 @@ func (r *Relay) lookupStored(d *dashboard, id string) (wire.Command, bool) {
 		cmds, err = nil, nil
 	}
 	if err != nil {
-		d.conn.sendError(wire.CodeStorage, fmt.Sprintf("look up command: %v", err), "", id)
+		d.conn.SendError(wire.CodeStorage, fmt.Sprintf("look up command: %v", err), "", id)
 		return wire.Command{}, false
 	}
 	if len(cmds) == 0 {
-		d.conn.sendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
+		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
 		return wire.Command{}, false
 	}
 	return cmds[0], true
@@ -252,5 +251,17 @@ func (r *Relay) streamStored(d *dashboard, sub *dashboardSub, c wire.Command, fr
 		}
 		from = next
 	}
-	d.conn.sendMessage(&wire.OutputEnd{CommandID: c.ID, Offset: end})
+	d.conn.SendMessage(&wire.OutputEnd{CommandID: c.ID, Offset: end})
+}
+
+// catchUpWindow bounds the catch-up frames in flight per dashboard.
+const catchUpWindow = 8
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

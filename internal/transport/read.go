@@ -1,4 +1,4 @@
-package relay
+package transport
 
 import (
 	"encoding/binary"
@@ -13,14 +13,14 @@ import (
 	"switchboard/internal/wire"
 )
 
-// The reading side of a conn: its first message, then every message until
+// The reading side of a Conn: its first message, then every message until
 // the connection ends, from a read poller or from gorilla on a goroutine
 // of its own. The size limit applies from the first byte either way.
 
-// readFirst reads the connection's first message, waiting at most
+// ReadFirst reads the connection's first message, waiting at most
 // timeout for all of it. A message over the size limit is refused (error
 // too_large, close 1009) here; the error then wraps wire.ErrTooLarge.
-func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
+func (c *Conn) ReadFirst(timeout time.Duration) (int, []byte, error) {
 	if c.sock == nil {
 		return c.readFirstNetConn(timeout)
 	}
@@ -38,26 +38,39 @@ func (c *conn) readFirst(timeout time.Duration) (int, []byte, error) {
 	})
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case m := <-got:
-		return m.kind, m.data, nil
-	case <-c.sock.ended:
-		err := c.readEnd()
-		if errors.Is(err, wire.ErrTooLarge) {
-			c.refuseTooLarge()
-			c.sock.waitDrained(closeLinger)
+	for late := 0; ; late++ {
+		select {
+		case m := <-got:
+			return m.kind, m.data, nil
+		case <-c.sock.ended:
+			err := c.readEnd()
+			if errors.Is(err, wire.ErrTooLarge) {
+				c.refuseTooLarge()
+				c.sock.waitDrained(closeLinger)
+			}
+			return 0, nil, err
+		case <-t.C:
+			// A hello waiting in the socket unread is the poller's
+			// lateness, not the peer's: it gets up to maxLateHello more
+			// timeouts to be read.
+			if late < maxLateHello && c.sock.unread() {
+				t.Reset(timeout)
+				continue
+			}
+			c.sock.end(fmt.Errorf("no whole message within %s: %w", timeout, os.ErrDeadlineExceeded))
+			return 0, nil, c.readEnd()
 		}
-		return 0, nil, err
-	case <-t.C:
-		c.sock.end(fmt.Errorf("no whole message within %s: %w", timeout, os.ErrDeadlineExceeded))
-		return 0, nil, c.readEnd()
 	}
 }
+
+// maxLateHello bounds how many more handshake timeouts a hello that
+// arrived but was not read yet waits for its poller.
+const maxLateHello = 2
 
 // readFirstNetConn is readFirst from gorilla. Like every later message,
 // the first is read under the size limit: gorilla's ReadMessage would
 // grow its buffer to whatever length the frame header claims.
-func (c *conn) readFirstNetConn(timeout time.Duration) (int, []byte, error) {
+func (c *Conn) readFirstNetConn(timeout time.Duration) (int, []byte, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	kind, r, err := c.ws.NextReader()
 	if err != nil {
@@ -74,16 +87,16 @@ func (c *conn) readFirstNetConn(timeout time.Duration) (int, []byte, error) {
 	return kind, data, nil
 }
 
-// handler takes one message. It may keep data. It may return then, work
+// Handler takes one message. It may keep data. It may return then, work
 // that must be done before the next message is handled and that may wait
 // (a store lookup): the connection's reading pauses until then returns.
 // A handler itself never waits.
-type handler func(kind int, data []byte) (then func())
+type Handler func(kind int, data []byte) (then func())
 
-// readLoop reads messages until the connection fails or closes, handing
+// ReadLoop reads messages until the connection fails or closes, handing
 // each to handle. It enforces the size limit itself so that it can say why
 // it closes.
-func (c *conn) readLoop(handle handler) error {
+func (c *Conn) ReadLoop(handle Handler) error {
 	defer func() {
 		close(c.readDone)
 		c.wakeWriter() // to flush what is queued and close the socket
@@ -102,18 +115,18 @@ func (c *conn) readLoop(handle handler) error {
 		// read the reason rather than resetting it.
 		c.sock.waitDrained(closeLinger)
 	case errors.Is(err, errProtocol):
-		c.closeGracefully(websocket.CloseProtocolError, err.Error())
+		c.Close(websocket.CloseProtocolError, err.Error())
 	}
 	return err
 }
 
 // refuseTooLarge tells the peer its message was over the limit and closes.
-func (c *conn) refuseTooLarge() {
+func (c *Conn) refuseTooLarge() {
 	msg := fmt.Sprintf("message exceeds %d bytes", wire.MaxMessageSize)
 	c.log.Warn("refusing oversized message", "remote", c.remote, "limit", wire.MaxMessageSize)
-	c.setWhy("too_large")
-	c.sendError(wire.CodeTooLarge, msg, "", "")
-	c.closeGracefully(wire.CloseTooBig, msg)
+	c.SetWhy("too_large")
+	c.SendError(wire.CodeTooLarge, msg, "", "")
+	c.Close(wire.CloseTooBig, msg)
 }
 
 // readPolled is readLoop for a connection whose socket a poller reads:
@@ -122,7 +135,7 @@ func (c *conn) refuseTooLarge() {
 // A handler's then runs on a goroutine of its own while the socket is
 // paused (its messages wait in the kernel), which then starts reading
 // again: the poller's goroutine never waits for it.
-func (c *conn) readPolled(handle handler) error {
+func (c *Conn) readPolled(handle Handler) error {
 	counter := inCounter{msgs: c.metrics.messagesIn, bytes: c.metrics.bytesIn}
 	var read func(kind int, data []byte) readAction
 	read = func(kind int, data []byte) readAction {
@@ -143,13 +156,14 @@ func (c *conn) readPolled(handle handler) error {
 	return c.readEnd()
 }
 
-// control answers a control frame a poller read, as the handlers set in
-// newConn do for gorilla: a ping is answered, a close echoed, and a pong
-// needs nothing (the read itself shows the peer is alive).
-func (c *conn) control(kind int, data []byte) readAction {
+// control answers a control frame, for both read paths (a poller's, and
+// gorilla's handlers set in newConn): a ping is answered, a close echoed
+// with its code, and a pong needs nothing (the read itself shows the peer
+// is alive).
+func (c *Conn) control(kind int, data []byte) readAction {
 	switch kind {
 	case websocket.PingMessage:
-		c.enqueueControl(websocket.PongMessage, data)
+		c.sendControl(websocket.PongMessage, data)
 	case websocket.CloseMessage:
 		ce := &websocket.CloseError{Code: websocket.CloseNoStatusReceived}
 		body := []byte{}
@@ -165,7 +179,7 @@ func (c *conn) control(kind int, data []byte) readAction {
 }
 
 // readEnd is why a poller stopped reading the socket.
-func (c *conn) readEnd() error {
+func (c *Conn) readEnd() error {
 	if c.peerClosed != nil {
 		return c.peerClosed
 	}
@@ -174,7 +188,7 @@ func (c *conn) readEnd() error {
 
 // readNetConn is readLoop for a connection gorilla reads, on this
 // goroutine.
-func (c *conn) readNetConn(handle handler) error {
+func (c *Conn) readNetConn(handle Handler) error {
 	c.ws.SetReadLimit(0)
 	// The read deadline moves forward at most every readTimeout/16 rather
 	// than on each message: setting it costs more than reading a small

@@ -1,4 +1,4 @@
-package relay
+package transport
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 
 // connPair is a relay conn and the client at the other end of it.
 type connPair struct {
-	c      *conn
+	c      *Conn
 	client *websocket.Conn
 }
 
@@ -28,17 +28,17 @@ type connPair struct {
 // the client sends, with the given queue budget.
 func newConnPair(t *testing.T, maxPending int64) connPair {
 	t.Helper()
-	m := newMetrics()
-	accepted := make(chan *conn, 1)
+	m := newMetrics(prometheus.NewRegistry())
+	accepted := make(chan *Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind(kindDashboard))
-		go c.writeLoop()
+		c := newConn(ws, nil, slog.New(slog.DiscardHandler), time.Minute, time.Minute, maxPending, m.forKind("dashboard"))
+		c.Start()
 		accepted <- c
-		_ = c.readLoop(func(int, []byte) func() { return nil })
+		_ = c.ReadLoop(func(int, []byte) func() { return nil })
 		<-c.done
 	}))
 	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -62,7 +62,7 @@ func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
 		if i%2 == 1 {
 			kind = websocket.TextMessage
 		}
-		if !p.c.enqueue(outbound{kind: kind, data: b}) {
+		if !p.c.Send(Message{Kind: kind, Data: b}) {
 			t.Fatalf("enqueue %d refused", i)
 		}
 	}
@@ -81,7 +81,7 @@ func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
 	}
 }
 
-// enqueueNow on an idle connection writes from the caller and leaves the
+// SendNow on an idle connection writes from the caller and leaves the
 // connection idle; on one whose socket is full it writes what the socket
 // takes and a writer goroutine finishes the frame. Either way the peer
 // gets every message whole and in order, mixed with enqueued ones.
@@ -91,8 +91,8 @@ func TestConnEnqueueNowWritesInline(t *testing.T) {
 		t.Fatal("a plain TCP connection has no raw socket for inline writes")
 	}
 	waitIdle(t, p.c)
-	if !p.c.enqueueNow(outbound{kind: websocket.BinaryMessage, data: []byte("key")}) {
-		t.Fatal("enqueueNow refused")
+	if !p.c.SendNow(Message{Kind: websocket.BinaryMessage, Data: []byte("key")}) {
+		t.Fatal("SendNow refused")
 	}
 	if !idle(p.c) {
 		t.Fatal("a one-message inline write left a writer running")
@@ -106,19 +106,19 @@ func TestConnEnqueueNowWritesInline(t *testing.T) {
 	// read: the inline write is cut short and the rest must follow, in
 	// order, before what is sent after it.
 	big := bytes.Repeat([]byte("0123456789"), 1<<20)
-	if !p.c.enqueueNow(outbound{kind: websocket.BinaryMessage, data: big}) {
-		t.Fatal("enqueueNow refused")
+	if !p.c.SendNow(Message{Kind: websocket.BinaryMessage, Data: big}) {
+		t.Fatal("SendNow refused")
 	}
 	want := [][]byte{big}
 	for i := range 64 {
 		b := bytes.Repeat([]byte{byte('a' + i%26)}, 100<<10+i)
 		want = append(want, b)
-		m := outbound{kind: websocket.BinaryMessage, data: b}
+		m := Message{Kind: websocket.BinaryMessage, Data: b}
 		ok := false
 		if i%3 == 0 {
-			ok = p.c.enqueue(m)
+			ok = p.c.Send(m)
 		} else {
-			ok = p.c.enqueueNow(m)
+			ok = p.c.SendNow(m)
 		}
 		if !ok {
 			t.Fatalf("message %d refused", i)
@@ -136,14 +136,14 @@ func TestConnEnqueueNowWritesInline(t *testing.T) {
 }
 
 // idle reports whether no writer runs.
-func idle(c *conn) bool {
+func idle(c *Conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.writing
+	return c.state == writerIdle
 }
 
 // waitIdle waits for the connection's first writer to finish.
-func waitIdle(t *testing.T, c *conn) {
+func waitIdle(t *testing.T, c *Conn) {
 	t.Helper()
 	eventually(t, "the connection's first writer finished", func() bool { return idle(c) })
 }
@@ -159,7 +159,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestConnEnqueueSoonCoalesces: output queued with enqueueSoon within the
+// TestConnEnqueueSoonCoalesces: output queued with SendSoon within the
 // window goes out in one write, in order; a window's worth of bytes goes
 // at once.
 func TestConnEnqueueSoonCoalesces(t *testing.T) {
@@ -169,8 +169,8 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 	writes := func() float64 { return metricValue(t, p.c.metrics.writes) }
 	before := writes()
 	for i := range 5 {
-		if !p.c.enqueueSoon(outbound{kind: websocket.BinaryMessage, data: []byte{byte('a' + i)}}) {
-			t.Fatal("enqueueSoon refused")
+		if !p.c.SendSoon(Message{Kind: websocket.BinaryMessage, Data: []byte{byte('a' + i)}}) {
+			t.Fatal("SendSoon refused")
 		}
 		time.Sleep(time.Millisecond) // each would have had its own write
 	}
@@ -188,9 +188,9 @@ func TestConnEnqueueSoonCoalesces(t *testing.T) {
 	}
 
 	p.c.coalesce = time.Hour
-	big := bytes.Repeat([]byte("x"), coalesceBytes)
-	if !p.c.enqueueSoon(outbound{kind: websocket.BinaryMessage, data: big}) {
-		t.Fatal("enqueueSoon refused")
+	big := bytes.Repeat([]byte("x"), CoalesceBytes)
+	if !p.c.SendSoon(Message{Kind: websocket.BinaryMessage, Data: big}) {
+		t.Fatal("SendSoon refused")
 	}
 	if _, got, err := p.client.ReadMessage(); err != nil || len(got) != len(big) {
 		t.Fatalf("a window's worth of output did not go at once: %d bytes, %v", len(got), err)
@@ -215,7 +215,7 @@ func TestConnSendQueueGauges(t *testing.T) {
 	msg := bytes.Repeat([]byte("q"), 100<<10)
 	const n = 300 // 30 MB: more than the sockets hold
 	for range n {
-		if !p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: msg}) {
+		if !p.c.Send(Message{Kind: websocket.BinaryMessage, Data: msg}) {
 			t.Fatal("enqueue refused")
 		}
 	}
@@ -247,7 +247,7 @@ func TestConnCutsOffSlowConsumer(t *testing.T) {
 	began := time.Now()
 	refused := false
 	for range 1000 { // 64 MiB: far beyond the budget and the socket buffers
-		if !p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: chunk}) {
+		if !p.c.Send(Message{Kind: websocket.BinaryMessage, Data: chunk}) {
 			refused = true
 			break
 		}
@@ -263,7 +263,7 @@ func TestConnCutsOffSlowConsumer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the connection did not close after the cut-off")
 	}
-	if why, _ := p.c.closeWhy.Load().(string); why != "slow_consumer" {
+	if why := p.c.Why(); why != "slow_consumer" {
 		t.Errorf("closed for %q", why)
 	}
 }
@@ -271,10 +271,10 @@ func TestConnCutsOffSlowConsumer(t *testing.T) {
 func TestConnCloseGracefullyFlushesFirst(t *testing.T) {
 	p := newConnPair(t, 1<<30)
 	for i := range 100 {
-		p.c.enqueue(outbound{kind: websocket.TextMessage, data: []byte{byte(i)}})
+		p.c.Send(Message{Kind: websocket.TextMessage, Data: []byte{byte(i)}})
 	}
-	p.c.closeGracefully(wire.CloseTooBig, strings.Repeat("é", 100)) // 200 bytes: cut to fit a control frame
-	if p.c.enqueue(outbound{kind: websocket.TextMessage, data: []byte("late")}) {
+	p.c.Close(wire.CloseTooBig, strings.Repeat("é", 100)) // 200 bytes: cut to fit a control frame
+	if p.c.Send(Message{Kind: websocket.TextMessage, Data: []byte("late")}) {
 		t.Error("a message queued after the close was accepted")
 	}
 	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -331,14 +331,14 @@ func TestConnCloseNowNeverBlocks(t *testing.T) {
 	p := newConnPair(t, 1<<30)
 	chunk := make([]byte, 1<<20)
 	for range 64 { // more than the socket buffers hold: the writer blocks
-		p.c.enqueue(outbound{kind: websocket.BinaryMessage, data: chunk})
+		p.c.Send(Message{Kind: websocket.BinaryMessage, Data: chunk})
 	}
 	time.Sleep(100 * time.Millisecond)
 	// The stuck writer gives up only after closeLinger; closeNow must not
 	// wait for that.
 	returned := make(chan struct{})
 	go func() {
-		p.c.closeNow(wire.CloseGoingAway, "bye")
+		p.c.CloseNow(wire.CloseGoingAway, "bye")
 		close(returned)
 	}()
 	select {
@@ -360,9 +360,9 @@ func TestConnCloseNowBetweenTakeAndWrite(t *testing.T) {
 	p := newConnPair(t, 1<<30)
 	var once sync.Once
 	p.c.afterTake = func() {
-		once.Do(func() { p.c.closeNow(wire.CloseBadHandshake, "no hello received") })
+		once.Do(func() { p.c.CloseNow(wire.CloseBadHandshake, "no hello received") })
 	}
-	p.c.enqueueControl(websocket.PingMessage, nil)
+	p.c.sendControl(websocket.PingMessage, nil)
 	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		_, _, err := p.client.ReadMessage()

@@ -1,6 +1,6 @@
 //go:build !linux && !darwin
 
-package relay
+package transport
 
 // writevNow takes nothing where golang.org/x/sys/unix has no writev: the
 // connection's writer goroutine then sends everything, one hop later.

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package relay
+package transport
 
 import (
 	"errors"
@@ -36,6 +36,7 @@ type socket struct {
 
 func (*socket) start(int, time.Duration, inCounter, func(int, []byte) readAction) {}
 func (*socket) end(error)                                                         {}
+func (*socket) unread() bool                                                      { return false }
 func (*socket) waitDrained(time.Duration)                                         {}
 func (*socket) close()                                                            {}
 func (*socket) setWriteDeadline(time.Time)                                        {}
