@@ -24,7 +24,8 @@ closes its live connections and ends its browser and SSH sessions.
 
 Usage:
   relay token create --role ROLE --name NAME [--expires DURATION]
-                     [--agent AGENT] [--ssh-key KEY]... [--out FILE]
+                     [--agent AGENT] [--scope LABEL=VALUE]... [--ssh-key KEY]...
+                     [--out FILE]
   relay token list
   relay token revoke NAME
   relay token add-key NAME KEY        bind an SSH public key to a token
@@ -60,6 +61,8 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	role := fs.String("role", "", "Role of the new token: agent, viewer, operator or admin.")
 	name := fs.String("name", "", "Name of the new token, shown in logs and the audit trail.")
 	expires := fs.Duration("expires", 0, "Lifetime of the new token (e.g. 720h); 0 means it never expires.")
+	var scope flagenv.Strings
+	fs.Var(&scope, "scope", "Limit a new viewer or operator token to the agents with this `label=value` (repeatable: all must match), and to their commands.")
 	agent := fs.String("agent", "", "Bind a new agent token to the agent of this name: only this token may register it, and the token may register nothing else. Without it, the token is bound to the first agent it registers.")
 	var sshKeys flagenv.Strings
 	fs.Var(&sshKeys, "ssh-key", "An SSH public key (\"ssh-ed25519 AAAA…\", quoted, or a .pub file) whose holder logs in over SSH as the new token. Repeatable.")
@@ -77,6 +80,9 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	switch action {
 	case "create":
 		spec := tokenadmin.Spec{Name: *name, Role: *role, TTL: *expires, Agent: *agent, SSHKeys: sshKeys}
+		if spec.Scope, err = parseLabels(scope); err != nil {
+			return err
+		}
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error { return createToken(ctx, a, spec, *out, stdout, stderr) })
 	case "list":
 		return withAdmin(ctx, where, func(a *tokenadmin.Admin) error {
@@ -213,6 +219,22 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
+}
+
+// parseLabels reads label=value pairs.
+func parseLabels(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("scope %q: want label=value", p)
+		}
+		m[k] = v
+	}
+	return m, nil
 }
 
 // withAdmin opens the store for f.

@@ -24,8 +24,9 @@ type principal struct {
 	token   string // token name
 	role    string
 	remote  string    // IP address
-	session []byte    // the browser session it signed in with (its hash); nil for a token in hello
-	until   time.Time // when that session ends; zero: with its token
+	session []byte       // the browser session it signed in with (its hash); nil for a token in hello
+	until   time.Time    // when that session ends; zero: with its token
+	scope   wire.Strings // the labels an agent must carry to be seen (scope.go); nil: every agent
 }
 
 // tokens is the relay's view of the token table and the agent bindings,
@@ -132,7 +133,7 @@ func (r *Relay) authenticate(req *http.Request, h *wire.Hello) (principal, error
 		r.auditDenied(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", err.Error())
 		return p, err
 	}
-	p.token, p.role = tok.Name, tok.Role
+	p.token, p.role, p.scope = tok.Name, tok.Role, tok.Scope
 	return p, nil
 }
 

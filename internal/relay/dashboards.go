@@ -128,7 +128,11 @@ func (r *Relay) dashboardJoined(d *dashboard) {
 	}
 	r.dashboards[d] = struct{}{}
 	d.conn.SendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version, HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds()})
-	for _, part := range r.snapshotPartsLocked() {
+	parts := r.snapshotPartsLocked()
+	if d.who.scope != nil {
+		parts = r.scopedSnapshotLocked(d.who)
+	}
+	for _, part := range parts {
 		d.conn.SendFree(part)
 	}
 }
@@ -221,6 +225,14 @@ func (r *Relay) run(d *dashboard, m *wire.Run) {
 		d.conn.SendError(wire.CodeNoTargets, fmt.Sprintf("no known agent matches %s", describeTargets(m.Targets)), m.RequestID, "")
 		return
 	}
+	for _, a := range targets {
+		if !r.seesAgentLocked(d.who, a.info.ID) {
+			msg := outOfScope(d.who, a)
+			r.auditDenied(d.who, "run", a.info.ID, msg)
+			d.conn.SendError(wire.CodeForbidden, msg, m.RequestID, "")
+			return
+		}
+	}
 	slices.SortFunc(targets, func(a, b *agentState) int { return strings.Compare(a.info.Name, b.info.Name) })
 	accepted := &wire.RunAccepted{RequestID: m.RequestID, Commands: make([]wire.Command, 0, len(targets))}
 	created := make([]*commandState, 0, len(targets))
@@ -255,7 +267,7 @@ func describeTargets(t wire.Targets) string {
 // runningLocked returns the command if it is running on a connected agent.
 func (r *Relay) runningLocked(d *dashboard, id string) (*commandState, *agentConn) {
 	cs := r.commands[id]
-	if cs == nil {
+	if cs == nil || !r.seesAgentLocked(d.who, cs.cmd.AgentID) {
 		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), "", id)
 		return nil, nil
 	}
@@ -297,7 +309,7 @@ func (r *Relay) cancelCommand(d *dashboard, m *wire.Cancel) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.commands[m.CommandID]
-	if cs == nil {
+	if cs == nil || !r.seesAgentLocked(d.who, cs.cmd.AgentID) {
 		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", m.CommandID), m.RequestID, m.CommandID)
 		return
 	}

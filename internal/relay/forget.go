@@ -65,15 +65,15 @@ func (r *Relay) dropAgent(d *dashboard, m *wire.AgentForget) (string, bool) {
 		}
 		r.finalizeLocked(cs, wire.Exited{State: state, Reason: fmt.Sprintf("its agent %s was forgotten by %s", name, d.who.token)})
 	}
+	r.broadcastLocked(id, wire.TypeAgentRemoved, id, func(seq uint64) wire.Message {
+		return &wire.AgentRemoved{Seq: seq, AgentID: id}
+	})
 	delete(r.agents, id)
 	r.persist.forgetAgent(id)
 	if r.tokens.binds != nil {
 		r.tokens.forgot(id)
 	}
 	r.audit(d.who, "agent_forget", id, "ok", fmt.Sprintf("%q, with %d commands it had not run", name, len(left)))
-	r.broadcastLocked(wire.TypeAgentRemoved, id, func(seq uint64) wire.Message {
-		return &wire.AgentRemoved{Seq: seq, AgentID: id}
-	})
 	return id, true
 }
 

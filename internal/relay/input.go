@@ -66,7 +66,7 @@ func (r *Relay) dashboardInput(d *dashboard, data []byte) {
 // and nobody is waiting to hear why it went nowhere.
 func (r *Relay) forwardReplyLocked(d *dashboard, f wire.Frame, data []byte) {
 	cs := r.commands[f.CommandID]
-	if cs == nil || cs.controller != d || cs.cmd.State != wire.StateRunning {
+	if cs == nil || cs.controller != d || cs.cmd.State != wire.StateRunning || !r.seesAgentLocked(d.who, cs.cmd.AgentID) {
 		return
 	}
 	a := r.agents[cs.cmd.AgentID]

@@ -20,8 +20,16 @@ func (r *Relay) history(d *dashboard, m *wire.HistoryQuery) {
 		return
 	}
 	q := store.HistoryQuery{Limit: m.Limit, ID: m.CommandID}
+	r.mu.Lock()
+	q.AgentIDs = r.seenAgentIDsLocked(d.who)
 	if m.Agent != "" {
-		q.AgentID = r.resolveAgent(m.Agent)
+		q.AgentID = r.resolveAgentLocked(m.Agent)
+		if !r.seesAgentLocked(d.who, q.AgentID) {
+			q.AgentID = ""
+		}
+	}
+	r.mu.Unlock()
+	if m.Agent != "" {
 		if q.AgentID == "" {
 			d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
 			return
@@ -57,7 +65,8 @@ func (r *Relay) mergeLive(cmds []wire.Command, q store.HistoryQuery) []wire.Comm
 		}
 	}
 	for id, cs := range r.commands {
-		if !seen[id] && (q.AgentID == "" || q.AgentID == cs.cmd.AgentID) && (q.ID == "" || q.ID == id) {
+		if !seen[id] && (q.AgentID == "" || q.AgentID == cs.cmd.AgentID) && (q.ID == "" || q.ID == id) &&
+			(q.AgentIDs == nil || slices.Contains(q.AgentIDs, cs.cmd.AgentID)) {
 			cmds = append(cmds, cs.snapshot())
 		}
 	}

@@ -375,13 +375,16 @@ func (r *Relay) readHello(c *transport.Conn) (*wire.Hello, bool) {
 	return h, true
 }
 
-// broadcastLocked sends an event to every dashboard and the event log.
-// The caller holds r.mu, which is what puts events in one order for all.
-func (r *Relay) broadcastLocked(kind, subject string, build func(seq uint64) wire.Message) {
+// broadcastLocked sends an event about an agent (or one of its commands)
+// to every dashboard that may see the agent, and to the event log. The
+// caller holds r.mu, which is what puts events in one order for all.
+func (r *Relay) broadcastLocked(agentID, kind, subject string, build func(seq uint64) wire.Message) {
 	r.seq++
 	data := wire.MustEncode(build(r.seq))
 	for d := range r.dashboards {
-		d.conn.Send(transport.Message{Kind: transport.Text, Data: data})
+		if d.who.scope == nil || r.seesAgentLocked(d.who, agentID) {
+			d.conn.Send(transport.Message{Kind: transport.Text, Data: data})
+		}
 	}
 	r.persist.addEvent(store.Event{Seq: r.seq, At: time.Now().UTC(), Kind: kind, Subject: subject, Data: data})
 }
@@ -390,7 +393,7 @@ func (r *Relay) broadcastLocked(kind, subject string, build func(seq uint64) wir
 func (r *Relay) commandChangedLocked(cs *commandState) {
 	c := cs.snapshot()
 	r.persist.addCommand(c)
-	r.broadcastLocked(wire.TypeCommandEvent, c.ID, func(seq uint64) wire.Message {
+	r.broadcastLocked(c.AgentID, wire.TypeCommandEvent, c.ID, func(seq uint64) wire.Message {
 		return &wire.CommandEvent{Seq: seq, Command: forDashboards(c)}
 	})
 }
@@ -400,7 +403,7 @@ func (r *Relay) agentChangedLocked(a *agentState) {
 	a.refresh()
 	info := a.info
 	r.persist.addAgent(info)
-	r.broadcastLocked(wire.TypeAgentEvent, info.ID, func(seq uint64) wire.Message {
+	r.broadcastLocked(info.ID, wire.TypeAgentEvent, info.ID, func(seq uint64) wire.Message {
 		return &wire.AgentEvent{Seq: seq, Agent: info}
 	})
 }

@@ -29,7 +29,7 @@ func (r *Relay) quickReply(d *dashboard, m *wire.QuickReply) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cs, code, msg := r.replyTargetLocked(m)
+	cs, code, msg := r.replyTargetLocked(d.who, m)
 	if cs == nil {
 		fail(code, msg, m.CommandID)
 		return
@@ -56,11 +56,11 @@ func (r *Relay) quickReply(d *dashboard, m *wire.QuickReply) {
 // replyTargetLocked finds the waiting command a reply is for: the one
 // named, or the named agent's most urgent one. An agent name several
 // agents share picks the one that waits longest.
-func (r *Relay) replyTargetLocked(m *wire.QuickReply) (cs *commandState, code, msg string) {
+func (r *Relay) replyTargetLocked(p principal, m *wire.QuickReply) (cs *commandState, code, msg string) {
 	if m.CommandID != "" {
 		cs = r.commands[m.CommandID]
 		switch {
-		case cs == nil:
+		case cs == nil || !r.seesAgentLocked(p, cs.cmd.AgentID):
 			return nil, wire.CodeNotFound, fmt.Sprintf("no command %q", m.CommandID)
 		case cs.cmd.State != wire.StateRunning:
 			return nil, wire.CodeNotRunning, fmt.Sprintf("command %s is %s, not running", m.CommandID, cs.cmd.State)
@@ -72,7 +72,7 @@ func (r *Relay) replyTargetLocked(m *wire.QuickReply) (cs *commandState, code, m
 	var best *agentState
 	known := false
 	for _, a := range r.agents {
-		if a.info.ID != m.Agent && a.info.Name != m.Agent {
+		if (a.info.ID != m.Agent && a.info.Name != m.Agent) || !r.seesAgentLocked(p, a.info.ID) {
 			continue
 		}
 		known = true

@@ -19,6 +19,9 @@ func (r *Relay) restartSession(d *dashboard, m *wire.RestartSession) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := r.agents[id]
+	if !r.seesAgentLocked(d.who, id) {
+		a = nil // out of scope: as if there were none
+	}
 	refuse := func(code, msg string) {
 		r.audit(d.who, string(auth.ActRestart), id, "error", msg)
 		d.conn.SendError(code, msg, m.RequestID, "")

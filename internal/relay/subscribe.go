@@ -25,6 +25,9 @@ func (r *Relay) subscribe(d *dashboard, m *wire.Subscribe) {
 	}
 	r.mu.Lock()
 	cs := r.commands[m.CommandID]
+	if cs != nil && !r.seesAgentLocked(d.who, cs.cmd.AgentID) {
+		cs = nil // out of scope: as if it were not in memory, nor stored (below)
+	}
 	r.mu.Unlock()
 	var stored wire.Command // a command no longer in memory, looked up now so errors keep their order
 	if cs == nil {
@@ -226,7 +229,11 @@ func (r *Relay) sendMemory(d *dashboard, sub *dashboardSub, out *outputLog, from
 // lookupStored finds a command that is no longer in memory, answering
 // the dashboard when there is none.
 func (r *Relay) lookupStored(d *dashboard, id string) (wire.Command, bool) {
-	cmds, err := r.store.History(r.ctx, store.HistoryQuery{ID: id, Limit: 1})
+	q := store.HistoryQuery{ID: id, Limit: 1}
+	r.mu.Lock()
+	q.AgentIDs = r.seenAgentIDsLocked(d.who)
+	r.mu.Unlock()
+	cmds, err := r.store.History(r.ctx, q)
 	if errors.Is(err, store.ErrNotFound) {
 		cmds, err = nil, nil
 	}

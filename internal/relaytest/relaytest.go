@@ -69,6 +69,23 @@ func (r *Relay) Token(name, role string, ttl time.Duration) string {
 	return secret
 }
 
+// ScopedToken creates a token limited to the agents with the labels in
+// scope (relay token create --scope) and returns its secret.
+func (r *Relay) ScopedToken(name, role string, scope map[string]string) string {
+	r.t.Helper()
+	secret, tok, err := auth.NewToken(name, role, 0, time.Now())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	tok.Scope = scope
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.store.CreateToken(context.Background(), tok); err != nil {
+		r.t.Fatal(err)
+	}
+	return secret
+}
+
 // AgentToken creates an agent token bound to the agent named agent, as
 // relay token create --agent does, and returns its secret.
 func (r *Relay) AgentToken(name, agent string) string {

@@ -90,6 +90,9 @@ type Event struct {
 // HistoryQuery selects commands for History.
 type HistoryQuery struct {
 	AgentID string // empty: all agents
+	// AgentIDs, when not nil, keeps only these agents' commands (an empty
+	// list keeps none): what a scoped token may see.
+	AgentIDs []string
 	Limit   int    // 0 means 50
 	ID      string // when set, only this command
 }

@@ -56,6 +56,17 @@ func History(q store.HistoryQuery, param func(i int) string) (string, []any) {
 		args = append(args, q.ID)
 		where = append(where, "id = "+param(len(args)))
 	}
+	if q.AgentIDs != nil {
+		in := make([]string, len(q.AgentIDs))
+		for i, id := range q.AgentIDs {
+			args = append(args, id)
+			in[i] = param(len(args))
+		}
+		if len(in) == 0 {
+			in = []string{"NULL"} // no agent: nothing matches
+		}
+		where = append(where, "agent_id IN ("+strings.Join(in, ", ")+")")
+	}
 	query := "SELECT " + List("", CommandColumns) + " FROM commands"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

@@ -27,6 +27,7 @@ func testHistory(t *testing.T, h Harness) {
 	Apply(t, s, store.Batch{Commands: all})
 	all = newestFirst(all)
 	ofAgent := slices.DeleteFunc(slices.Clone(all), func(c wire.Command) bool { return c.AgentID != "a-1" })
+	ofTwo := slices.DeleteFunc(slices.Clone(all), func(c wire.Command) bool { return c.AgentID == "a-0" })
 	one := all[slices.IndexFunc(all, func(c wire.Command) bool { return c.ID == "c-0007" })]
 
 	tests := []struct {
@@ -42,6 +43,9 @@ func testHistory(t *testing.T, h Harness) {
 		{"agent without commands", store.HistoryQuery{AgentID: "a-9"}, []wire.Command{}},
 		{"one command", store.HistoryQuery{ID: "c-0007"}, []wire.Command{one}},
 		{"one command of its agent", store.HistoryQuery{ID: "c-0007", AgentID: "a-1"}, []wire.Command{one}},
+		{"some agents", store.HistoryQuery{AgentIDs: []string{"a-1", "a-2", "a-9"}, Limit: 20}, ofTwo[:20]},
+		{"no agents", store.HistoryQuery{AgentIDs: []string{}}, []wire.Command{}},
+		{"one command among some agents", store.HistoryQuery{ID: "c-0007", AgentIDs: []string{"a-1"}}, []wire.Command{one}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
