@@ -23,7 +23,7 @@ const tokenPoll = 500 * time.Millisecond
 type principal struct {
 	token   string // token name
 	role    string
-	remote  string    // IP address
+	remote  string       // IP address
 	session []byte       // the browser session it signed in with (its hash); nil for a token in hello
 	until   time.Time    // when that session ends; zero: with its token
 	scope   wire.Strings // the labels an agent must carry to be seen (scope.go); nil: every agent

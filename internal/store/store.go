@@ -93,8 +93,8 @@ type HistoryQuery struct {
 	// AgentIDs, when not nil, keeps only these agents' commands (an empty
 	// list keeps none): what a scoped token may see.
 	AgentIDs []string
-	Limit   int    // 0 means 50
-	ID      string // when set, only this command
+	Limit    int    // 0 means 50
+	ID       string // when set, only this command
 }
 
 // Page sizes of History and Audit (the protocol's), and how many final
