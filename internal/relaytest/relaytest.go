@@ -1,6 +1,7 @@
-// Package relaytest runs a real relay for tests: a real SQLite file, a
-// real HTTP server on a loopback port, and restarts that keep both the
-// file and the port, as a user's relay restart would.
+// Package relaytest runs a real relay for tests: a real SQLite file (or,
+// with OnPostgres, a PostgreSQL database), a real HTTP server on a
+// loopback port, and restarts that keep both the store and the port, as a
+// user's relay restart would.
 package relaytest
 
 import (
@@ -17,39 +18,74 @@ import (
 	"switchboard/internal/auth"
 	"switchboard/internal/relay"
 	"switchboard/internal/store"
+	"switchboard/internal/store/postgres"
 	"switchboard/internal/store/sqlite"
 	"switchboard/internal/web"
 )
 
 // Relay is a running relay. Stop and Start may be called repeatedly.
 type Relay struct {
-	t      testing.TB
-	cfg    relay.Config
-	Addr   string // host:port, stable across restarts
+	t    testing.TB
+	cfg  relay.Config
+	Addr string // host:port, stable across restarts
+	// DBPath is the SQLite file; empty on PostgreSQL.
 	DBPath string
+	// Store is where history goes, as relay --store takes it: the SQLite
+	// file's path, or the PostgreSQL URL.
+	Store string
 
 	mu     sync.Mutex
 	relay  *relay.Relay
 	srv    *http.Server
-	store  *sqlite.DB
+	store  relayStore
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
+// relayStore is what a test relay needs of its store: the relay's store
+// and the token administration that Token, AgentToken and Revoke do.
+type relayStore interface {
+	store.Store
+	store.Auth
+	store.AgentBindings
+}
+
+var (
+	_ relayStore = (*sqlite.DB)(nil)
+	_ relayStore = (*postgres.Store)(nil)
+)
+
+// Option chooses where a test relay keeps its history.
+type Option func(*Relay)
+
+// OnPostgres keeps the relay's history in the PostgreSQL database at url
+// (a schema of the test's own, from pgtest.URL) instead of a new SQLite
+// file. Two relays given the same url share one store.
+func OnPostgres(url string) Option {
+	return func(r *Relay) { r.DBPath, r.Store = "", url }
+}
+
+// OnSQLite keeps the relay's history in the SQLite file at path instead
+// of a new one; two relays given the same path share it (one at a time:
+// SQLite is no store for relays running together).
+func OnSQLite(path string) Option {
+	return func(r *Relay) { r.DBPath, r.Store = path, path }
+}
+
 // Start runs a relay on a fresh database with authentication off; it is
 // stopped when the test ends.
-func Start(t testing.TB, cfg relay.Config) *Relay {
+func Start(t testing.TB, cfg relay.Config, opts ...Option) *Relay {
 	t.Helper()
 	cfg.NoAuth = true
-	return start(t, cfg)
+	return start(t, cfg, opts)
 }
 
 // StartAuth runs a relay with authentication on and returns it with the
 // secret of an admin token named "admin".
-func StartAuth(t testing.TB, cfg relay.Config) (*Relay, string) {
+func StartAuth(t testing.TB, cfg relay.Config, opts ...Option) (*Relay, string) {
 	t.Helper()
 	cfg.NoAuth = false
-	r := start(t, cfg)
+	r := start(t, cfg, opts)
 	return r, r.Token("admin", store.RoleAdmin, 0)
 }
 
@@ -110,11 +146,15 @@ func (r *Relay) Revoke(name string) {
 	}
 }
 
-func start(t testing.TB, cfg relay.Config) *Relay {
+func start(t testing.TB, cfg relay.Config, opts []Option) *Relay {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	r := &Relay{t: t, cfg: cfg, DBPath: filepath.Join(t.TempDir(), "switchboard.db")}
+	db := filepath.Join(t.TempDir(), "switchboard.db")
+	r := &Relay{t: t, cfg: cfg, DBPath: db, Store: db}
+	for _, o := range opts {
+		o(r)
+	}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -126,7 +166,7 @@ func (r *Relay) URL() string { return "ws://" + r.Addr }
 // HTTPURL is the relay's base HTTP URL.
 func (r *Relay) HTTPURL() string { return "http://" + r.Addr }
 
-// Start (re)starts the relay on the same database file and address.
+// Start (re)starts the relay on the same store and address.
 func (r *Relay) Start() {
 	r.t.Helper()
 	r.mu.Lock()
@@ -135,8 +175,9 @@ func (r *Relay) Start() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, r.DBPath)
+	st, err := r.openStore(ctx)
 	if err != nil {
+		cancel()
 		r.t.Fatalf("open store: %v", err)
 	}
 	rl, err := relay.New(ctx, r.cfg, st)
@@ -158,6 +199,13 @@ func (r *Relay) Start() {
 		wg.Wait()
 	}()
 	r.srv, r.store, r.cancel, r.done, r.relay = srv, st, cancel, done, rl
+}
+
+func (r *Relay) openStore(ctx context.Context) (relayStore, error) {
+	if r.DBPath == "" {
+		return postgres.Open(ctx, r.Store)
+	}
+	return sqlite.Open(ctx, r.DBPath)
 }
 
 // Instance is the running relay itself, for tests that look inside it
@@ -190,7 +238,7 @@ func (r *Relay) listen() net.Listener {
 	return nil
 }
 
-// Stop shuts the relay down gracefully and closes the database.
+// Stop shuts the relay down gracefully and closes the store.
 func (r *Relay) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
