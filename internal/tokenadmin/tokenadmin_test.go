@@ -42,7 +42,7 @@ func TestCreateListRevoke(t *testing.T) {
 		{Name: "x2", Role: store.RoleAdmin, Scope: map[string]string{"pool": "ci"}},
 		{Name: "x3", Role: store.RoleAgent, Scope: map[string]string{"pool": "ci"}},
 		{Name: "x4", Role: store.RoleAgent, Agent: "box\x1b]0;x\a"}, // bound to b1
-		{Name: "b1", Role: store.RoleViewer},                       // name taken
+		{Name: "b1", Role: store.RoleViewer},                        // name taken
 	} {
 		if _, err := a.Create(ctx, bad); err == nil {
 			t.Errorf("created %+v", bad)
