@@ -103,7 +103,7 @@ func run(args []string, stderr io.Writer) int {
 		stop() // a second signal now ends the process at once
 	}()
 	log.Info("agent starting", "version", version, "id", a.ID(), "relay", cfg.RelayURL,
-		"allow", cfg.Allow, "allow_env", cfg.AllowEnv, "allow_cwd", cfg.AllowCwd, "no_input", cfg.NoInput)
+		"allow", cfg.Allow, "allow_env", cfg.AllowEnv, "allow_cwd", cfg.AllowCwd, "no_input", cfg.NoInput, "record_input", cfg.RecordInput)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return 1
@@ -136,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	fs.Var(&allowEnv, "allow-env", "With --allow: an environment variable `name` a command may set (repeatable). Without it, a command that sets any is refused.")
 	fs.Var(&allowCwd, "allow-cwd", "With --allow: an absolute `directory` a command may run in, that directory itself (repeatable). Without it, a command that sets a working directory is refused.")
 	fs.BoolVar(&cfg.NoInput, "no-input", false, "Refuse all input from dashboards: they may watch and resize this agent's commands and session, but not type into them.")
+	fs.BoolVar(&cfg.RecordInput, "record-input", false, "Record what dashboards type into commands, with when, beside their output, so replays and asciicast exports (tui export --input) show it. Off by default: typed input can hold passwords.")
 	logLevel := fs.String("log-level", "info", "The least important log `level` shown: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "The log `format`, text or json. Logs go to standard error.")
 	fs.Usage = flagenv.Usage(fs, summary)

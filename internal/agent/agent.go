@@ -102,6 +102,10 @@ type Config struct {
 	// QuietAfter is the silence after which a running command that is
 	// not known to be busy or waiting is reported "quiet"; default 5s.
 	QuietAfter time.Duration
+	// RecordInput keeps what dashboards type into commands, with its
+	// timing, beside their output, so that replays and asciicast exports
+	// can show it. Off by default: typed input can hold passwords.
+	RecordInput bool
 	// CancelGrace is how long a cancelled or timed-out command has between
 	// SIGINT and SIGKILL (SIGTERM and SIGKILL on shutdown); default 5s.
 	CancelGrace time.Duration

@@ -29,8 +29,9 @@ type command struct {
 	tail        outputTail   // its latest output, for the prompt a waiting command shows
 	key         string       // the secret its `agent notify` proves itself with; static
 
-	probe *ttyProbe   // set with proc; used by the attention watcher alone
-	scan  termScanner // owned by the command's reader goroutine
+	probe  *ttyProbe   // set with proc; used by the attention watcher alone
+	scan   termScanner // owned by the command's reader goroutine
+	timing timingLog   // timing records not yet acknowledged (timing.go)
 }
 
 // recentIDs remembers the last forgetMemory ids it was given.
@@ -109,7 +110,7 @@ func (a *Agent) admitLocked(spec wire.Command) string {
 }
 
 func (a *Agent) addLocked(spec wire.Command) *command {
-	c := &command{spec: spec, key: newKey()}
+	c := &command{spec: spec, key: newKey(), timing: newTimingLog()}
 	a.cmds[spec.ID] = c
 	a.order = append(a.order, c)
 	return c
@@ -159,6 +160,7 @@ func (a *Agent) attach(c *command, p *process) {
 	a.mu.Lock()
 	c.proc, c.pid, c.startedAt = p, p.pid, p.started
 	c.probe, c.attn = newTTYProbe(p.ptmx, p.pid), newAttention(p.started)
+	c.timing.resize(0, 0, int(dim(c.spec.Cols, defaultCols)), int(dim(c.spec.Rows, defaultRows)))
 	stopping := a.shutting
 	a.notifyLocked()
 	a.mu.Unlock()
@@ -212,6 +214,7 @@ func (a *Agent) output(c *command, b []byte) {
 		c.attn.scanned(&found, now)
 		c.attn.decide(now, a.cfg.QuietAfter)
 	}
+	c.timing.output(c.sinceStart(), c.out.end)
 	c.out.append(b)
 	a.buffered += int64(len(b))
 	for excess := a.buffered - a.cfg.BufferBytes; excess > 0; excess = a.buffered - a.cfg.BufferBytes {
@@ -225,6 +228,7 @@ func (a *Agent) output(c *command, b []byte) {
 func (a *Agent) dropLocked(c *command, n int64) int64 {
 	dropped, newRange := c.out.dropOldest(n)
 	a.buffered -= dropped
+	c.timing.ack(c.out.start) // the records of lost output go with it
 	if newRange {
 		a.log.Warn("output buffer full: dropping the oldest unacknowledged output",
 			"command_id", c.spec.ID, "from", c.out.drops[len(c.out.drops)-1].from, "buffer_bytes", a.cfg.BufferBytes)
@@ -256,7 +260,9 @@ func (a *Agent) input(id string, data []byte) {
 	}
 	if err := p.sendInput(data); err != nil {
 		a.log.Warn("input dropped", "command_id", id, "bytes", len(data), "err", err)
+		return
 	}
+	a.noteInput(id, data)
 }
 
 // refuseInput drops input and tells the relay why. Keystrokes come many
@@ -304,7 +310,9 @@ func (a *Agent) resize(m *wire.Resize) {
 	}
 	if err := p.resize(m.Cols, m.Rows); err != nil {
 		a.log.Warn("resize failed", "command_id", m.CommandID, "err", err)
+		return
 	}
+	a.noteResize(m.CommandID, m.Cols, m.Rows)
 }
 
 func (a *Agent) cancel(m *wire.Cancel) {
@@ -354,6 +362,7 @@ func (a *Agent) ack(m *wire.Ack) {
 		return
 	}
 	a.buffered -= c.out.ack(m.Offset)
+	c.timing.ack(m.Offset)
 	if !m.Done {
 		return
 	}

@@ -34,6 +34,7 @@ type relayConn struct {
 	heartbeat time.Duration
 	resume    map[string]int64 // welcome.resume: where the relay wants each held command from
 	wake      chan struct{}    // capacity 1; a value means "the agent's state changed, look again"
+	timing    bool             // the relay takes timed frames (welcome.timing)
 
 	replies []outMsg // guarded by Agent.mu: answers to the relay, such as errors, for the writer
 }
@@ -201,6 +202,7 @@ func (a *Agent) newRelayConn(ws *websocket.Conn, w *wire.Welcome) *relayConn {
 		heartbeat: time.Duration(w.HeartbeatMS) * time.Millisecond,
 		resume:    make(map[string]int64, len(w.Resume)),
 		wake:      make(chan struct{}, 1),
+		timing:    w.Timing,
 	}
 	if rc.heartbeat <= 0 {
 		rc.heartbeat = defaultHeartbeat

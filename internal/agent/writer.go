@@ -22,6 +22,7 @@ type stream struct {
 	announced bool       // a session's "session" message went out
 	exitSent  bool
 	attnSent  uint64 // the attention version last sent
+	timing    uint64 // Seq of the next timing record to send
 }
 
 // outMsg is one message for the writer.
@@ -147,7 +148,7 @@ func (a *Agent) collect(rc *relayConn) (batch []outMsg, more, done bool) {
 	for _, c := range a.order {
 		s := c.streamFor(rc)
 		batch = a.collectCommand(c, s, batch)
-		more = more || s.sent < c.out.end
+		more = more || s.sent < c.out.end || s.timingDue(c)
 	}
 	return batch, more, a.drained && !more
 }
@@ -188,21 +189,54 @@ func (a *Agent) collectCommand(c *command, s *stream, batch []outMsg) []outMsg {
 		}
 		s.sent = c.out.start
 	}
-	if s.sent < c.out.end {
-		n := int(min(c.out.end-s.sent, wire.MaxChunk))
-		frame := wire.AppendOutputFrame(make([]byte, 0, 10+len(id)+n), id, s.sent, nil)
-		batch = append(batch, outMsg{kind: websocket.BinaryMessage, data: c.out.appendFrom(frame, s.sent, n), output: n})
-		s.sent += int64(n)
+	if m, ok := s.outputFrame(c); ok {
+		batch = append(batch, m)
 	}
 	if c.proc != nil && c.pid != 0 && s.attnSent != c.attn.version {
 		batch = append(batch, text(c.attn.report(id, time.Now())))
 		s.attnSent = c.attn.version
 	}
-	if c.exit != nil && !s.exitSent && s.sent == c.out.end {
+	if c.exit != nil && !s.exitSent && s.sent == c.out.end && !s.timingDue(c) {
 		batch = append(batch, text(c.exit))
 		s.exitSent = true
 	}
 	return batch
+}
+
+// timingDue reports whether c has timing records this connection must
+// still send.
+func (s *stream) timingDue(c *command) bool {
+	return s.conn.timing && len(c.timing.unsent(s.timing)) > 0
+}
+
+// outputFrame builds c's next output frame: a timed frame, with the
+// timing records not yet sent, for a relay that takes them. Its output
+// stops short of any record that did not fit in it.
+func (s *stream) outputFrame(c *command) (outMsg, bool) {
+	id := c.spec.ID
+	n := min(c.out.end-s.sent, wire.MaxChunk)
+	var recs []wire.TimingRecord
+	if s.conn.timing {
+		unsent := c.timing.unsent(s.timing)
+		recs = section(unsent)
+		if left := unsent[len(recs):]; len(left) > 0 {
+			n = max(min(n, left[0].Offset-s.sent), 0)
+		}
+	}
+	if n <= 0 && len(recs) == 0 {
+		return outMsg{}, false
+	}
+	var frame []byte
+	if len(recs) > 0 {
+		sec := wire.AppendTimingSection(nil, recs)
+		frame = wire.AppendTimedFrame(make([]byte, 0, 20+len(id)+len(sec)+int(n)), id, s.sent, sec, nil)
+		s.timing = recs[len(recs)-1].Seq + 1
+	} else {
+		frame = wire.AppendOutputFrame(make([]byte, 0, 10+len(id)+int(n)), id, s.sent, nil)
+	}
+	frame = c.out.appendFrom(frame, s.sent, int(n))
+	s.sent += n
+	return outMsg{kind: websocket.BinaryMessage, data: frame, output: int(n)}, true
 }
 
 // sessionLocked is the session as announced to the relay.

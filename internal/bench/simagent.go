@@ -25,15 +25,19 @@ var simDialer = &websocket.Dialer{
 // simAgent is a simulated agent: a minimal peer of the agent protocol
 // (docs/protocol.md) that registers, answers each start with started,
 // sends the output frames and exit it is told to, and records the relay's
-// acknowledgements.
+// acknowledgements. To a relay that takes timing it sends timed frames,
+// each with the one timing record of its output, as a real agent's frame
+// carries while a command prints a line at a time.
 type simAgent struct {
 	// Static after dial.
 	id      string
 	ws      *websocket.Conn
 	onStart func(*simAgent, wire.Command) // called by the reader, after started is sent
 
-	wmu     sync.Mutex // serializes writes: gorilla allows one writer at a time
-	scratch []byte     // frame buffer; guarded by wmu
+	wmu     sync.Mutex           // serializes writes: gorilla allows one writer at a time
+	scratch []byte               // frame buffer; guarded by wmu
+	timing  bool                 // the relay takes timed frames; static after dial
+	clocks  map[string]*simClock // per command; guarded by wmu
 
 	mu      sync.Mutex
 	acked   map[string]int64 // command id -> offset the relay has stored up to
@@ -49,7 +53,7 @@ func dialSimAgent(ctx context.Context, relayURL, name string, labels map[string]
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: dial: %w", name, err)
 	}
-	a := &simAgent{id: wire.NewID("a"), ws: ws, onStart: onStart, acked: make(map[string]int64),
+	a := &simAgent{id: wire.NewID("a"), ws: ws, onStart: onStart, acked: make(map[string]int64), clocks: make(map[string]*simClock),
 		done: make(map[string]bool), ackWake: make(chan struct{}, 1), closed: make(chan struct{})}
 	hello := &wire.Hello{Protocol: wire.ProtocolVersion, Client: "swbench-agent",
 		Agent: &wire.AgentInfo{ID: a.id, Name: name, Labels: labels, MaxConcurrent: 1}}
@@ -57,31 +61,41 @@ func dialSimAgent(ctx context.Context, relayURL, name string, labels map[string]
 		ws.Close()
 		return nil, fmt.Errorf("agent %s: hello: %w", name, err)
 	}
-	if err := a.awaitWelcome(ctx); err != nil {
+	w, err := a.awaitWelcome(ctx)
+	if err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("agent %s: %w", name, err)
 	}
+	a.timing = w.Timing
 	go a.readLoop()
 	return a, nil
 }
 
-func (a *simAgent) awaitWelcome(ctx context.Context) error {
+func (a *simAgent) awaitWelcome(ctx context.Context) (*wire.Welcome, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = a.ws.SetReadDeadline(dl)
 	}
 	defer a.ws.SetReadDeadline(time.Time{})
 	_, data, err := a.ws.ReadMessage()
 	if err != nil {
-		return fmt.Errorf("wait for welcome: %w", err)
+		return nil, fmt.Errorf("wait for welcome: %w", err)
 	}
 	m, err := wire.Decode(data)
 	if err != nil {
-		return fmt.Errorf("wait for welcome: %w", err)
+		return nil, fmt.Errorf("wait for welcome: %w", err)
 	}
-	if _, ok := m.(*wire.Welcome); !ok {
-		return fmt.Errorf("wait for welcome: got %s", data)
+	w, ok := m.(*wire.Welcome)
+	if !ok {
+		return nil, fmt.Errorf("wait for welcome: got %s", data)
 	}
-	return nil
+	return w, nil
+}
+
+// simClock is a command's timing as a simulated agent keeps it.
+type simClock struct {
+	began time.Time
+	next  uint64 // number of the next record
+	last  int64  // time of the last output record, in ms
 }
 
 // readLoop handles what the relay sends until the connection ends. Pings
@@ -133,11 +147,28 @@ func (a *simAgent) writeText(m wire.Message) error {
 	return a.ws.WriteMessage(websocket.TextMessage, wire.MustEncode(m))
 }
 
-// sendOutput sends one output frame.
+// sendOutput sends one output frame, timed when the relay takes timing.
 func (a *simAgent) sendOutput(commandID string, offset int64, data []byte) error {
 	a.wmu.Lock()
 	defer a.wmu.Unlock()
-	a.scratch = wire.AppendOutputFrame(a.scratch[:0], commandID, offset, data)
+	if !a.timing {
+		a.scratch = wire.AppendOutputFrame(a.scratch[:0], commandID, offset, data)
+		return a.ws.WriteMessage(websocket.BinaryMessage, a.scratch)
+	}
+	c := a.clocks[commandID]
+	if c == nil {
+		c = &simClock{began: time.Now(), last: -1}
+		a.clocks[commandID] = c
+	}
+	var recs [1]wire.TimingRecord
+	sec := []byte(nil)
+	if ms := time.Since(c.began).Milliseconds(); ms != c.last { // one record a millisecond, as the agent
+		c.last = ms
+		recs[0] = wire.TimingRecord{Seq: c.next, Kind: wire.TimingOutput, TimeMS: ms, Offset: offset}
+		c.next++
+		sec = wire.AppendTimingSection(make([]byte, 0, 16), recs[:])
+	}
+	a.scratch = wire.AppendTimedFrame(a.scratch[:0], commandID, offset, sec, data)
 	return a.ws.WriteMessage(websocket.BinaryMessage, a.scratch)
 }
 

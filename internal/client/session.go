@@ -285,6 +285,8 @@ func (c *Client) onMessage(m wire.Message) {
 		c.reply(m.RequestID, m)
 	case *wire.AgentForgetResult:
 		c.reply(m.RequestID, m)
+	case *wire.TimingResult:
+		c.reply(m.RequestID, m)
 	case *wire.Error:
 		if m.RequestID == "" || !c.reply(m.RequestID, m) {
 			c.emit(ServerError{m})

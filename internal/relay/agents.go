@@ -134,7 +134,7 @@ func (r *Relay) agentJoined(ac *agentConn, h *wire.Hello) {
 		resume = append(resume, wire.Ack{CommandID: hc.CommandID, Offset: off})
 	}
 	ac.conn.SendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: r.cfg.Version,
-		HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds(), Resume: resume})
+		HeartbeatMS: r.cfg.HeartbeatEvery.Milliseconds(), Resume: resume, Timing: true})
 	for i := range acks {
 		ac.conn.SendMessage(&acks[i])
 	}
@@ -225,8 +225,8 @@ func (r *Relay) handleAgentMessage(ac *agentConn, kind int, data []byte) (then f
 // agentOutput is the hot path: one output frame from an agent.
 func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 	f, err := wire.ParseFrame(data)
-	if err == nil && f.Kind != wire.FrameOutput {
-		err = fmt.Errorf("%w: agents send output frames (kind 1), not kind %d", wire.ErrBadMessage, f.Kind)
+	if err == nil && f.Kind != wire.FrameOutput && f.Kind != wire.FrameTimed {
+		err = fmt.Errorf("%w: agents send output frames (kind 1 or 4), not kind %d", wire.ErrBadMessage, f.Kind)
 	}
 	if err != nil {
 		ac.conn.SendError(wire.ErrorCode(err), err.Error(), "", "")
@@ -250,6 +250,15 @@ func (r *Relay) agentOutput(ac *agentConn, data []byte) {
 		ac.logs[f.CommandID] = log
 	}
 	ac.lastLog = log
+	if f.Kind == wire.FrameTimed {
+		if err := log.addTiming(f.Timing, r.persist); err != nil {
+			ac.conn.SendError(wire.ErrorCode(err), err.Error(), "", f.CommandID)
+		}
+		if len(f.Data) == 0 {
+			return
+		}
+		data = wire.TimedToOutput(data, f)
+	}
 	gap, exitReady, behind := log.appendFrame(f, data, r.persist)
 	for _, s := range behind {
 		s.d.fallBehind(r, log, s.owner, s.next)

@@ -151,13 +151,18 @@ func fanOutPeers(b *testing.B, n int) ([]*transport.Conn, []atomic.Int64) {
 // batches, acknowledged after each commit. An operation is one frame built
 // and appended to its output log, which the persister reads when due; the
 // benchmark ends when everything is stored.
+//
+// With timing, each frame is a timed frame carrying the one timing record
+// of its output, as an agent's frame does while a command prints a line
+// at a time: the persister also merges and stores the records.
 func BenchmarkPersist(b *testing.B) {
 	for _, cmds := range []int{10, 1000} {
-		b.Run(fmt.Sprintf("commands=%d", cmds), func(b *testing.B) { benchPersist(b, cmds, 100) })
+		b.Run(fmt.Sprintf("commands=%d", cmds), func(b *testing.B) { benchPersist(b, cmds, 100, false) })
 	}
+	b.Run("commands=1000/timing", func(b *testing.B) { benchPersist(b, 1000, 100, true) })
 }
 
-func benchPersist(b *testing.B, cmds, size int) {
+func benchPersist(b *testing.B, cmds, size int, timing bool) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
@@ -179,9 +184,20 @@ func benchPersist(b *testing.B, cmds, size int) {
 	b.ResetTimer()
 	for i := range b.N {
 		o := logs[i%cmds]
-		raw := wire.OutputFrame(o.id, o.size(), data)
+		off := o.size()
+		if !timing {
+			raw := wire.OutputFrame(o.id, off, data)
+			f, _ := wire.ParseFrame(raw)
+			o.appendFrame(f, raw, p)
+			continue
+		}
+		rec := wire.TimingRecord{Seq: uint64(i / cmds), TimeMS: int64(i / cmds * 10), Offset: off}
+		raw := wire.AppendTimedFrame(nil, o.id, off, wire.AppendTimingSection(nil, []wire.TimingRecord{rec}), data)
 		f, _ := wire.ParseFrame(raw)
-		o.appendFrame(f, raw, p)
+		if err := o.addTiming(f.Timing, p); err != nil {
+			b.Fatal(err)
+		}
+		o.appendFrame(f, wire.TimedToOutput(raw, f), p)
 	}
 	cancel()
 	<-done // timed: the persister commits what is left before it returns

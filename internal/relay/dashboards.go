@@ -170,6 +170,8 @@ func (r *Relay) handleDashboardMessage(d *dashboard, kind int, data []byte) {
 		r.restartSession(d, m)
 	case *wire.AgentForget:
 		r.forgetAgent(d, m)
+	case *wire.TimingQuery:
+		r.timingQuery(d, m)
 	default:
 		d.conn.SendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}

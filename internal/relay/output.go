@@ -49,10 +49,11 @@ type outputLog struct {
 	chunks   []memChunk
 	memBytes int
 	subs     map[*dashboard]*subscription
-	ended    bool  // the command is final; no output follows endAt
-	endAt    int64 // with ended: the final offset
-	exitAt   int64 // an exit report is waiting for output up to here; -1 when none
-	settled  int   // chunks before this index are compacted for good
+	ended    bool      // the command is final; no output follows endAt
+	endAt    int64     // with ended: the final offset
+	exitAt   int64     // an exit report is waiting for output up to here; -1 when none
+	settled  int       // chunks before this index are compacted for good
+	tm       timingBuf // timing not yet taken by the persister (timing.go)
 
 	// For the persister, which takes the output past taken (in memory
 	// until stored) when it is due; see persister.noteOutput.

@@ -64,7 +64,7 @@ type storedOutput struct {
 // due in one transaction, retrying until the store takes it, so a slow or
 // failing disk delays storage but never streaming.
 type persister struct {
-	store    store.Store
+	store    batchWriter
 	log      *slog.Logger
 	metrics  *metrics
 	onStored func(stored)
@@ -80,7 +80,12 @@ type persister struct {
 	failing  bool                    // the last commit failed; reported once per outage
 }
 
-func newPersister(s store.Store, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
+// batchWriter is what the persister needs of the store.
+type batchWriter interface {
+	Apply(ctx context.Context, b *store.Batch) error
+}
+
+func newPersister(s batchWriter, log *slog.Logger, m *metrics, onStored func(stored)) *persister {
 	return &persister{store: s, log: log, metrics: m, onStored: onStored,
 		cmdIndex: make(map[string]int), watched: make(map[*outputLog]struct{}),
 		wake: make(chan struct{}, 1), now: make(chan struct{}, 1)}
@@ -224,6 +229,7 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 			taken = append(taken, o)
 		} else if _, stateToo := withState[o.id]; all || stateToo || o.dueAdded > 0 || !now.Before(o.dueAt) {
 			b.Output = append(b.Output, o.takeLocked()...)
+			b.Timing = append(b.Timing, o.takeTimingLocked()...)
 			p.dueBytes.Add(-int64(o.dueAdded))
 			o.waiting, o.dueAdded = false, 0
 			taken = append(taken, o)

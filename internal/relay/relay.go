@@ -155,7 +155,11 @@ func (r *Relay) restore(s store.State) {
 }
 
 func (r *Relay) newCommandState(c wire.Command) *commandState {
-	return &commandState{cmd: c, out: newOutputLog(c.ID, c.OutputBytes, r.cfg.TailBytes)}
+	cs := &commandState{cmd: c, out: newOutputLog(c.ID, c.OutputBytes, r.cfg.TailBytes), finalStored: make(chan struct{})}
+	if c.State.Final() { // loaded from the store
+		close(cs.finalStored)
+	}
+	return cs
 }
 
 // Handler serves the WebSocket endpoints and /healthz.
@@ -445,6 +449,7 @@ func (r *Relay) onStored(s stored) {
 		}
 	}
 	for _, c := range s.final {
+		r.finalStoredLocked(c.ID)
 		if ac := r.agentConnLocked(c.AgentID); ac != nil {
 			acks = append(acks, ack{ac.conn, wire.Ack{CommandID: c.ID, Offset: c.OutputBytes, Done: true}})
 		}

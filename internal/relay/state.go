@@ -49,6 +49,9 @@ type commandState struct {
 	dispatched    bool         // start was sent on the agent's current connection
 	cancelPending bool         // a cancel waits for the agent to reconnect
 	exit          *wire.Exited // the agent's exit report, waiting for output to catch up
+	// finalStored is closed once its final state is stored, and with it
+	// every byte of its output and every timing record (recordings.go).
+	finalStored chan struct{}
 	// controller is the dashboard that last sent the command input: only
 	// its terminal's replies to queries reach the program (input.go).
 	controller *dashboard

@@ -29,6 +29,10 @@ type Store interface {
 	// than from only when bytes were lost (a gap). An empty result with
 	// nil error means nothing is stored at or after from.
 	ReadOutput(ctx context.Context, commandID string, from int64, max int) (data []byte, start int64, err error)
+	// ReadTiming returns up to max rows (at most TimingPage) of a
+	// command's timing, in order, from the row holding record from on.
+	// Read them with EachRecord. None means none stored from there.
+	ReadTiming(ctx context.Context, commandID string, from uint64, max int) ([]TimingRow, error)
 	// History returns commands newest first.
 	History(ctx context.Context, q HistoryQuery) ([]wire.Command, error)
 	// Close flushes and closes the database.
@@ -46,7 +50,7 @@ type State struct {
 }
 
 // Batch is one transaction's worth of writes, applied in this order:
-// agents, forgotten agents, commands, output, events, audit.
+// agents, forgotten agents, commands, output, timing, events, audit.
 type Batch struct {
 	Agents []wire.Agent // upserted by id
 	// ForgetAgents are ids of agents to delete, with the bindings their
@@ -55,13 +59,14 @@ type Batch struct {
 	ForgetAgents []string
 	Commands     []wire.Command // upserted by id (the full row each time)
 	Output       []Chunk
+	Timing       []TimingRow // a row already stored at a command's Seq is kept
 	Events       []Event
 	Audit        []wire.AuditEntry
 }
 
 // Empty reports whether the batch holds nothing to write.
 func (b *Batch) Empty() bool {
-	return len(b.Agents)+len(b.ForgetAgents)+len(b.Commands)+len(b.Output)+len(b.Events)+len(b.Audit) == 0
+	return len(b.Agents)+len(b.ForgetAgents)+len(b.Commands)+len(b.Output)+len(b.Timing)+len(b.Events)+len(b.Audit) == 0
 }
 
 // Reset empties the batch, keeping its capacity.
@@ -69,6 +74,8 @@ func (b *Batch) Reset() {
 	clear(b.Output) // drop references to output buffers
 	b.Agents, b.ForgetAgents, b.Commands = b.Agents[:0], b.ForgetAgents[:0], b.Commands[:0]
 	b.Output, b.Events, b.Audit = b.Output[:0], b.Events[:0], b.Audit[:0]
+	clear(b.Timing)
+	b.Timing = b.Timing[:0]
 }
 
 // Chunk is a run of a command's output starting at Offset.

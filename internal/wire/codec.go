@@ -150,6 +150,10 @@ const (
 	// forwards it, as an input frame, only from the command's controller:
 	// the dashboard that last sent it input. Agents never see kind 3.
 	FrameReply byte = 3
+	// FrameTimed is an agent's output frame that also carries timing
+	// records (timing.go): agent -> relay only, and only to a relay whose
+	// welcome says timing. The relay passes its output on as kind 1.
+	FrameTimed byte = 4
 )
 
 // Frame is a decoded binary message. Data aliases the buffer it was parsed
@@ -157,7 +161,8 @@ const (
 type Frame struct {
 	Kind      byte
 	CommandID string
-	Offset    int64 // output frames only
+	Offset    int64  // output and timed frames only
+	Timing    []byte // timed frames only: one timing section
 	Data      []byte
 }
 
@@ -172,6 +177,32 @@ func AppendOutputFrame(dst []byte, commandID string, offset int64, data []byte) 
 	dst = append(dst, commandID...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(offset))
 	return append(dst, data...)
+}
+
+// AppendTimedFrame appends a timed output frame to dst and returns it:
+// an output frame with a timing section (AppendTimingSection) between
+// the offset and the data.
+//
+//	[4][len(id)][id...][offset: uint64 big-endian][len(section): uvarint][section...][data...]
+func AppendTimedFrame(dst []byte, commandID string, offset int64, section, data []byte) []byte {
+	dst = append(dst, FrameTimed, byte(len(commandID)))
+	dst = append(dst, commandID...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(offset))
+	dst = binary.AppendUvarint(dst, uint64(len(section)))
+	dst = append(dst, section...)
+	return append(dst, data...)
+}
+
+// TimedToOutput turns raw, a timed frame that ParseFrame read as f, into
+// the output frame of the same data, in place and without copying the
+// data: the header moves over the timing section, which is lost (read
+// f.Timing first). It returns the output frame, a suffix of raw.
+func TimedToOutput(raw []byte, f Frame) []byte {
+	head := 2 + len(f.CommandID) + 8
+	start := len(raw) - len(f.Data) - head
+	copy(raw[start:start+head], raw[:head])
+	raw[start] = FrameOutput
+	return raw[start:]
 }
 
 // AppendInputFrame appends an input frame to dst and returns it.
@@ -234,6 +265,21 @@ func ParseFrame(b []byte) (Frame, error) {
 		}
 		f.Offset = int64(off)
 		f.Data = rest[8:]
+	case FrameTimed:
+		if len(rest) < 8 {
+			return Frame{}, fmt.Errorf("%w: timed frame has no offset", ErrBadMessage)
+		}
+		off := binary.BigEndian.Uint64(rest)
+		if off > 1<<62 {
+			return Frame{}, fmt.Errorf("%w: timed frame offset %d out of range", ErrBadMessage, off)
+		}
+		f.Offset = int64(off)
+		n, k := binary.Uvarint(rest[8:])
+		if k <= 0 || n > uint64(len(rest)-8-k) {
+			return Frame{}, fmt.Errorf("%w: timed frame's timing length does not fit", ErrBadMessage)
+		}
+		f.Timing = rest[8+k : 8+k+int(n)]
+		f.Data = rest[8+k+int(n):]
 	case FrameInput, FrameReply:
 		f.Data = rest
 	default:

@@ -33,6 +33,9 @@ type Welcome struct {
 	// Agents only: for each held command, the offset the relay has stored up
 	// to. The agent resends its output from there.
 	Resume []Ack `json:"resume,omitempty"`
+	// Agents only: the relay takes timed output frames (FrameTimed) and
+	// stores their timing. Without it an agent sends plain output frames.
+	Timing bool `json:"timing,omitempty"`
 }
 
 // Snapshot is the full live state, sent to a dashboard right after Welcome.
@@ -174,6 +177,24 @@ type SignInResult struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// TimingQuery asks for a command's stored timing events, from the one
+// numbered From on (0: the first).
+type TimingQuery struct {
+	RequestID string `json:"request_id,omitempty"`
+	CommandID string `json:"command_id"`
+	From      int64  `json:"from,omitempty"`
+}
+
+// TimingResult answers TimingQuery with events in order. While More is
+// set, ask again from Next for the rest.
+type TimingResult struct {
+	RequestID string        `json:"request_id,omitempty"`
+	CommandID string        `json:"command_id"`
+	Events    []TimingEvent `json:"events"`
+	More      bool          `json:"more,omitempty"`
+	Next      int64         `json:"next,omitempty"`
+}
+
 // Error reports a problem with a request or the connection. RequestID and
 // CommandID name what it refers to, when known.
 type Error struct {
@@ -286,6 +307,8 @@ const (
 	TypeAttention         = "attention"
 	TypeQuickReply        = "quick_reply"
 	TypeQuickReplySent    = "quick_reply.sent"
+	TypeTimingQuery       = "timing"
+	TypeTimingResult      = "timing.result"
 )
 
 func (*Hello) MessageType() string             { return TypeHello }
@@ -322,6 +345,8 @@ func (*RestartSession) MessageType() string    { return TypeRestart }
 func (*AttentionReport) MessageType() string   { return TypeAttention }
 func (*QuickReply) MessageType() string        { return TypeQuickReply }
 func (*QuickReplySent) MessageType() string    { return TypeQuickReplySent }
+func (*TimingQuery) MessageType() string       { return TypeTimingQuery }
+func (*TimingResult) MessageType() string      { return TypeTimingResult }
 
 // newMessage maps a type name to a fresh value to decode into.
 var newMessage = map[string]func() Message{
@@ -359,4 +384,6 @@ var newMessage = map[string]func() Message{
 	TypeAttention:         func() Message { return new(AttentionReport) },
 	TypeQuickReply:        func() Message { return new(QuickReply) },
 	TypeQuickReplySent:    func() Message { return new(QuickReplySent) },
+	TypeTimingQuery:       func() Message { return new(TimingQuery) },
+	TypeTimingResult:      func() Message { return new(TimingResult) },
 }

@@ -36,7 +36,7 @@ JOIN output o ON o.command_id = k.id AND o.off = k.off`
 )
 
 // Apply writes b in one transaction, sent as one pipeline of statements in
-// the order agents, forgotten agents, commands, output, events, audit. On error nothing of b
+// the order agents, forgotten agents, commands, output, timing, events, audit. On error nothing of b
 // is stored and the same batch can be applied again.
 //
 // Output bytes already stored are kept, not rewritten: the bytes at an
@@ -88,6 +88,9 @@ func apply(ctx context.Context, tx pgx.Tx, b *store.Batch) error {
 	}
 	if err := writeOutput(ctx, tx, newChunkArrays(b.Output)); err != nil {
 		return fmt.Errorf("%d output chunks: %w", len(b.Output), err)
+	}
+	if err := writeTiming(ctx, tx, b.Timing); err != nil {
+		return err
 	}
 	return tail.send(ctx, tx)
 }

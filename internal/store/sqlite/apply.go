@@ -77,7 +77,7 @@ func (db *DB) apply(ctx context.Context, b *store.Batch) (err error) {
 		}
 	}()
 	for _, write := range []func(context.Context, *sql.Tx, *store.Batch) error{
-		db.writeAgents, forgetAgents, db.writeCommands, db.writeOutput, db.writeEvents, db.writeAudit,
+		db.writeAgents, forgetAgents, db.writeCommands, db.writeOutput, db.writeTiming, db.writeEvents, db.writeAudit,
 	} {
 		if err := write(ctx, tx, b); err != nil {
 			return err

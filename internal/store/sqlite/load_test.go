@@ -30,6 +30,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"recent": {sql: sqlrow.SelectRecent},
 		"output": {sql: selectOutput, args: []any{"c-1", 10}},
 		"seq":    {sql: sqlrow.SelectEventSeq},
+		"timing": {sql: selectTiming, args: []any{"c-1", 10, 5}},
 	}
 	for name, q := range historyQueries {
 		sql, args := sqlrow.History(q, question)

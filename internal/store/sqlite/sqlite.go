@@ -38,6 +38,7 @@ type DB struct {
 	r      *sql.DB // read-only pool
 	writes writeStmts
 	reads  readStmts
+	timing timingStmts
 }
 
 // Sync is how far a commit goes before Apply returns.
@@ -106,6 +107,9 @@ func open(ctx context.Context, path string, o options) (_ *DB, err error) {
 	if db.reads, err = prepareReads(ctx, db.r); err != nil {
 		return nil, err
 	}
+	if db.timing, err = prepareTiming(ctx, db.w, db.r); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -171,6 +175,7 @@ func dsn(path string, params url.Values) string {
 // the WAL into the main file and remove it.
 func (db *DB) Close() error {
 	var errs []error
+	errs = append(errs, db.timing.close())
 	if db.r != nil {
 		errs = append(errs, db.reads.close(), db.r.Close())
 	}

@@ -69,6 +69,7 @@ var tests = []struct {
 	{"ReadOutputEveryByteValue", testReadOutputEveryByteValue},
 	{"ReadOutputLongHistory", testReadOutputLongHistory},
 	{"ResendCutDifferently", testResendCutDifferently},
+	{"Timing", testTiming},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},
