@@ -1,6 +1,6 @@
 // Package cli owns the scriptable subcommands of the tui program (agents,
-// run, history, logs, cancel, audit, session restart, wait, reply): each
-// connects with the shared dashboard client, does one thing, prints plain
+// run, history, logs, cancel, audit, session restart, wait, reply, export):
+// each connects with the shared dashboard client, does one thing, prints plain
 // text or JSON, and exits with a code a script can test.
 package cli
 
@@ -58,6 +58,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"session": session,
 	"wait":    wait,
 	"reply":   reply,
+	"export":  export,
 }
 
 // Usage describes the subcommands, and how they reach the relay.
@@ -77,6 +78,7 @@ const Subcommands = `Subcommands:
   logs    [--follow] COMMAND_ID             print a command's stored output
   cancel  COMMAND_ID                        stop a queued or running command
   session restart AGENT                     start an agent's session program again
+  export  COMMAND_ID [-o FILE] [--input]    write a command's recording as asciicast v2
   audit   [--limit N] [--json]               the audit trail (admin tokens only)
   wait    --agent NAME --for waiting|idle [--timeout D]
                                            wait until an agent needs you, or is done

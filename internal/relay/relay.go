@@ -171,6 +171,7 @@ func (r *Relay) Handler() http.Handler {
 	mux.HandleFunc("POST /api/login", r.handleLogin)
 	mux.HandleFunc("POST /api/logout", r.handleLogout)
 	mux.HandleFunc("GET /api/whoami", r.handleWhoami)
+	mux.HandleFunc("GET /api/commands/{id}/asciicast", r.handleAsciicast)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
