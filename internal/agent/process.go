@@ -89,6 +89,9 @@ func startProcess(spec wire.CommandSpec, grace time.Duration, own []string) (*pr
 	cmd.Dir = spec.Cwd
 	cmd.Env = append(environ(spec.Env), own...)
 	size := &pty.Winsize{Cols: dim(spec.Cols, defaultCols), Rows: dim(spec.Rows, defaultRows)}
+	// The command's clock starts before it does: its timing records, and
+	// a replay, never put its output earlier than it was.
+	started := time.Now()
 	master, err := pty.StartWithSize(cmd, size) // sets Setsid and Setctty
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
@@ -100,7 +103,7 @@ func startProcess(spec wire.CommandSpec, grace time.Duration, own []string) (*pr
 		return nil, err
 	}
 	return &process{
-		cmd: cmd, ptmx: ptmx, pid: cmd.Process.Pid, started: time.Now(),
+		cmd: cmd, ptmx: ptmx, pid: cmd.Process.Pid, started: started,
 		grace: grace, timeout: time.Duration(spec.TimeoutMS) * time.Millisecond,
 		input: make(chan []byte, inputQueue), done: make(chan struct{}),
 	}, nil

@@ -35,6 +35,9 @@ func prepareTiming(ctx context.Context, w, r *sql.DB) (timingStmts, error) {
 func (s timingStmts) close() error { return closeAll(s.insert, s.end, s.read) }
 
 func (db *DB) writeTiming(ctx context.Context, tx *sql.Tx, b *store.Batch) error {
+	if len(b.Timing) == 0 {
+		return nil
+	}
 	insert, end := tx.StmtContext(ctx, db.timing.insert), tx.StmtContext(ctx, db.timing.end)
 	err := store.WriteTiming(b.Timing, func(r store.TimingRow, endSeq uint64) (bool, error) {
 		res, err := insert.ExecContext(ctx, r.CommandID, int64(r.Seq), int64(endSeq), r.Data)
