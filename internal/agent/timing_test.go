@@ -2,7 +2,9 @@ package agent
 
 import (
 	"bytes"
+	"log/slog"
 	"testing"
+	"time"
 
 	"switchboard/internal/wire"
 )
@@ -203,5 +205,29 @@ func TestLongInputIsRecordedInPieces(t *testing.T) {
 	l.ack(8)
 	if len(l.recs) != 0 || l.heldInput != 0 {
 		t.Fatalf("after ack: %d records, %d bytes held", len(l.recs), l.heldInput)
+	}
+}
+
+// TestSessionAnnouncedOnceRunning: a session is announced to the relay
+// only once its process runs; announced earlier (between being added and
+// started, as on a restart), input typed at once was dropped.
+func TestSessionAnnouncedOnceRunning(t *testing.T) {
+	a := &Agent{log: slog.New(slog.DiscardHandler)}
+	c := &command{spec: wire.Command{ID: "s-1", Session: true}, timing: newTimingLog()}
+	s := &stream{conn: &relayConn{}}
+	announced := func() bool {
+		for _, m := range a.collectCommand(c, s, nil) {
+			if bytes.Contains(m.data, []byte(`"type":"session"`)) {
+				return true
+			}
+		}
+		return false
+	}
+	if announced() {
+		t.Fatal("a session not started yet was announced")
+	}
+	c.pid, c.startedAt = 42, time.Now()
+	if !announced() || announced() {
+		t.Fatal("a running session is announced once")
 	}
 }

@@ -165,7 +165,10 @@ func (c *command) streamFor(rc *relayConn) *stream {
 // once all output before it is sent.
 func (a *Agent) collectCommand(c *command, s *stream, batch []outMsg) []outMsg {
 	id := c.spec.ID
-	if c.spec.Session && !s.announced {
+	// A session is announced once its process runs (or could not start):
+	// announced earlier, as a session restarts, dashboards would type
+	// into it before there is anything to type into, and lose the keys.
+	if c.spec.Session && !s.announced && (c.pid != 0 || c.exit != nil) {
 		batch = append(batch, text(&wire.SessionOpened{Command: c.sessionLocked()}))
 		s.announced = true
 	}
