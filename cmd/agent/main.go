@@ -38,7 +38,8 @@ Agent connects this machine to a Switchboard relay and runs the commands
 that dashboards send it. Each command runs in its own pseudo-terminal; its
 output streams to the relay as it is produced and is kept in memory until
 the relay has stored it, so output survives a lost connection. The agent
-reconnects by itself, forever.
+reconnects by itself, forever; given several relays (--relay), it moves to
+another when its relay is gone.
 
 With a PROGRAM after "--", the agent starts that program at once as a
 session: dashboards can watch it, type into it and resize it. When the
@@ -102,7 +103,7 @@ func run(args []string, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // a second signal now ends the process at once
 	}()
-	log.Info("agent starting", "version", version, "id", a.ID(), "relay", cfg.RelayURL,
+	log.Info("agent starting", "version", version, "id", a.ID(), "relays", cfg.RelayURLs,
 		"allow", cfg.Allow, "allow_env", cfg.AllowEnv, "allow_cwd", cfg.AllowCwd, "no_input", cfg.NoInput, "record_input", cfg.RecordInput)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
@@ -120,7 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.RelayURL, "relay", "ws://127.0.0.1:8080", "The relay's base `URL`; ws, wss, http and https URLs all work.")
+	relays := flagenv.NewList("ws://127.0.0.1:8080")
+	fs.Var(relays, "relay", "The relay's base `URL`; ws, wss, http and https URLs all work. Give several relays of one system (sharing one store) to fail over: repeat the flag or separate them with commas. The agent uses one at a time, stays on it while it works, and moves to the next when it cannot reach it or loses it; running commands keep going and resume there.")
 	fs.StringVar(&cfg.Name, "name", host, "The `name` this agent shows under in dashboards. Several agents may share a name.")
 	fs.Var(labelFlag(cfg.Labels), "label", "A `key=value` label that run requests can select this agent by. Repeat the flag for more labels; in the environment, separate them with commas.")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", agent.DefaultMaxConcurrent, "The `number` of commands that may run at once. The session, if any, does not count.")
@@ -164,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	if cfg.TLS, err = tlsconf.Client(*ca); err != nil {
 		return cfg, err
 	}
+	cfg.RelayURLs = relays.Values()
 	cfg.BufferBytes = int64(buffer)
 	cfg.Allow, cfg.AllowEnv, cfg.AllowCwd = allow, allowEnv, allowCwd
 	cfg.Session = fs.Args()

@@ -49,3 +49,20 @@ func TestParseFlagsErrors(t *testing.T) {
 		}
 	}
 }
+
+// --relay takes several relays, repeated or separated by commas; the
+// command line's replace the environment's, which replace the default.
+func TestParseFlagsRelays(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	if err != nil || !slices.Equal(cfg.RelayURLs, []string{"ws://127.0.0.1:8080"}) {
+		t.Fatalf("default relays %q (%v)", cfg.RelayURLs, err)
+	}
+	t.Setenv("SWITCHBOARD_RELAY", "ws://a:1, ws://b:2")
+	if cfg, err = parseFlags(nil, io.Discard); err != nil || !slices.Equal(cfg.RelayURLs, []string{"ws://a:1", "ws://b:2"}) {
+		t.Fatalf("relays from the environment %q (%v)", cfg.RelayURLs, err)
+	}
+	cfg, err = parseFlags([]string{"--relay", "ws://c:3,ws://d:4", "--relay", "wss://e"}, io.Discard)
+	if err != nil || !slices.Equal(cfg.RelayURLs, []string{"ws://c:3", "ws://d:4", "wss://e"}) {
+		t.Fatalf("relays from flags %q (%v)", cfg.RelayURLs, err)
+	}
+}

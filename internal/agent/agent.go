@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,12 @@ type Config struct {
 	// (http and https work too). The agent endpoint path /ws/agent is added
 	// unless the URL already ends with it.
 	RelayURL string
+	// RelayURLs are more relays of the same system (sharing one store),
+	// after RelayURL if both are set. The agent is connected to one at a
+	// time: it stays on a relay while the relay works and moves to the next
+	// when it cannot reach it, or loses it before the connection was
+	// stable (see relayRing).
+	RelayURLs []string
 	// Token is the access token sent in hello, when the relay requires one.
 	Token string
 	// TLS configures wss:// connections, for instance to trust a private
@@ -133,11 +140,11 @@ const shutdownFlush = 2 * time.Second
 // Agent runs commands for a relay. Create it with New and start it with Run.
 type Agent struct {
 	// Static after New.
-	cfg      Config
-	info     wire.AgentInfo
-	endpoint string
-	allow    allowList
-	log      *slog.Logger
+	cfg       Config
+	info      wire.AgentInfo
+	endpoints []string // each relay's agent WebSocket URL, in the order given
+	allow     allowList
+	log       *slog.Logger
 
 	procs    sync.WaitGroup     // one per started process, until its exit is recorded
 	stopping context.Context    // done once shutdown begins
@@ -162,7 +169,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	endpoint, err := agentEndpoint(cfg.RelayURL)
+	endpoints, err := agentEndpoints(cfg.RelayURL, cfg.RelayURLs)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +186,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:      cfg,
-		endpoint: endpoint,
-		allow:    allow,
-		log:      cfg.Logger.With("agent", cfg.Name),
-		cmds:     make(map[string]*command),
+		cfg:       cfg,
+		endpoints: endpoints,
+		allow:     allow,
+		log:       cfg.Logger.With("agent", cfg.Name),
+		cmds:      make(map[string]*command),
 	}
 	a.stopping, a.stop = context.WithCancel(context.Background())
 	a.info = a.agentInfo()
@@ -231,11 +238,30 @@ func def[T int | int64 | time.Duration](v *T, d T) {
 	}
 }
 
+// agentEndpoints turns the relays' base URLs into their agent WebSocket
+// URLs, without repeats.
+func agentEndpoints(first string, more []string) ([]string, error) {
+	var out []string
+	for _, base := range append([]string{first}, more...) {
+		if base == "" {
+			continue
+		}
+		e, err := agentEndpoint(base)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("relay URL is not set")
+	}
+	return out, nil
+}
+
 // agentEndpoint turns the relay's base URL into its agent WebSocket URL.
 func agentEndpoint(base string) (string, error) {
-	if base == "" {
-		return "", errors.New("relay URL is not set")
-	}
 	u, err := url.Parse(base)
 	if err != nil {
 		return "", fmt.Errorf("relay URL %q: %w", base, err)
@@ -273,6 +299,17 @@ func (a *Agent) agentInfo() wire.AgentInfo {
 
 // ID returns the agent's stable id.
 func (a *Agent) ID() string { return a.cfg.ID }
+
+// Relay returns the agent WebSocket URL of the relay the agent is
+// connected to, or "" while it is not connected.
+func (a *Agent) Relay() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == nil {
+		return ""
+	}
+	return a.conn.endpoint
+}
 
 // Run starts the session program, if any, and serves the relay until ctx
 // is cancelled, reconnecting forever. It returns an error only if the

@@ -31,6 +31,7 @@ const (
 type relayConn struct {
 	// Static after the handshake.
 	ws        *websocket.Conn
+	endpoint  string // the relay's agent WebSocket URL
 	heartbeat time.Duration
 	resume    map[string]int64 // welcome.resume: where the relay wants each held command from
 	wake      chan struct{}    // capacity 1; a value means "the agent's state changed, look again"
@@ -50,16 +51,20 @@ func (rc *relayConn) reply(m wire.Message) {
 	}
 }
 
-// connectLoop keeps a connection to the relay until ctx ends or the agent
-// has shut down, reconnecting with exponential backoff and jitter.
+// connectLoop keeps a connection to a relay until ctx ends or the agent
+// has shut down, reconnecting with exponential backoff and jitter, to the
+// relay relayRing picks.
 func (a *Agent) connectLoop(ctx context.Context) {
 	b := backoff{min: a.cfg.ReconnectMin, max: a.cfg.ReconnectMax}
+	relays := relayRing{urls: a.endpoints}
 	for {
-		lasted, err := a.connectOnce(ctx)
+		url := relays.current()
+		lasted, err := a.connectOnce(ctx, url)
 		if ctx.Err() != nil || a.stopping.Err() != nil {
 			return
 		}
-		t := time.NewTimer(a.retryDelay(&b, lasted, err))
+		next := relays.after(lasted)
+		t := time.NewTimer(a.retryDelay(&b, url, next, lasted, err))
 		select {
 		case <-ctx.Done():
 		case <-a.stopping.Done():
@@ -71,11 +76,34 @@ func (a *Agent) connectLoop(ctx context.Context) {
 	}
 }
 
-// retryDelay logs why the connection ended and picks the wait before the
-// next attempt. Being replaced by another connection with our id, or
-// refused at hello (protocol version, credentials), will not fix itself by
-// retrying fast, so those wait the longest backoff.
-func (a *Agent) retryDelay(b *backoff, lasted time.Duration, err error) time.Duration {
+// relayRing picks the relay for each connection attempt, among several
+// of one system: the first to begin with; after a connection that was up
+// for stableAfter or more, the same one again (it worked, and an agent
+// should stay where it is while its relay works: a blip or a restart is
+// not a reason to move); after anything else (unreachable, refused, or
+// lost soon after the welcome) the next one, around the ring. Owned by
+// connectLoop.
+type relayRing struct {
+	urls []string
+	cur  int
+}
+
+func (r *relayRing) current() string { return r.urls[r.cur] }
+
+// after moves on unless the connection that ended had been stable, and
+// returns the relay to try next.
+func (r *relayRing) after(lasted time.Duration) string {
+	if lasted < stableAfter {
+		r.cur = (r.cur + 1) % len(r.urls)
+	}
+	return r.urls[r.cur]
+}
+
+// retryDelay logs why the connection to url ended and picks the wait
+// before the next attempt, at next. Being replaced by another connection
+// with our id, or refused at hello (protocol version, credentials), will
+// not fix itself by retrying fast, so those wait the longest backoff.
+func (a *Agent) retryDelay(b *backoff, url, next string, lasted time.Duration, err error) time.Duration {
 	if lasted >= stableAfter {
 		b.reset()
 	}
@@ -85,24 +113,30 @@ func (a *Agent) retryDelay(b *backoff, lasted time.Duration, err error) time.Dur
 		case wire.CloseReplaced:
 			d := b.slowest()
 			a.log.Error("the relay closed this connection because another agent connected with the same id; "+
-				"two agents must not share an id (check --id and the state directory)", "id", a.cfg.ID, "reason", ce.Text, "retry_in", d)
+				"two agents must not share an id (check --id and the state directory)",
+				"url", url, "id", a.cfg.ID, "reason", ce.Text, "next", next, "retry_in", d)
 			return d
 		case wire.CloseUnsupportedVersion, wire.CloseBadHandshake, wire.CloseUnauthorized:
 			d := b.slowest()
 			a.log.Error("the relay refused this agent's hello; its reason says what to fix",
-				"code", ce.Code, "reason", ce.Text, "protocol", wire.ProtocolVersion, "retry_in", d)
+				"url", url, "code", ce.Code, "reason", ce.Text, "protocol", wire.ProtocolVersion, "next", next, "retry_in", d)
 			return d
 		}
 	}
 	d := b.next()
-	a.log.Warn("not connected to the relay; retrying", "url", a.endpoint, "err", err, "retry_in", d)
+	if next != url {
+		a.log.Warn("not connected to the relay; trying the next one", "url", url, "err", err, "next", next, "retry_in", d)
+	} else {
+		a.log.Warn("not connected to the relay; retrying", "url", url, "err", err, "retry_in", d)
+	}
 	return d
 }
 
-// connectOnce runs one connection: dial, hello, welcome, then a reader and
-// a writer until either fails. It reports how long the connection was up.
-func (a *Agent) connectOnce(ctx context.Context) (time.Duration, error) {
-	rc, err := a.connect(ctx)
+// connectOnce runs one connection to the relay at url: dial, hello,
+// welcome, then a reader and a writer until either fails. It reports how
+// long the connection was up.
+func (a *Agent) connectOnce(ctx context.Context, url string) (time.Duration, error) {
+	rc, err := a.connect(ctx, url)
 	if err != nil {
 		return 0, err
 	}
@@ -110,7 +144,7 @@ func (a *Agent) connectOnce(ctx context.Context) (time.Duration, error) {
 	// Reads and writes do not watch ctx; closing the socket ends them.
 	defer context.AfterFunc(ctx, func() { rc.ws.Close() })()
 	up := time.Now()
-	a.log.Info("connected to the relay", "url", a.endpoint, "id", a.cfg.ID)
+	a.log.Info("connected to the relay", "url", url, "id", a.cfg.ID)
 	a.setConn(rc)
 	defer a.clearConn(rc)
 
@@ -123,16 +157,16 @@ func (a *Agent) connectOnce(ctx context.Context) (time.Duration, error) {
 // connect dials the relay and trades hello for welcome. A shutdown
 // abandons it; once welcomed, a shutdown is the writer's to finish, as it
 // must first deliver the final exits.
-func (a *Agent) connect(ctx context.Context) (*relayConn, error) {
+func (a *Agent) connect(ctx context.Context, url string) (*relayConn, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(a.stopping, cancel)()
-	ws, err := a.dial(ctx)
+	ws, err := a.dial(ctx, url)
 	if err != nil {
 		return nil, err
 	}
 	defer context.AfterFunc(ctx, func() { ws.Close() })()
-	rc, err := a.handshake(ws)
+	rc, err := a.handshake(ws, url)
 	if err != nil {
 		ws.Close()
 		return nil, err
@@ -140,18 +174,18 @@ func (a *Agent) connect(ctx context.Context) (*relayConn, error) {
 	return rc, nil
 }
 
-func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
+func (a *Agent) dial(ctx context.Context, url string) (*websocket.Conn, error) {
 	// A write buffer that holds a whole output frame: with gorilla's
 	// default 4 KiB, a 256 KiB frame went out as 64 fragments, one
 	// system call each, and the agent drained the terminal slower.
 	d := websocket.Dialer{HandshakeTimeout: handshakeWait, Proxy: http.ProxyFromEnvironment, TLSClientConfig: a.cfg.TLS,
 		WriteBufferSize: wire.MaxChunk + frameOverhead}
-	ws, resp, err := d.DialContext(ctx, a.endpoint, nil)
+	ws, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("dial %s: %w (HTTP %s)", a.endpoint, err, resp.Status)
+			return nil, fmt.Errorf("dial %s: %w (HTTP %s)", url, err, resp.Status)
 		}
-		return nil, fmt.Errorf("dial %s: %w", a.endpoint, err)
+		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(wire.MaxMessageSize)
 	return ws, nil
@@ -159,7 +193,7 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 
 // handshake sends hello, with every command the agent still holds, and
 // waits for welcome.
-func (a *Agent) handshake(ws *websocket.Conn) (*relayConn, error) {
+func (a *Agent) handshake(ws *websocket.Conn, url string) (*relayConn, error) {
 	a.mu.Lock()
 	hello := &wire.Hello{Protocol: wire.ProtocolVersion, Client: "switchboard-agent/" + a.cfg.Version,
 		Token: a.cfg.Token, Agent: &a.info, Holding: a.holdingLocked()}
@@ -183,7 +217,7 @@ func (a *Agent) handshake(ws *websocket.Conn) (*relayConn, error) {
 		}
 		switch m := m.(type) {
 		case *wire.Welcome:
-			return a.newRelayConn(ws, m), nil
+			return a.newRelayConn(ws, url, m), nil
 		case *wire.Error:
 			// A refusal: the close that follows says what to do next.
 			a.log.Error("the relay refused the hello", "code", m.Code, "message", m.Message)
@@ -193,12 +227,13 @@ func (a *Agent) handshake(ws *websocket.Conn) (*relayConn, error) {
 	}
 }
 
-func (a *Agent) newRelayConn(ws *websocket.Conn, w *wire.Welcome) *relayConn {
+func (a *Agent) newRelayConn(ws *websocket.Conn, url string, w *wire.Welcome) *relayConn {
 	if w.Protocol != wire.ProtocolVersion {
 		a.log.Warn("relay welcomed us with another protocol version", "relay", w.Protocol, "agent", wire.ProtocolVersion)
 	}
 	rc := &relayConn{
 		ws:        ws,
+		endpoint:  url,
 		heartbeat: time.Duration(w.HeartbeatMS) * time.Millisecond,
 		resume:    make(map[string]int64, len(w.Resume)),
 		wake:      make(chan struct{}, 1),

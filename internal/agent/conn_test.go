@@ -388,3 +388,115 @@ func TestShutdownStopsCommandsAndReportsThem(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 }
+
+// TestRelayRing: an agent stays on a relay whose connection was stable
+// and moves to the next, around the ring, after any other end.
+func TestRelayRing(t *testing.T) {
+	r := relayRing{urls: []string{"a", "b", "c"}}
+	for i, step := range []struct {
+		lasted time.Duration
+		want   string
+	}{
+		{0, "b"},               // a unreachable
+		{stableAfter, "b"},     // b worked for a while, then dropped: b again
+		{stableAfter - 1, "c"}, // b dropped soon after its welcome
+		{0, "a"},               // around the ring
+		{time.Hour, "a"},       // a worked
+	} {
+		if got := r.after(step.lasted); got != step.want || r.current() != got {
+			t.Fatalf("step %d: after a connection of %s, next %q (current %q), want %q", i, step.lasted, got, r.current(), step.want)
+		}
+	}
+	one := relayRing{urls: []string{"only"}}
+	if one.after(0) != "only" || one.after(time.Hour) != "only" {
+		t.Fatal("a single relay is not retried")
+	}
+}
+
+// TestFailoverToTheNextRelay: an agent given two relays loses the first
+// mid-command (it drops the connection and refuses new ones, as a dead
+// relay does) and moves to the second by itself, holding the running
+// command; the second relay's welcome.resume says where its store ends,
+// and the agent resends from exactly there, so the command's output is
+// whole, once, across the move. When the second fails too, the agent goes
+// back around to the first.
+func TestFailoverToTheNextRelay(t *testing.T) {
+	first, second := newTestRelay(t), newTestRelay(t)
+	a, logs, _ := runTestAgent(t, first, func(c *Config) { c.RelayURLs = []string{second.srv.URL} })
+	p := first.accept(t)
+	p.expectHello(t)
+	p.welcome(t)
+	waitRelay(t, a, first)
+	p.send(t, startMsg("c-1", wire.CommandSpec{Shell: "seq 1 5000; read x; seq 5001 10000"}))
+	head := lines(1, 5000)
+	var got []byte
+	p.until(t, func(r received) bool {
+		if r.frame != nil {
+			got = append(got, r.frame.Data...)
+		}
+		return len(got) >= len(head)
+	})
+	p.send(t, &wire.Ack{CommandID: "c-1", Offset: 1000})
+	p.sendInput(t, "c-1", []byte("go\r")) // the rest is printed during the move
+	first.refuse.Store(true)
+	p.drop()
+
+	p = second.accept(t)
+	h := p.expectHello(t)
+	if len(h.Holding) != 1 || h.Holding[0].CommandID != "c-1" || h.Holding[0].Offset < int64(len(head)) {
+		t.Fatalf("hello to the second relay holds %+v", h.Holding)
+	}
+	const stored = 1000 // what the first relay acknowledged: the shared store's end
+	p.welcome(t, wire.Ack{CommandID: "c-1", Offset: stored})
+	waitRelay(t, a, second)
+	want := slices.Concat(head, []byte("go\r\n"), lines(5001, 10000))
+	s := p.follow(t, "c-1", stored)
+	if !bytes.Equal(s.out, want[stored:]) {
+		t.Fatalf("the second relay got %d bytes from %d, want the %d after it", len(s.out), stored, len(want)-stored)
+	}
+	if s.exited.Offset != int64(len(want)) || derefOr(s.exited.ExitCode, -1) != 0 || s.started != 0 {
+		t.Fatalf("exited %+v, %d started resent", s.exited, s.started)
+	}
+	p.send(t, &wire.Ack{CommandID: "c-1", Offset: s.exited.Offset, Done: true})
+	p.until(t, func(r received) bool { _, ok := r.msg.(*wire.Heartbeat); return ok })
+	if !strings.Contains(logs.String(), "trying the next one") {
+		t.Errorf("the log does not say the agent moved on:\n%s", logs.String())
+	}
+
+	first.refuse.Store(false)
+	second.refuse.Store(true)
+	p.drop()
+	if h := first.accept(t).expectHello(t); len(h.Holding) != 0 {
+		t.Fatalf("back on the first relay, still holding %+v", h.Holding)
+	}
+}
+
+// TestFirstRelayDownAtStart: of two relays given, the first is down when
+// the agent starts; it registers with the second at once.
+func TestFirstRelayDownAtStart(t *testing.T) {
+	down, up := newTestRelay(t), newTestRelay(t)
+	down.refuse.Store(true)
+	a, logs, _ := runTestAgent(t, down, func(c *Config) { c.RelayURLs = []string{up.srv.URL} })
+	p := up.accept(t)
+	if h := p.expectHello(t); h.Agent == nil || h.Agent.ID != "a-test" {
+		t.Fatalf("hello %+v", h)
+	}
+	p.welcome(t)
+	waitRelay(t, a, up)
+	if log := logs.String(); !strings.Contains(log, "503") || !strings.Contains(log, down.srv.URL[len("http://"):]) {
+		t.Errorf("the log does not say why the first relay was passed over:\n%s", log)
+	}
+}
+
+// waitRelay waits until the agent says it is connected to relay.
+func waitRelay(t *testing.T, a *Agent, relay *testRelay) {
+	t.Helper()
+	want := "ws" + strings.TrimPrefix(relay.srv.URL, "http") + wire.AgentPath
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Relay() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent reports relay %q, want %q", a.Relay(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,8 +51,8 @@ func TestNewUsesTheStateDirUnlessGivenAnID(t *testing.T) {
 	if a.ID() != b.ID() || c.ID() != "a-fixed" {
 		t.Fatalf("ids %q %q %q", a.ID(), b.ID(), c.ID())
 	}
-	if a.endpoint != "ws://relay:8080/ws/agent" {
-		t.Fatalf("endpoint %q", a.endpoint)
+	if !slices.Equal(a.endpoints, []string{"ws://relay:8080/ws/agent"}) {
+		t.Fatalf("endpoints %q", a.endpoints)
 	}
 }
 
@@ -70,5 +71,22 @@ func TestAgentEndpoint(t *testing.T) {
 		if _, err := agentEndpoint(bad); err == nil {
 			t.Errorf("agentEndpoint(%q) accepted", bad)
 		}
+	}
+}
+
+func TestAgentEndpoints(t *testing.T) {
+	got, err := agentEndpoints("ws://a:1", []string{"http://b:2", "ws://a:1/ws/agent", "", "ws://c:3"})
+	want := []string{"ws://a:1/ws/agent", "ws://b:2/ws/agent", "ws://c:3/ws/agent"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("agentEndpoints = %q, %v; want %q (in order, once each)", got, err, want)
+	}
+	if got, err := agentEndpoints("", []string{"ws://b:2"}); err != nil || !slices.Equal(got, []string{"ws://b:2/ws/agent"}) {
+		t.Fatalf("RelayURLs alone: %q, %v", got, err)
+	}
+	if _, err := agentEndpoints("", nil); err == nil || !strings.Contains(err.Error(), "not set") {
+		t.Fatalf("no relay: %v", err)
+	}
+	if _, err := agentEndpoints("ws://a:1", []string{"ftp://b"}); err == nil || !strings.Contains(err.Error(), "ftp://b") {
+		t.Fatalf("a bad second relay: %v", err)
 	}
 }

@@ -45,6 +45,9 @@ func Apply(fs *flag.FlagSet) error {
 				return
 			}
 		}
+		if l, ok := f.Value.(*List); ok {
+			l.replace = true // the command line's values replace these
+		}
 	})
 	return err
 }
@@ -57,6 +60,48 @@ func (s *Strings) Set(v string) error { *s = append(*s, v); return nil }
 
 // Repeatable marks Strings for Apply.
 func (s *Strings) Repeatable() {}
+
+// List is a repeatable flag whose values may also be separated by commas
+// (--relay ws://a --relay ws://b, or --relay ws://a,ws://b). Unlike
+// Strings, the values given replace its default, and values on the command
+// line replace those from the environment: a list names all there are,
+// as --relay does, rather than adding to them.
+type List struct {
+	values  []string
+	replace bool // the next Set starts the list again: values are a default's or the environment's
+}
+
+// NewList returns a List holding defaults until it is set.
+func NewList(defaults ...string) *List {
+	return &List{values: defaults, replace: true}
+}
+
+// Set adds the comma-separated items of v; spaces around each item and
+// empty items are ignored, but v must hold at least one.
+func (l *List) Set(v string) error {
+	var items []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	if len(items) == 0 {
+		return fmt.Errorf("%q holds no value", v)
+	}
+	if l.replace {
+		l.values, l.replace = nil, false
+	}
+	l.values = append(l.values, items...)
+	return nil
+}
+
+func (l *List) String() string { return strings.Join(l.values, ",") }
+
+// Values returns the list.
+func (l *List) Values() []string { return append([]string(nil), l.values...) }
+
+// Repeatable marks List for Apply.
+func (l *List) Repeatable() {}
 
 // Usage returns a flag.Usage func printing the summary, then every flag
 // with its environment variable.
