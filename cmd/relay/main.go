@@ -32,10 +32,11 @@ relay runs the Switchboard server.
 
 Agents connect to /ws/agent, dashboards (the TUI, the CLI, the browser page)
 to /ws/dashboard. All history goes to one SQLite file, created if missing,
-or to a PostgreSQL database (--store postgres://…).
+or to a PostgreSQL database (--store postgres://…). With --ssh-addr it
+serves the dashboard and the CLI over SSH too (ssh -p PORT HOST).
 
 Usage: relay [flags]
-       relay token create|list|revoke …   (relay token --help)
+       relay token create|list|revoke|add-key|remove-key …   (relay token --help)
        relay signin-link                  (relay signin-link --help)
        relay agent list|forget ID …       (relay agent --help; needs --relay and an admin token)`
 
@@ -90,6 +91,7 @@ func run(args []string) error {
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
+	sshOpts := defineSSHFlags(fs)
 	fs.Usage = flagenv.Usage(fs, summary)
 	if err := flagenv.Apply(fs); err != nil {
 		return err
@@ -134,12 +136,17 @@ func run(args []string) error {
 			return err
 		}
 	}
-	r, err := relay.New(ctx, relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter, ExitWait: *exitWait, MaxConnsPerToken: *maxConns,
+	rcfg := relay.Config{Version: version, Logger: log, AgentTimeout: *agentTimeout, LostAfter: *lostAfter, ExitWait: *exitWait, MaxConnsPerToken: *maxConns,
 		NoAuth: *noAuth, AllowedOrigins: origins, NoReadPoller: !*readPoller, Addr: *addr, AllowedHosts: hosts,
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
 		NotifyURL:      *notifyURL,
 		AgentsPerToken: *agentsPerToken, MaxLabels: *maxLabels, MaxLabelKey: *maxLabelKey, MaxLabelValue: *maxLabelValue,
-		MaxAgentSessions: *maxSessions}, st)
+		MaxAgentSessions: *maxSessions}
+	r, err := relay.New(ctx, rcfg, st)
+	if err != nil {
+		return err
+	}
+	serveSSH, err := sshOpts.listen(sshWiring{store: st, spec: spec, relay: r, cfg: rcfg, tls: *tlsCert != "", log: log, version: version})
 	if err != nil {
 		return err
 	}
@@ -163,6 +170,9 @@ func run(args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })
+	if serveSSH != nil {
+		g.Go(func() error { return serveSSH(gctx) })
+	}
 	g.Go(func() error {
 		serve := func() error { return srv.Serve(ln) }
 		if *tlsCert != "" {

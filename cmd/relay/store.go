@@ -100,14 +100,16 @@ func (s storeSpec) String() string {
 	return s.path
 }
 
-// adminTokenPath is where a first start writes the admin token: beside the
-// SQLite file, or, for PostgreSQL, where it would be beside the default
-// file.
-func (s storeSpec) adminTokenPath() string {
+// adminTokenPath is where a first start writes the admin token.
+func (s storeSpec) adminTokenPath() string { return s.besideDatabase("admin.token") }
+
+// besideDatabase is the path of a file the relay keeps beside the SQLite
+// file, or, for PostgreSQL, where it would be beside the default file.
+func (s storeSpec) besideDatabase(name string) string {
 	if s.postgres != "" {
-		return filepath.Join(filepath.Dir(defaultDB), "admin.token")
+		return filepath.Join(filepath.Dir(defaultDB), name)
 	}
-	return filepath.Join(filepath.Dir(s.path), "admin.token")
+	return filepath.Join(filepath.Dir(s.path), name)
 }
 
 func redact(s string) string {

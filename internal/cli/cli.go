@@ -138,11 +138,13 @@ func (c *common) register(fs *flag.FlagSet) {
 }
 
 // Config turns the connection flags into a client configuration (or
-// gives the remote one).
+// gives the remote one, which keeps its own client name if it has one).
 func (c *common) Config(clientName string) (client.Config, error) {
 	if c.remote != nil {
 		cfg := *c.remote
-		cfg.Client = clientName
+		if cfg.Client == "" {
+			cfg.Client = clientName
+		}
 		return cfg, nil
 	}
 	token, err := client.LoadToken(c.token, c.tokenFile)
