@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"switchboard/internal/proctest"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
 )
@@ -21,7 +22,7 @@ var queryingSession = []string{"sh", "-c", `printf '\033[c\033[>c\033[5n\033[6n\
 
 // startSessionDashboard runs a relay, an agent named sess with the
 // querying session, and the dashboard in tmux, and waits for the session.
-func startSessionDashboard(t *testing.T) *tmuxScreen {
+func startSessionDashboard(t *testing.T) *proctest.Tmux {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed (CI installs it; apt-get install -y tmux)")
@@ -30,7 +31,7 @@ func startSessionDashboard(t *testing.T) *tmuxScreen {
 	r := relaytest.Start(t, relay.Config{})
 	startAgent(t, bin, r.URL(), "sess", append([]string{"--"}, queryingSession...)...)
 	logFile := filepath.Join(t.TempDir(), "tui.log")
-	scr := startTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug", filepath.Join(bin, "tui"), r.URL(), logFile))
+	scr := proctest.StartTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug", filepath.Join(bin, "tui"), r.URL(), logFile))
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile)
@@ -39,7 +40,7 @@ func startSessionDashboard(t *testing.T) *tmuxScreen {
 	})
 	// The agent runs its session: busy, or waiting once its agent sees the
 	// session reading its terminal.
-	scr.waitFor("sess running its session", func(s string) bool {
+	scr.WaitFor("sess running its session", func(s string) bool {
 		return strings.Contains(s, "sess") && strings.Contains(s, "● connected") && (strings.Contains(s, "busy") || strings.Contains(s, "waiting"))
 	})
 	return scr
@@ -49,8 +50,8 @@ func startSessionDashboard(t *testing.T) *tmuxScreen {
 // shows what the session printed, without waiting for more output.
 func TestOpenRunningSessionDrawsAtOnce(t *testing.T) {
 	scr := startSessionDashboard(t)
-	scr.keys("o")
-	scr.waitText("READY", "sess · sh -c")
+	scr.Keys("o")
+	scr.WaitText("READY", "sess · sh -c")
 }
 
 // TestDashboardAnswersNoReplayedQueries opens the session and takes the
@@ -58,10 +59,10 @@ func TestOpenRunningSessionDrawsAtOnce(t *testing.T) {
 // first input is the key the user pressed, not the emulator's answers.
 func TestDashboardAnswersNoReplayedQueries(t *testing.T) {
 	scr := startSessionDashboard(t)
-	scr.keys("o", "i")
-	scr.waitText("READY", "INTERACTIVE")
-	scr.text("Z")
-	got := scr.waitFor("the typed key", func(s string) bool { return paneLineAfter(s, "READY") != "" })
+	scr.Keys("o", "i")
+	scr.WaitText("READY", "INTERACTIVE")
+	scr.Text("Z")
+	got := scr.WaitFor("the typed key", func(s string) bool { return paneLineAfter(s, "READY") != "" })
 	if line := paneLineAfter(got, "READY"); line != "Z" {
 		t.Fatalf("the program read %q after READY, want only the Z typed:\n%s", line, got)
 	}
@@ -88,25 +89,25 @@ func paneLineAfter(screen, marker string) string {
 // starts it again, in a new pane.
 func TestStopAndRestartSession(t *testing.T) {
 	scr := startSessionDashboard(t)
-	scr.keys("o")
-	scr.waitFor("the session running", func(s string) bool { return strings.Contains(s, "READY") && live(s) })
-	scr.keys("X")
-	scr.waitText("Stop the session of sess")
-	scr.keys("n")
-	scr.waitText("not cancelled")
+	scr.Keys("o")
+	scr.WaitFor("the session running", func(s string) bool { return strings.Contains(s, "READY") && live(s) })
+	scr.Keys("X")
+	scr.WaitText("Stop the session of sess")
+	scr.Keys("n")
+	scr.WaitText("not cancelled")
 	// Still running: shown as running, or, once its agent sees it reading
 	// its terminal, as waiting; never cancelled.
-	if s := scr.screen(); strings.Contains(s, "⊘ cancelled") || !live(s) {
+	if s := scr.Screen(); strings.Contains(s, "⊘ cancelled") || !live(s) {
 		t.Fatalf("the session stopped although the answer was no:\n%s", s)
 	}
-	scr.keys("X")
-	scr.waitText("Stop the session of sess")
-	scr.keys("y")
-	scr.waitText("⊘ cancelled")
-	scr.keys("R")
-	scr.waitText("Start the session of sess")
-	scr.keys("y")
-	scr.waitFor("the new session in a pane", func(s string) bool {
+	scr.Keys("X")
+	scr.WaitText("Stop the session of sess")
+	scr.Keys("y")
+	scr.WaitText("⊘ cancelled")
+	scr.Keys("R")
+	scr.WaitText("Start the session of sess")
+	scr.Keys("y")
+	scr.WaitFor("the new session in a pane", func(s string) bool {
 		return live(s) && strings.Contains(s, "⊘ cancelled") && strings.Count(s, "READY") == 2
 	})
 }
@@ -122,6 +123,6 @@ func TestUnreachableRelaySaysWhereAndWhy(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	scr := startTmux(t, 120, 30, fmt.Sprintf("%s --relay ws://%s --log-file %s", filepath.Join(bin, "tui"), addr, filepath.Join(t.TempDir(), "tui.log")))
-	scr.waitText("ws://"+addr+": connection refused: is the relay running?", "reconnecting")
+	scr := proctest.StartTmux(t, 120, 30, fmt.Sprintf("%s --relay ws://%s --log-file %s", filepath.Join(bin, "tui"), addr, filepath.Join(t.TempDir(), "tui.log")))
+	scr.WaitText("ws://"+addr+": connection refused: is the relay running?", "reconnecting")
 }

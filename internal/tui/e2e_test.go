@@ -48,73 +48,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tmuxScreen is a tmux server of the test's own (its own socket) with
-// one window running the dashboard.
-type tmuxScreen struct {
-	t    *testing.T
-	sock string
-}
-
-func startTmux(t *testing.T, w, h int, command string) *tmuxScreen {
-	t.Helper()
-	s := &tmuxScreen{t: t, sock: fmt.Sprintf("sb-tui-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	s.run("new-session", "-d", "-s", "main", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), command)
-	s.run("set-option", "-t", "main", "remain-on-exit", "on")
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
-	return s
-}
-
-func (s *tmuxScreen) run(args ...string) string {
-	s.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-L", s.sock}, args...)...).CombinedOutput()
-	if err != nil {
-		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
-	}
-	return string(out)
-}
-
-func (s *tmuxScreen) screen() string { return s.run("capture-pane", "-p", "-t", "main") }
-
-// keys sends tmux key names (Enter, C-d, …).
-func (s *tmuxScreen) keys(keys ...string) {
-	s.run(append([]string{"send-keys", "-t", "main"}, keys...)...)
-}
-
-// text types literal text.
-func (s *tmuxScreen) text(text string) { s.run("send-keys", "-t", "main", "-l", text) }
-
-// waitFor polls the screen until cond holds.
-func (s *tmuxScreen) waitFor(what string, cond func(screen string) bool) string {
-	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		scr := s.screen()
-		if cond(scr) {
-			return scr
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("timed out waiting for %s; screen:\n%s", what, scr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // live reports whether a screen shows a running command: as running, or,
 // once its agent sees it reading its terminal, as waiting for input.
 func live(screen string) bool {
 	return strings.Contains(screen, "▶ running") || strings.Contains(screen, "◆ waiting")
-}
-
-func (s *tmuxScreen) waitText(want ...string) string {
-	s.t.Helper()
-	return s.waitFor(fmt.Sprintf("%q on screen", want), func(scr string) bool {
-		for _, w := range want {
-			if !strings.Contains(scr, w) {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // startAgent runs the real agent binary until the test ends; extra
@@ -153,7 +90,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// record of it waits for tmux to reap the process, which a loaded
 	// machine has seen take over 10 s.
 	statusFile := filepath.Join(t.TempDir(), "status")
-	scr := startTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug; echo $? > %s",
+	scr := proctest.StartTmux(t, 100, 30, fmt.Sprintf("%s --relay %s --log-file %s --log-level debug; echo $? > %s",
 		filepath.Join(bin, "tui"), r.URL(), logFile, statusFile))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -162,17 +99,17 @@ func TestDashboardEndToEnd(t *testing.T) {
 		}
 	})
 
-	scr.waitText("e2e-box", "idle", "● connected", "pool=e2e")
+	scr.WaitText("e2e-box", "idle", "● connected", "pool=e2e")
 
 	t.Run("run a command", func(t *testing.T) {
-		scr.keys("Enter")
-		scr.text("printf 'hello-%s\\n' $((6*7)); printf '\\033[31mred\\033[0m\\n'")
-		scr.keys("Enter")
-		got := scr.waitText("hello-42", "red", "✓ exit 0", "1 e2e-box · printf")
+		scr.Keys("Enter")
+		scr.Text("printf 'hello-%s\\n' $((6*7)); printf '\\033[31mred\\033[0m\\n'")
+		scr.Keys("Enter")
+		got := scr.WaitText("hello-42", "red", "✓ exit 0", "1 e2e-box · printf")
 		if strings.Contains(got, "033") {
 			t.Fatalf("escape sequences shown raw:\n%s", got)
 		}
-		colored := scr.run("capture-pane", "-p", "-e", "-t", "main")
+		colored := scr.Run("capture-pane", "-p", "-e", "-t", "main")
 		if !strings.Contains(colored, "\x1b[31mred") {
 			t.Errorf("the pane lost the output's colour")
 		}
@@ -180,8 +117,8 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	t.Run("resize", func(t *testing.T) {
 		for _, size := range [][2]int{{80, 24}, {160, 45}, {100, 30}} {
-			scr.run("resize-window", "-t", "main", "-x", fmt.Sprint(size[0]), "-y", fmt.Sprint(size[1]))
-			got := scr.waitFor(fmt.Sprintf("layout at %dx%d", size[0], size[1]), func(s string) bool {
+			scr.Resize(size[0], size[1])
+			got := scr.WaitFor(fmt.Sprintf("layout at %dx%d", size[0], size[1]), func(s string) bool {
 				lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 				return len(lines) == size[1] && strings.Contains(lines[0], "╮") &&
 					strings.Contains(s, "hello-42") && strings.Contains(lines[len(lines)-1], "connected")
@@ -195,40 +132,40 @@ func TestDashboardEndToEnd(t *testing.T) {
 	})
 
 	t.Run("interactive cat", func(t *testing.T) {
-		scr.keys(":")
-		scr.text("cat -v")
-		scr.keys("Enter")
-		scr.waitFor("cat -v running", func(s string) bool { return strings.Contains(s, "e2e-box · cat -v") && live(s) })
-		scr.keys("i")
-		scr.waitText("INTERACTIVE", "ctrl+] releases")
-		scr.text("meow")
-		scr.keys("C-a", "Up", "Enter")
+		scr.Keys(":")
+		scr.Text("cat -v")
+		scr.Keys("Enter")
+		scr.WaitFor("cat -v running", func(s string) bool { return strings.Contains(s, "e2e-box · cat -v") && live(s) })
+		scr.Keys("i")
+		scr.WaitText("INTERACTIVE", "ctrl+] releases")
+		scr.Text("meow")
+		scr.Keys("C-a", "Up", "Enter")
 		// The PTY echoes the line (control characters as ^X), then cat -v
 		// prints what it read: the bytes a terminal sends for those keys.
-		scr.waitFor("the line echoed and printed", func(s string) bool { return strings.Count(s, "meow^A^[[A") >= 2 })
-		scr.keys("C-]")
-		scr.waitFor("interactive mode to end", func(s string) bool { return !strings.Contains(s, "INTERACTIVE") })
-		scr.keys("i")
-		scr.waitText("INTERACTIVE")
-		scr.keys("C-c") // goes to cat, not to the dashboard
-		scr.waitText("keyboard is yours again")
-		if s := scr.screen(); strings.Contains(s, "INTERACTIVE") || live(s) {
+		scr.WaitFor("the line echoed and printed", func(s string) bool { return strings.Count(s, "meow^A^[[A") >= 2 })
+		scr.Keys("C-]")
+		scr.WaitFor("interactive mode to end", func(s string) bool { return !strings.Contains(s, "INTERACTIVE") })
+		scr.Keys("i")
+		scr.WaitText("INTERACTIVE")
+		scr.Keys("C-c") // goes to cat, not to the dashboard
+		scr.WaitText("keyboard is yours again")
+		if s := scr.Screen(); strings.Contains(s, "INTERACTIVE") || live(s) {
 			t.Fatalf("still interactive or running after ^C:\n%s", s)
 		}
 	})
 
 	t.Run("reconnect resumes panes", func(t *testing.T) {
-		scr.keys("x", "x") // close the old panes
-		scr.waitText("No command is open")
-		scr.keys(":")
-		scr.text("for i in $(seq 1 20); do echo line-$i; sleep 0.25; done")
-		scr.keys("Enter")
-		scr.waitText("line-3")
+		scr.Keys("x", "x") // close the old panes
+		scr.WaitText("No command is open")
+		scr.Keys(":")
+		scr.Text("for i in $(seq 1 20); do echo line-$i; sleep 0.25; done")
+		scr.Keys("Enter")
+		scr.WaitText("line-3")
 		r.Stop()
-		scr.waitText("reconnecting")
+		scr.WaitText("reconnecting")
 		time.Sleep(500 * time.Millisecond) // let output pile up at the agent
 		r.Start()
-		got := scr.waitText("line-20", "✓ exit 0", "● connected")
+		got := scr.WaitText("line-20", "✓ exit 0", "● connected")
 		for i := 1; i <= 20; i++ {
 			re := regexp.MustCompile(fmt.Sprintf(`(?m)│line-%d\s+│`, i))
 			if n := len(re.FindAllString(got, -1)); n != 1 {
@@ -237,11 +174,11 @@ func TestDashboardEndToEnd(t *testing.T) {
 		}
 	})
 
-	scr.keys("q")
+	scr.Keys("q")
 	deadline := time.Now().Add(10 * time.Second)
-	for scr.run("display-message", "-p", "-t", "main", "#{pane_dead}") != "1\n" {
+	for !scr.Dead() {
 		if time.Now().After(deadline) {
-			t.Fatalf("q did not quit:\n%s", scr.screen())
+			t.Fatalf("q did not quit:\n%s", scr.Screen())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
