@@ -53,14 +53,19 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	defer sc.close()
+	// Why the server ended it goes where the user looks: after a
+	// dashboard, on its terminal's own stream (ssh writes standard error
+	// apart, and could show it before the dashboard has left the screen);
+	// after a command, on standard error.
 	var code int
-	if len(sess.Command()) == 0 && sess.RawCommand() == "" {
-		code = sc.dashboard()
+	say := sess.Stderr()
+	if sess.RawCommand() == "" {
+		code, say = sc.dashboard(), sess
 	} else {
 		code = sc.exec()
 	}
 	if why := sc.reason(); why != "" {
-		fmt.Fprintf(sess.Stderr(), "Switchboard: %s\n", why)
+		fmt.Fprintf(say, "Switchboard: %s\n", why)
 		code = 1
 	}
 	_ = sess.Exit(code)
