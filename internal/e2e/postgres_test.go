@@ -53,6 +53,11 @@ func TestPostgresStore(t *testing.T) {
 	}
 	proxy.Down()
 	follow(t, cl, id, &got, "line 400\r\n") // live while the server is away
+	// Stay away until a commit has met the outage: on a loaded machine
+	// the 150 lines above can pass between two commits.
+	relaytest.Eventually(t, 30*time.Second, "a store batch failing while the server is away", func() bool {
+		return strings.Contains(relay.LogText(), "store write failed")
+	})
 	proxy.Up()
 	follow(t, cl, id, &got, "")
 
