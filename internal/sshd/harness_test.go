@@ -32,7 +32,7 @@ import (
 // in front of it on a loopback port, real agents, and the real ssh
 // client.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	relay *relaytest.Relay
 	db    *sqlite.DB // a second handle on the relay's database, as relay token uses
 	admin *tokenadmin.Admin
@@ -42,7 +42,7 @@ type harness struct {
 	done  chan error
 }
 
-func newHarness(t *testing.T, cfg sshd.Config, tune ...func(*sshd.Server)) *harness {
+func newHarness(t testing.TB, cfg sshd.Config, tune ...func(*sshd.Server)) *harness {
 	t.Helper()
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatalf("the OpenSSH client is needed: %v", err)
@@ -83,7 +83,7 @@ func newHarness(t *testing.T, cfg sshd.Config, tune ...func(*sshd.Server)) *harn
 	return h
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -120,12 +120,13 @@ func (h *harness) user(name, role string) string {
 	return file
 }
 
-// agent runs a real agent (commands in real PTYs) until the test ends.
-func (h *harness) agent(name string) {
+// agent runs a real agent (commands in real PTYs) until the test ends,
+// with a session program when one is given.
+func (h *harness) agent(name string, session ...string) {
 	h.t.Helper()
 	tok := h.relay.Token(name+"-agent", store.RoleAgent, 0)
 	a, err := agent.New(agent.Config{RelayURL: h.relay.URL(), Token: tok, Name: name, StateDir: h.t.TempDir(),
-		Logger: slog.New(slog.DiscardHandler)})
+		Session: session, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
