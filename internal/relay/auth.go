@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"switchboard/internal/auth"
+	"switchboard/internal/hub"
 	"switchboard/internal/store"
 	"switchboard/internal/transport"
 	"switchboard/internal/wire"
@@ -27,6 +28,11 @@ type principal struct {
 	session []byte       // the browser session it signed in with (its hash); nil for a token in hello
 	until   time.Time    // when that session ends; zero: with its token
 	scope   wire.Strings // the labels an agent must carry to be seen (scope.go); nil: every agent
+}
+
+// actor is who p is in the audit trail.
+func (p principal) actor() hub.Actor {
+	return hub.Actor{Token: p.token, Role: p.role, Remote: p.remote, Scope: p.scope}
 }
 
 // tokens is the relay's view of the token table and the agent bindings,
@@ -222,8 +228,26 @@ func describeAction(act auth.Action) string {
 
 // audit records one entry of the audit trail.
 func (r *Relay) audit(p principal, action, subject, result, detail string) {
-	r.persist.addAudit(wire.AuditEntry{At: time.Now().UTC(), Token: p.token, Role: p.role, Remote: p.remote,
-		Action: action, Subject: subject, Result: result, Detail: detail})
+	r.hub.Audit(p.actor(), action, subject, result, detail)
+}
+
+// auditDenied records a refusal in the audit trail (summarized past the
+// first of a kind in a minute).
+func (r *Relay) auditDenied(p principal, action, subject, detail string) {
+	r.hub.AuditDenied(p.actor(), action, subject, detail)
+}
+
+// permit is the role check of a dashboard's request: it reports whether
+// d's role may do act, answering a refusal with an error and an audit
+// entry. (auth.Allows holds the table of what each role may do.)
+func (r *Relay) permit(d *dashboardSession, act auth.Action, requestID, commandID string) bool {
+	if auth.Allows(d.who.role, act) {
+		return true
+	}
+	msg := fmt.Sprintf("a token with role %s may not %s", d.who.role, describeAction(act))
+	r.auditDenied(d.who, string(act), commandID, msg)
+	d.conn.SendError(wire.CodeForbidden, msg, requestID, commandID)
+	return false
 }
 
 // watchTokens closes the connections of tokens that were revoked or
@@ -265,13 +289,8 @@ func (r *Relay) closeInvalid(now time.Time) {
 			c.Close(wire.CloseUnauthorized, msg)
 		}
 	}
-	for d := range r.dashboards {
-		closeIf(d.conn, d.who)
-	}
-	for _, a := range r.agents {
-		if a.conn != nil {
-			closeIf(a.conn.conn, a.conn.who)
-		}
+	for c, who := range r.live {
+		closeIf(c, who)
 	}
 }
 

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"log/slog"
+	"switchboard/internal/hub"
 	"time"
 )
 
@@ -127,3 +128,6 @@ func (c *Config) setDefaults() {
 		c.InputPerSecond = 2000
 	}
 }
+
+// NotifyEvent is the JSON body posted to Config.NotifyURL.
+type NotifyEvent = hub.NotifyEvent

@@ -170,3 +170,22 @@ func (r *Relay) auditAgent(who principal, info *wire.AgentInfo, err error) {
 	}
 	r.audit(who, "agent_connect", id, "ok", fmt.Sprintf("as %q", name))
 }
+
+// forgot drops the bindings an agent's first connection made, and keeps
+// the name of one made with its token for a new id, as the store does.
+func (t *tokens) forgot(agentID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.bindings[:0]
+	for _, b := range t.bindings {
+		switch {
+		case b.AgentID != agentID:
+		case b.Explicit:
+			b.AgentID = ""
+		default:
+			continue
+		}
+		kept = append(kept, b)
+	}
+	t.bindings = kept
+}

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-	"weak"
 
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
@@ -90,20 +89,24 @@ func TestLongLivedAgentCostsOnlyLiveCommands(t *testing.T) {
 func TestEndedCommandsOutputLogsAreCollected(t *testing.T) {
 	const recent, commands = 2, 20
 	m := newMemoryRig(t, relay.Config{RecentCommands: recent})
-	var refs []weak.Pointer[relay.OutputLog]
-	m.runAll(commands, 1000, "sleep 0.1; ", func(id string) {
-		ref := relay.OutputLogRef(m.r.Instance(), id)
-		if ref.Value() == nil {
-			t.Fatalf("command %s is not in the relay's memory right after it was accepted", id)
-		}
-		refs = append(refs, ref)
-	})
+	var refs []func() bool
+	// One at a time: the relay keeps the commands that ended last, and an
+	// agent running several at once may end them in any order.
+	for range commands {
+		m.runAll(1, 1000, "sleep 0.1; ", func(id string) {
+			ref := relay.OutputLogAlive(m.r.Instance(), id)
+			if ref == nil || !ref() {
+				t.Fatalf("command %s is not in the relay's memory right after it was accepted", id)
+			}
+			refs = append(refs, ref)
+		})
+	}
 	old := refs[:commands-recent] // the recent ones stay, by design
 	alive := func() []int {
 		runtime.GC()
 		var held []int
 		for i, ref := range old {
-			if ref.Value() != nil {
+			if ref() {
 				held = append(held, i)
 			}
 		}

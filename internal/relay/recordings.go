@@ -25,44 +25,13 @@ const (
 // so a scoped token learns nothing of other agents' commands.
 var errHidden = errors.New("not visible to this token")
 
-// finalStoredLocked notes that a command's final state is stored.
-func (r *Relay) finalStoredLocked(id string) {
-	if cs := r.commands[id]; cs != nil {
-		select {
-		case <-cs.finalStored:
-		default:
-			close(cs.finalStored)
-		}
-	}
-}
-
 // command finds a command in memory or in the store, as who may see it.
 // A command that has just ended is returned once its end is stored, so
 // that what the store holds of it is all there is.
 func (r *Relay) command(ctx context.Context, who principal, id string) (wire.Command, error) {
-	r.mu.Lock()
-	cs := r.commands[id]
-	var c wire.Command
-	if cs != nil {
-		c = cs.snapshot()
-	}
-	r.mu.Unlock()
-	if cs != nil && c.State.Final() {
-		select {
-		case <-cs.finalStored:
-		case <-ctx.Done():
-			return c, fmt.Errorf("command %s has ended and is not stored yet: %w", id, ctx.Err())
-		}
-	}
-	if cs == nil {
-		cmds, err := r.store.History(ctx, store.HistoryQuery{ID: id, Limit: 1})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return c, err
-		}
-		if len(cmds) == 0 {
-			return c, store.ErrNotFound
-		}
-		c = cmds[0]
+	c, err := r.hub.Command(ctx, id)
+	if err != nil {
+		return c, err
 	}
 	if !r.mayWatchAgent(who, c.AgentID) {
 		return c, errHidden
@@ -79,7 +48,7 @@ func (r *Relay) mayWatchAgent(who principal, agentID string) bool {
 }
 
 // sendLookupError answers a failed command lookup.
-func sendLookupError(d *dashboard, err error, requestID, id string) {
+func sendLookupError(d *dashboardSession, err error, requestID, id string) {
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errHidden) {
 		d.conn.SendError(wire.CodeNotFound, fmt.Sprintf("no command %q", id), requestID, id)
 		return
@@ -88,7 +57,7 @@ func sendLookupError(d *dashboard, err error, requestID, id string) {
 }
 
 // timingQuery answers a dashboard's timing request.
-func (r *Relay) timingQuery(d *dashboard, m *wire.TimingQuery) {
+func (r *Relay) timingQuery(d *dashboardSession, m *wire.TimingQuery) {
 	if m.From < 0 {
 		d.conn.SendError(wire.CodeInvalidArgument, fmt.Sprintf("from %d is negative", m.From), m.RequestID, m.CommandID)
 		return

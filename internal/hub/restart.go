@@ -1,0 +1,37 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+
+	"switchboard/internal/auth"
+	"switchboard/internal/wire"
+)
+
+// restartSession passes a dashboard's session.restart on to the agent,
+// which stops its session program if it runs and starts it again. The
+// new session reaches dashboards as any session does (sessionOpened).
+func (h *Local) restartSession(d *dashboard, m *wire.RestartSession) {
+	id := h.ResolveAgent(m.Agent)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.agents[id]
+	if !h.seesAgentLocked(d.who, id) {
+		a = nil // out of scope: as if there were none
+	}
+	refuse := func(code, msg string) {
+		h.Audit(d.who, string(auth.ActRestart), id, "error", msg)
+		d.peer.SendError(code, msg, m.RequestID, "")
+	}
+	switch {
+	case a == nil:
+		d.peer.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
+	case len(a.info.Session) == 0:
+		refuse(wire.CodeInvalidArgument, fmt.Sprintf("agent %s runs no session program (start one with agent -- PROGRAM)", a.info.Name))
+	case a.conn == nil:
+		refuse(wire.CodeNotRunning, fmt.Sprintf("agent %s is offline", a.info.Name))
+	default:
+		h.Audit(d.who, string(auth.ActRestart), id, "ok", "on "+a.info.Name+": "+strings.Join(a.info.Session, " "))
+		a.conn.peer.SendMessage(&wire.RestartSession{Agent: id})
+	}
+}

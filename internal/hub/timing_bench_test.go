@@ -1,0 +1,61 @@
+package hub
+
+import (
+	"log/slog"
+	"testing"
+
+	"switchboard/internal/wire"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkAgentFrame is a reader's work on one agent frame of 100 B of
+// output: parse it and add it to its command's log, plain, or timed with
+// the one timing record of its output (copy the record, pass the output
+// on as a plain frame). The persister takes the records every 1,000
+// frames, untimed, as it would every commit.
+func BenchmarkAgentFrame(b *testing.B) {
+	for _, timed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "timed"}[timed], func(b *testing.B) {
+			p := newPersister(discardStore{}, slog.New(slog.DiscardHandler), newMetrics(prometheus.NewRegistry()), func(stored) {})
+			o := newOutputLog("c-bench", 0, 1<<20)
+			data := make([]byte, 100)
+			frames := make([][]byte, 1000)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i += len(frames) {
+				b.StopTimer()
+				o.mu.Lock()
+				o.takeTimingLocked()
+				o.takeLocked()
+				o.mu.Unlock()
+				o.markStored(o.size(), nil)
+				off := o.size()
+				for j := range frames {
+					at := off + int64(j*len(data))
+					if timed {
+						rec := wire.TimingRecord{Seq: uint64(i + j), TimeMS: int64(i+j) * 10, Offset: at}
+						frames[j] = wire.AppendTimedFrame(frames[j][:0], o.id, at, wire.AppendTimingSection(nil, []wire.TimingRecord{rec}), data)
+					} else {
+						frames[j] = wire.AppendOutputFrame(frames[j][:0], o.id, at, data)
+					}
+				}
+				b.StartTimer()
+				for j := 0; j < len(frames) && i+j < b.N; j++ {
+					raw := frames[j]
+					f, err := wire.ParseFrame(raw)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if f.Kind == wire.FrameTimed {
+						if err := o.addTiming(f.Timing, p); err != nil {
+							b.Fatal(err)
+						}
+						raw = wire.TimedToOutput(raw, f)
+					}
+					o.appendFrame(f, raw, p)
+				}
+			}
+		})
+	}
+}
