@@ -13,7 +13,7 @@ import (
 // keeps it on the command (stored with it, so a restarted relay shows it
 // at once), sums it up per agent, and tells every dashboard through the
 // command and agent events. Changes to and from waiting also go to
-// --notify-url (notifyurl.go). Everything here runs under Relay.mu.
+// --notify-url (notifyurl.go). Everything here runs under Local.mu.
 
 // maxAttentionAge bounds the age an agent may claim for a state: a day is
 // plenty for "quiet since", and a wild value cannot date it before 1970.

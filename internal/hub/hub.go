@@ -266,9 +266,9 @@ func (h *Local) agentChangedLocked(a *agentState) {
 // output to the agents that sent it, and dispatches the commands whose
 // records are now stored.
 func (h *Local) onStored(s stored) {
-	// Under h.mu only what needs it: trimming the output logs and writing
-	// a thousand acks took milliseconds at S1's load, while agents'
-	// handlers (heartbeats, new commands) waited for h.mu.
+	// Under h.mu only what needs it: trimming the output logs and
+	// writing an ack per stream take long with many streams, and agents'
+	// handlers (heartbeats, new commands) would wait for h.mu meanwhile.
 	type storedUpTo struct {
 		log *outputLog
 		out storedOutput

@@ -37,7 +37,7 @@ const attachWithin = 1 << 20
 // it. Every byte has one offset; the log never holds a byte twice.
 //
 // It has its own lock so that the output hot path never takes the relay's
-// state lock. Lock order: Relay.mu, then persister.mu, then outputLog.mu.
+// state lock. Lock order: doc.go.
 type outputLog struct {
 	id      string
 	tailCap int          // bytes of stored output worth keeping in memory
@@ -55,17 +55,11 @@ type outputLog struct {
 	settled  int       // chunks before this index are compacted for good
 	tm       timingBuf // timing not yet taken by the persister (timing.go)
 
-	// For the persister, which takes the output past taken (in memory
-	// until stored) when it is due; see persister.noteOutput.
-	taken    int64     // end of the output handed to the persister
-	waiting  bool      // output past taken; the persister watches the log
-	target   int       // bytes past taken at which the output is due
-	dueAt    time.Time // when it is due however little there is
-	dueAdded int       // bytes past taken counted in persister.dueBytes; > 0 once over target
+	persisted logMark // the persister's bookkeeping of this log (persist.go)
 }
 
 func newOutputLog(id string, stored int64, tailCap int) *outputLog {
-	return &outputLog{id: id, tailCap: tailCap, received: stored, stored: stored, taken: stored, exitAt: -1,
+	return &outputLog{id: id, tailCap: tailCap, received: stored, stored: stored, persisted: logMark{taken: stored}, exitAt: -1,
 		subs: make(map[*dashboard]*subscription)}
 }
 
@@ -107,37 +101,6 @@ func (o *outputLog) appendFrame(f wire.Frame, raw []byte, p *persister) (gap int
 		p.watch(o) // after o.mu: the persister takes its lock before a log's
 	}
 	return gap, exitReady, behind
-}
-
-// takeLocked hands the output past taken to the persister as rows for
-// the store: runs of contiguous chunks merged up to maxChunkRow, a large
-// chunk as it is. The chunks stay in memory until stored.
-func (o *outputLog) takeLocked() []store.Chunk {
-	i := len(o.chunks)
-	for i > 0 && o.chunks[i-1].end() > o.taken {
-		i--
-	}
-	var rows []store.Chunk
-	for _, c := range o.chunks[i:] {
-		if n := len(rows); n > 0 {
-			r := &rows[n-1]
-			if r.Offset+int64(len(r.Data)) == c.offset && cap(r.Data)-len(r.Data) >= len(c.data) {
-				r.Data = append(r.Data, c.data...)
-				continue
-			}
-		}
-		if len(c.data) >= maxChunkRow/4 {
-			// Kept as it is, capped so that nothing appends into the frame.
-			rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: c.data[:len(c.data):len(c.data)]})
-			continue
-		}
-		room := int(min(int64(maxChunkRow), o.received-c.offset))
-		rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: append(make([]byte, 0, room), c.data...)})
-	}
-	if len(o.chunks) > 0 {
-		o.taken = max(o.taken, o.chunks[len(o.chunks)-1].end())
-	}
-	return rows
 }
 
 // interactiveFor is how long after a keystroke a command's output counts
@@ -251,9 +214,10 @@ const (
 )
 
 // compact merges runs of small stored chunks into chunks of up to
-// compactTo bytes (what adopt has not already replaced). A command that writes a line at a time otherwise keeps
-// one chunk, and the whole frame it came in, per line: at S1's rate,
-// millions of small objects for the garbage collector to scan. A merged
+// compactTo bytes (what adopt has not already replaced). A command that
+// writes a line at a time otherwise keeps one chunk, and the whole frame
+// it came in, per line: with many such streams, millions of small objects
+// for the garbage collector to scan. A merged
 // chunk has no frame (raw is nil) and owns its buffer, so later merges
 // append to it; only the newest chunk is ever sent as a frame (deliver),
 // and readers copy from the others. A lone small chunk is left as it is.

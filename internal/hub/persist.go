@@ -31,9 +31,9 @@ const (
 // When a command's output is due. A row costs about the same however
 // little it holds (SQLite rewrites an index page for each, and its agent
 // gets an ack), so a command's output waits until it fills a row of
-// rowTarget bytes or its oldest byte is maxUnstoredAge old; at S1's
-// 1,000 streams of 10 kB/s that is a fifth of the rows and acks of
-// storing every stream in every commit. Waiting loses nothing: the output
+// rowTarget bytes or its oldest byte is maxUnstoredAge old: with many
+// slow streams, far fewer rows and acks than storing every stream in
+// every commit (docs/benchmarks.md). Waiting loses nothing: the output
 // log keeps unstored bytes in memory for readers, and the agent keeps
 // them until acknowledged, resending them to a restarted relay. Each
 // stream's limits are drawn between half and all of these, afresh after
@@ -43,6 +43,50 @@ const (
 	rowTarget      = 16 << 10
 	maxUnstoredAge = 2 * time.Second
 )
+
+// logMark is the persister's bookkeeping of one output log: what it
+// took and when the rest is due. It lives in the log, guarded by
+// outputLog.mu, so that an output frame costs the persister no lock of its
+// own; only this file reads or writes it.
+type logMark struct {
+	taken    int64     // end of the output handed to the persister
+	waiting  bool      // output past taken; the persister watches the log
+	target   int       // bytes past taken at which the output is due
+	dueAt    time.Time // when it is due however little there is
+	dueAdded int       // bytes past taken counted in persister.dueBytes; > 0 once over target
+}
+
+// takeLocked hands the output past taken (logMark) to the persister as rows for
+// the store: runs of contiguous chunks merged up to maxChunkRow, a large
+// chunk as it is. The chunks stay in memory until stored.
+func (o *outputLog) takeLocked() []store.Chunk {
+	m := &o.persisted
+	i := len(o.chunks)
+	for i > 0 && o.chunks[i-1].end() > m.taken {
+		i--
+	}
+	var rows []store.Chunk
+	for _, c := range o.chunks[i:] {
+		if n := len(rows); n > 0 {
+			r := &rows[n-1]
+			if r.Offset+int64(len(r.Data)) == c.offset && cap(r.Data)-len(r.Data) >= len(c.data) {
+				r.Data = append(r.Data, c.data...)
+				continue
+			}
+		}
+		if len(c.data) >= maxChunkRow/4 {
+			// Kept as it is, capped so that nothing appends into the frame.
+			rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: c.data[:len(c.data):len(c.data)]})
+			continue
+		}
+		room := int(min(int64(maxChunkRow), o.received-c.offset))
+		rows = append(rows, store.Chunk{CommandID: o.id, Offset: c.offset, Data: append(make([]byte, 0, room), c.data...)})
+	}
+	if len(o.chunks) > 0 {
+		m.taken = max(m.taken, o.chunks[len(o.chunks)-1].end())
+	}
+	return rows
+}
 
 // stored reports what one committed batch made durable.
 type stored struct {
@@ -111,19 +155,19 @@ func poke(ch chan struct{}) {
 // costs it no lock and no copy per frame. It reports whether o must be
 // watched (persister.watch, after o.mu is released).
 func (p *persister) noteOutput(o *outputLog, n int) (watch bool) {
-	if !o.waiting {
-		o.waiting = true
-		o.target = rowTarget/2 + rand.IntN(rowTarget/2+1)
-		o.dueAt = time.Now().Add(maxUnstoredAge/2 + rand.N(maxUnstoredAge/2+1))
+	if !o.persisted.waiting {
+		o.persisted.waiting = true
+		o.persisted.target = rowTarget/2 + rand.IntN(rowTarget/2+1)
+		o.persisted.dueAt = time.Now().Add(maxUnstoredAge/2 + rand.N(maxUnstoredAge/2+1))
 		watch = true
 	}
-	if untaken := int(o.received - o.taken); untaken >= o.target {
+	if untaken := int(o.received - o.persisted.taken); untaken >= o.persisted.target {
 		add := n
-		if o.dueAdded == 0 {
+		if o.persisted.dueAdded == 0 {
 			add = untaken
 			p.signal() // due now: the next commit takes it
 		}
-		o.dueAdded += add
+		o.persisted.dueAdded += add
 		if p.dueBytes.Add(int64(add)) >= commitBytes {
 			poke(p.now)
 		}
@@ -138,7 +182,7 @@ func (p *persister) pendingBytes() float64 {
 	defer p.mu.Unlock()
 	for o := range p.watched {
 		o.mu.Lock()
-		n += o.received - o.taken
+		n += o.received - o.persisted.taken
 		o.mu.Unlock()
 	}
 	return float64(n)
@@ -225,16 +269,16 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 	taken := logs[:0]
 	for _, o := range logs {
 		o.mu.Lock()
-		if !o.waiting {
+		if !o.persisted.waiting {
 			taken = append(taken, o)
-		} else if _, stateToo := withState[o.id]; all || stateToo || o.dueAdded > 0 || !now.Before(o.dueAt) {
+		} else if _, stateToo := withState[o.id]; all || stateToo || o.persisted.dueAdded > 0 || !now.Before(o.persisted.dueAt) {
 			b.Output = append(b.Output, o.takeLocked()...)
 			b.Timing = append(b.Timing, o.takeTimingLocked()...)
-			p.dueBytes.Add(-int64(o.dueAdded))
-			o.waiting, o.dueAdded = false, 0
+			p.dueBytes.Add(-int64(o.persisted.dueAdded))
+			o.persisted.waiting, o.persisted.dueAdded = false, 0
 			taken = append(taken, o)
-		} else if next.IsZero() || o.dueAt.Before(next) {
-			next = o.dueAt
+		} else if next.IsZero() || o.persisted.dueAt.Before(next) {
+			next = o.persisted.dueAt
 		}
 		o.mu.Unlock()
 	}
@@ -243,7 +287,7 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 		p.mu.Lock()
 		for _, o := range taken {
 			o.mu.Lock()
-			if !o.waiting {
+			if !o.persisted.waiting {
 				delete(p.watched, o)
 			}
 			o.mu.Unlock()

@@ -14,7 +14,7 @@ const snapshotMaxAge = time.Second
 
 // snapshotCache holds encoded snapshot messages for reuse by dashboards
 // joining at the same event sequence number: a reconnect storm of many
-// dashboards then encodes the state once, not once each, under Relay.mu.
+// dashboards then encodes the state once, not once each, under Local.mu.
 type snapshotCache struct {
 	seq   uint64
 	at    time.Time

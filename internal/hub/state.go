@@ -8,7 +8,7 @@ import (
 )
 
 // agentState is one agent the relay knows of, connected or not.
-// Guarded by Relay.mu.
+// Guarded by Local.mu.
 type agentState struct {
 	info         wire.Agent
 	conn         *agent // nil while offline
@@ -43,7 +43,7 @@ func (a *agentState) unqueue(cs *commandState) {
 
 // commandState is one command the relay holds in memory.
 type commandState struct {
-	cmd           wire.Command // guarded by Relay.mu
+	cmd           wire.Command // guarded by Local.mu
 	out           *outputLog   // its own lock
 	stored        bool         // its record is in the store: only then may it start
 	dispatched    bool         // start was sent on the agent's current connection

@@ -232,8 +232,8 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, rea
 	}
 	// The connection goes on in a goroutine of its own and this handler
 	// returns: net/http then lets go of what it kept for the request, and
-	// of this goroutine's stack, grown deep by the upgrade (S4: 3 kB of
-	// every idle connection).
+	// of this goroutine's stack, grown deep by the upgrade, which every
+	// idle connection would otherwise keep.
 	go r.runConn(c, req, act, session)
 }
 

@@ -1,0 +1,43 @@
+// Package hub owns Switchboard's live state and routing: every agent and
+// its status, every command's lifecycle and the queue of commands waiting
+// for their agent, the one order of events all dashboards see (the event
+// counter, Local.seq, in broadcastLocked), each command's output log and
+// its fan-out to the dashboards that follow it, subscriptions by offset
+// (from the store, then memory, then live), input routed to a command's
+// agent, attention and its --notify-url poster, and the persister, which
+// hands all of it to a store.Store in batches.
+//
+// The Hub interface (iface.go) is what the relay's sessions use; Local
+// implements it in one process. A hub shared by several relays implements
+// the same interface over a bus and a shared store.
+//
+// Where things are: the event counter is hub.go (broadcastLocked); the
+// output fan-out is output.go (appendFrame, deliver); subscriptions and
+// catch-up are subscribe.go; dispatch and a command's end are state.go;
+// the persister and its own bookkeeping of each log are persist.go.
+//
+// Locks, in the order they are taken (all of the package's):
+//
+//	Local.mu            the state: agents, commands, the queue, dashboards, the event counter
+//	  persister.mu      the next batch and the logs it watches (under Local.mu to queue a change)
+//	    outputLog.mu    one command's output and subscribers (under persister.mu to take output)
+//	dashboard.mu        a dashboard's subscriptions; never held with Local.mu; before outputLog.mu
+//	notifyPoster.mu, deniedLog.mu: leaves
+//
+// Below all of them come the transport's locks (queueing to a Peer). The
+// hot path (an output frame) takes outputLog.mu alone: Local.mu only the
+// first time an agent's connection writes to a command. A transport read
+// poller holds its socket's lock while it runs an agent's handler, so the
+// handlers above never wait for anything but these short locks.
+//
+// Goroutines:
+//
+//	goroutine                      started by                         ended by
+//	persister                      Run                                Run's end, after drain (stores what is left)
+//	liveness (lost commands)       Run                                Run's context
+//	refusals' audit summary        Run                                Run's context (writes the last summary)
+//	--notify-url poster            Run, with Config.NotifyURL         Run's context (what is queued is dropped)
+//	catch-up (per subscription)    Subscribe, or a dashboard falling  attaching to the live log, an unsubscribe,
+//	                               behind on live output              or the dashboard's end (Leave waits for it)
+//	exit wait (per exit)           an exit ahead of its output        after ExitWait, one call
+package hub
