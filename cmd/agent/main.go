@@ -14,12 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"switchboard/internal/agent"
@@ -115,7 +111,7 @@ func run(args []string, stderr io.Writer) int {
 // parseFlags reads the environment, then the command line, into a Config.
 func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	cfg := agent.Config{Version: version, Labels: map[string]string{}}
-	buffer := byteSize(agent.DefaultBufferBytes)
+	buffer := flagenv.ByteSize(agent.DefaultBufferBytes)
 	var allow, allowEnv, allowCwd flagenv.Strings
 	host, _ := os.Hostname()
 
@@ -124,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	relays := flagenv.NewList("ws://127.0.0.1:8080")
 	fs.Var(relays, "relay", "The relay's base `URL`; ws, wss, http and https URLs all work. Give several relays of one system (sharing one store) to fail over: repeat the flag or separate them with commas. The agent uses one at a time, stays on it while it works, and moves to the next when it cannot reach it or loses it; running commands keep going and resume there.")
 	fs.StringVar(&cfg.Name, "name", host, "The `name` this agent shows under in dashboards. Several agents may share a name.")
-	fs.Var(labelFlag(cfg.Labels), "label", "A `key=value` label that run requests can select this agent by. Repeat the flag for more labels; in the environment, separate them with commas.")
+	fs.Var((*flagenv.KeyValues)(&cfg.Labels), "label", "A `key=value` label that run requests can select this agent by. Repeat the flag for more labels; in the environment, separate them with commas.")
 	fs.IntVar(&cfg.MaxConcurrent, "max-concurrent", agent.DefaultMaxConcurrent, "The `number` of commands that may run at once. The session, if any, does not count.")
 	fs.Var(&buffer, "buffer", "How much output, in `bytes`, the agent keeps for the relay while it has not yet stored it (suffixes K, M and G count in powers of 1024). When full, the oldest output is dropped and the relay is told. The relay stores a command's output every 16 KiB or 2 s, so allow at least that for each running command.")
 	fs.StringVar(&cfg.ID, "id", "", "The agent's stable `id`. By default it is created on first run and kept in the state directory, so the relay recognizes the agent after a restart.")
@@ -160,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	if cfg.Logger, err = flagenv.Logger(stderr, *logLevel, *logFormat); err != nil {
 		return cfg, err
 	}
-	if cfg.Token, err = loadToken(*token, *tokenFile); err != nil {
+	if cfg.Token, err = flagenv.LoadToken(*token, *tokenFile); err != nil {
 		return cfg, err
 	}
 	if cfg.TLS, err = tlsconf.Client(*ca); err != nil {
@@ -171,86 +167,4 @@ func parseFlags(args []string, stderr io.Writer) (agent.Config, error) {
 	cfg.Allow, cfg.AllowEnv, cfg.AllowCwd = allow, allowEnv, allowCwd
 	cfg.Session = fs.Args()
 	return cfg, nil
-}
-
-// loadToken returns the token given directly, or else the one in file.
-func loadToken(token, file string) (string, error) {
-	if token != "" && file != "" {
-		return "", errors.New("give --token or --token-file, not both")
-	}
-	if file == "" {
-		return token, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read token file: %w", err)
-	}
-	if token = strings.TrimSpace(string(b)); token == "" {
-		return "", fmt.Errorf("token file %s is empty", file)
-	}
-	return token, nil
-}
-
-// labelFlag collects repeated key=value flags into a map.
-type labelFlag map[string]string
-
-func (l labelFlag) String() string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(l)) {
-		parts = append(parts, k+"="+l[k])
-	}
-	return strings.Join(parts, ",")
-}
-
-func (l labelFlag) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("label %q is not key=value", v)
-	}
-	l[k] = val
-	return nil
-}
-
-// Repeatable tells flagenv.Apply to split the environment value on commas.
-func (labelFlag) Repeatable() {}
-
-// byteSize is a size in bytes with an optional K, M or G suffix (binary).
-type byteSize int64
-
-func (b *byteSize) String() string {
-	n := int64(*b)
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-func (b *byteSize) Set(v string) error {
-	s := strings.ToUpper(strings.TrimSpace(v))
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
-	mult := int64(1)
-	if n := len(s); n > 0 {
-		switch s[n-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			s = s[:n-1]
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
-		return fmt.Errorf("size %q is not a positive number of bytes such as 67108864 or 64M", v)
-	}
-	*b = byteSize(n * mult)
-	return nil
 }

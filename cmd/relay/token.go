@@ -176,13 +176,13 @@ func signinCommand(args []string, stdout, stderr io.Writer) error {
 	if *tokenFile == "" {
 		*tokenFile = spec.adminTokenPath()
 	}
-	secret, err := os.ReadFile(*tokenFile)
+	secret, err := flagenv.LoadToken("", *tokenFile)
 	if err != nil {
-		return fmt.Errorf("read the token to sign in as: %w", err)
+		return fmt.Errorf("the token to sign in as: %w", err)
 	}
 	ctx := context.Background()
 	return withAdmin(ctx, spec, func(a *tokenadmin.Admin) error {
-		code, expires, err := a.SignInCode(ctx, string(secret))
+		code, expires, err := a.SignInCode(ctx, secret)
 		if code == "" {
 			return err
 		}

@@ -82,7 +82,7 @@ func dashboard(args []string, stderr io.Writer) int {
 		return cli.ExitUsage
 	}
 	defer closeLog()
-	tok, err := client.LoadToken(*token, *tokenFile)
+	tok, err := flagenv.LoadToken(*token, *tokenFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "tui: %v\n", err)
 		return cli.ExitUsage

@@ -80,7 +80,7 @@ func (l allowList) check(spec wire.CommandSpec) string {
 	if reason := l.checkCwd(spec.Cwd); reason != "" {
 		return reason
 	}
-	line, shell := commandLine(spec)
+	line, shell := matchSubject(spec)
 	wild := anyRune
 	if shell {
 		wild = notShellControl
@@ -130,9 +130,10 @@ func (l allowList) matches(line string, wild func(rune) bool) bool {
 	return false
 }
 
-// commandLine is what allow patterns are matched against, and whether it
-// is shell text.
-func commandLine(spec wire.CommandSpec) (line string, shell bool) {
+// matchSubject is what allow patterns are matched against, and whether it
+// is shell text: argv joined by single spaces, as patterns are written
+// (make test), not the quoted line people are shown (wire.CommandSpec.Line).
+func matchSubject(spec wire.CommandSpec) (line string, shell bool) {
 	if spec.Shell != "" {
 		return spec.Shell, true
 	}

@@ -147,7 +147,7 @@ func (c *common) Config(clientName string) (client.Config, error) {
 		}
 		return cfg, nil
 	}
-	token, err := client.LoadToken(c.token, c.tokenFile)
+	token, err := flagenv.LoadToken(c.token, c.tokenFile)
 	if err != nil {
 		return client.Config{}, err
 	}
@@ -234,19 +234,4 @@ func ago(t time.Time) string {
 		return "never"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
-}
-
-// CommandLine renders what a command runs, for one line of a listing.
-func CommandLine(s wire.CommandSpec) string {
-	if s.Shell != "" {
-		return s.Shell
-	}
-	parts := make([]string, len(s.Argv))
-	for i, a := range s.Argv {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$") {
-			a = fmt.Sprintf("%q", a)
-		}
-		parts[i] = a
-	}
-	return strings.Join(parts, " ")
 }

@@ -96,7 +96,7 @@ func session(ctx context.Context, env Env, args []string) int {
 			case client.CommandChanged:
 				cmd := ev.Command
 				if cmd.Session && cmd.AgentID == a.ID && !before[cmd.ID] && cmd.State == wire.StateRunning {
-					fmt.Fprintf(env.Stdout, "%s: session %s running: %s\n", a.Name, cmd.ID, CommandLine(cmd.CommandSpec))
+					fmt.Fprintf(env.Stdout, "%s: session %s running: %s\n", a.Name, cmd.ID, cmd.CommandSpec.Line())
 					return 0
 				}
 			case client.ServerError:

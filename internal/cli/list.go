@@ -88,7 +88,7 @@ func history(ctx context.Context, env Env, args []string) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", esc(cmd.ID), esc(cmd.AgentName), status.Command(cmd, false),
 			esc(attentionCell(cmd.Attention, cmd.AttentionReason, cmd.AttentionSince)),
-			cmd.CreatedAt.Local().Format(time.DateTime), dur, esc(CommandLine(cmd.CommandSpec)), dash(cmd.Reason))
+			cmd.CreatedAt.Local().Format(time.DateTime), dur, esc(cmd.CommandSpec.Line()), dash(cmd.Reason))
 	}
 	tw.Flush()
 	return 0

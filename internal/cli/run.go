@@ -17,7 +17,8 @@ import (
 // command has ended. ^C cancels the remote commands; a second ^C leaves.
 func run(ctx context.Context, env Env, args []string) int {
 	fs, c := newFlags("run", env, "tui run [--agent NAME|ID]... [--label k=v]... [--timeout D] -- CMD [ARGS...]: run a command on agents and stream its output.")
-	var agentsFlag, labels, envs flagenv.Strings
+	var agentsFlag flagenv.Strings
+	var labels, envs flagenv.KeyValues
 	fs.Var(&agentsFlag, "agent", "Target agent, by name or id. Repeatable.")
 	fs.Var(&labels, "label", "Target every agent with this label, key=value. Repeatable; all must match.")
 	fs.Var(&envs, "env", "Environment variable for the command, KEY=VALUE. Repeatable.")
@@ -33,11 +34,7 @@ func run(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "run: give the command after --, e.g. tui run --agent build-1 -- make test")
 		return ExitUsage
 	}
-	targets := wire.Targets{Agents: agentsFlag}
-	var err error
-	if targets.Labels, err = keyValues("--label", labels); err != nil {
-		return fail(env, "run: %v", err)
-	}
+	targets := wire.Targets{Agents: agentsFlag, Labels: wire.Strings(labels)}
 	if targets.Empty() {
 		fmt.Fprintln(env.Stderr, "run: name a target with --agent or --label")
 		return ExitUsage
@@ -48,9 +45,7 @@ func run(ctx context.Context, env Env, args []string) int {
 	} else {
 		spec.Argv = fs.Args()
 	}
-	if spec.Env, err = keyValues("--env", envs); err != nil {
-		return fail(env, "run: %v", err)
-	}
+	spec.Env = wire.Strings(envs)
 	cl, err := c.dial(ctx, env)
 	if err != nil {
 		return fail(env, "run: %v", err)
@@ -199,20 +194,4 @@ func describeEnd(c wire.Command) string {
 		s += ": " + c.Reason
 	}
 	return s
-}
-
-// keyValues turns repeated KEY=VALUE flags into a map; nil for none.
-func keyValues(flag string, list []string) (map[string]string, error) {
-	if len(list) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(list))
-	for _, kv := range list {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
-		}
-		out[k] = v
-	}
-	return out, nil
 }

@@ -2,6 +2,9 @@ package flagenv
 
 import (
 	"flag"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -62,5 +65,64 @@ func TestList(t *testing.T) {
 	}
 	if _, err := parse("", "--relay", " , "); err == nil {
 		t.Fatal("a --relay with no value was taken")
+	}
+}
+
+func TestKeyValues(t *testing.T) {
+	var kv KeyValues
+	if kv != nil {
+		t.Fatal("unset KeyValues is not nil")
+	}
+	for _, v := range []string{"pool=ci", "env=a=b", "empty="} {
+		if err := kv.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	if want := (KeyValues{"pool": "ci", "env": "a=b", "empty": ""}); !maps.Equal(kv, want) {
+		t.Errorf("got %v, want %v", kv, want)
+	}
+	for _, bad := range []string{"novalue", "=x"} {
+		if err := kv.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "64M": 64 << 20, "2k": 2 << 10, "1GiB": 1 << 30, " 3 MB ": 3 << 20} {
+		var b ByteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1M", "x", "9999999999G"} {
+		var b ByteSize
+		if err := b.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+	if b := ByteSize(64 << 20); b.String() != "64M" {
+		t.Errorf("String() = %q, want 64M", b.String())
+	}
+}
+
+func TestLoadToken(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(" sbt_x \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := LoadToken("", file); err != nil || tok != "sbt_x" {
+		t.Errorf("from a file: %q, %v", tok, err)
+	}
+	if tok, err := LoadToken("direct", ""); err != nil || tok != "direct" {
+		t.Errorf("direct: %q, %v", tok, err)
+	}
+	if _, err := LoadToken("a", file); err == nil {
+		t.Error("both a token and a file accepted")
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	if _, err := LoadToken("", empty); err == nil {
+		t.Error("an empty token file accepted")
 	}
 }

@@ -140,7 +140,7 @@ func (h *Local) run(d *dashboard, m *wire.Run) {
 	}
 	d.peer.SendMessage(accepted)
 	for i, cs := range created {
-		h.Audit(d.who, "run", cs.cmd.ID, "ok", "on "+cs.cmd.AgentName+": "+commandLine(cs.cmd.CommandSpec))
+		h.Audit(d.who, "run", cs.cmd.ID, "ok", "on "+cs.cmd.AgentName+": "+cs.cmd.CommandSpec.Line())
 		h.commandChangedLocked(cs)
 		h.dispatchLocked(targets[i])
 	}
@@ -215,12 +215,4 @@ func (h *Local) cancelCommand(d *dashboard, m *wire.Cancel) {
 	default:
 		d.peer.SendError(wire.CodeNotRunning, fmt.Sprintf("command %s is already %s", cs.cmd.ID, cs.cmd.State), m.RequestID, m.CommandID)
 	}
-}
-
-// commandLine renders a command for the audit trail.
-func commandLine(s wire.CommandSpec) string {
-	if s.Shell != "" {
-		return s.Shell
-	}
-	return strings.Join(s.Argv, " ")
 }

@@ -51,7 +51,7 @@ type NotifyEvent struct {
 
 func newNotifyEvent(c wire.Command, a *agentState, prev wire.Attention, at time.Time) NotifyEvent {
 	ev := NotifyEvent{Type: "attention", Agent: c.AgentName, AgentID: c.AgentID, CommandID: c.ID,
-		Command: commandLine(c.CommandSpec), Title: c.Title, Attention: c.Attention, Previous: prev,
+		Command: c.CommandSpec.Line(), Title: c.Title, Attention: c.Attention, Previous: prev,
 		Reason: c.AttentionReason, State: c.State, At: at}
 	if a != nil {
 		ev.Labels = a.info.Labels
@@ -68,7 +68,7 @@ func newNotifyEvent(c wire.Command, a *agentState, prev wire.Attention, at time.
 }
 
 // notifyPoster posts NotifyEvents to one URL. post never blocks; run,
-// one goroutine started and ended by Relay.Run, does the posting.
+// one goroutine started and ended by Local.Run, does the posting.
 type notifyPoster struct {
 	url    string
 	client *http.Client
@@ -76,7 +76,7 @@ type notifyPoster struct {
 	posts  *prometheus.CounterVec // result: ok, failed, dropped
 	wake   chan struct{}          // capacity 1
 
-	mu    sync.Mutex // a leaf: taken under Relay.mu by post
+	mu    sync.Mutex // a leaf: taken under Local.mu by post
 	queue []NotifyEvent
 }
 

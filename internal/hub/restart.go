@@ -2,7 +2,6 @@ package hub
 
 import (
 	"fmt"
-	"strings"
 
 	"switchboard/internal/auth"
 	"switchboard/internal/wire"
@@ -31,7 +30,7 @@ func (h *Local) restartSession(d *dashboard, m *wire.RestartSession) {
 	case a.conn == nil:
 		refuse(wire.CodeNotRunning, fmt.Sprintf("agent %s is offline", a.info.Name))
 	default:
-		h.Audit(d.who, string(auth.ActRestart), id, "ok", "on "+a.info.Name+": "+strings.Join(a.info.Session, " "))
+		h.Audit(d.who, string(auth.ActRestart), id, "ok", "on "+a.info.Name+": "+wire.CommandSpec{Argv: a.info.Session}.Line())
 		a.conn.peer.SendMessage(&wire.RestartSession{Agent: id})
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/wire"
 )
 
@@ -199,7 +198,7 @@ func (m *Model) openRunning() {
 // command still runs.
 func (m *Model) sayReplaced(old *pane, at int) {
 	c := m.cmds[old.id]
-	note := fmt.Sprintf("pane %d (%s · %s) made room", at+1, c.AgentName, truncate(cli.CommandLine(c.CommandSpec), 24))
+	note := fmt.Sprintf("pane %d (%s · %s) made room", at+1, c.AgentName, truncate(c.CommandSpec.Line(), 24))
 	if !c.State.Final() {
 		note += "; it still runs: o or h opens it again"
 	}

@@ -9,7 +9,6 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/client"
 	"switchboard/internal/wire"
 )
@@ -177,5 +176,5 @@ func paneTitle(c wire.Command) string {
 	if c.Title != "" {
 		return c.Title
 	}
-	return cli.CommandLine(c.CommandSpec)
+	return c.CommandSpec.Line()
 }

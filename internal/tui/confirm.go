@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/wire"
 )
 
@@ -29,10 +28,10 @@ func (m *Model) askCancel() {
 		m.setFlash(fmt.Sprintf("nothing to cancel: the command is %s", c.State), false)
 		return
 	}
-	q := fmt.Sprintf("Cancel %s on %s?", truncate(cli.CommandLine(c.CommandSpec), 40), c.AgentName)
+	q := fmt.Sprintf("Cancel %s on %s?", truncate(c.CommandSpec.Line(), 40), c.AgentName)
 	if c.Session {
 		q = fmt.Sprintf("Stop the session of %s (%s)? It runs again only when restarted (%s).", c.AgentName,
-			truncate(cli.CommandLine(c.CommandSpec), 30), m.c.keys.RestartSession.Help().Key)
+			truncate(c.CommandSpec.Line(), 30), m.c.keys.RestartSession.Help().Key)
 	}
 	id := c.ID
 	m.confirm = &confirmPrompt{question: q, kept: "not cancelled", yes: func() {

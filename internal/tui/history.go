@@ -8,7 +8,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/safetext"
 	"switchboard/internal/status"
 	"switchboard/internal/wire"
@@ -151,7 +150,7 @@ func (h *historyPicker) row(c wire.Command, isCursor bool, w int) string {
 	case c.DurationMS > 0:
 		took = short(time.Duration(c.DurationMS) * time.Millisecond)
 	}
-	line := fmt.Sprintf(" %-13s %-8s %-8s %s", state, started, took, safetext.Escape(cli.CommandLine(c.CommandSpec)))
+	line := fmt.Sprintf(" %-13s %-8s %-8s %s", state, started, took, safetext.Escape(c.CommandSpec.Line()))
 	if isCursor {
 		return st.cursorRow.Render(fit(line, w))
 	}

@@ -8,7 +8,6 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
-	"switchboard/internal/cli"
 	"switchboard/internal/client"
 	"switchboard/internal/safetext"
 	"switchboard/internal/wire"
@@ -103,7 +102,7 @@ func (m *Model) barLine() string {
 		p := m.panes.focused()
 		c := m.cmds[p.id]
 		text := fmt.Sprintf(" ⌨  INTERACTIVE — every key goes to %s: %s — press ctrl+] to give the keyboard back ",
-			safetext.Escape(c.AgentName), truncate(safetext.Escape(cli.CommandLine(c.CommandSpec)), 30))
+			safetext.Escape(c.AgentName), truncate(safetext.Escape(c.CommandSpec.Line()), 30))
 		return m.c.st.interactiveBadge.Render(fit(text, m.w))
 	}
 	return m.bar.View()
