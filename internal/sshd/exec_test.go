@@ -3,9 +3,12 @@ package sshd_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"switchboard/internal/cli"
 	"switchboard/internal/relaytest"
@@ -105,5 +108,55 @@ func TestRoles(t *testing.T) {
 	}
 	if _, errs, code := h.ssh(bob, "audit"); code == 0 || !strings.Contains(errs, "audit") {
 		t.Errorf("a viewer's audit: exit %d, %q", code, errs)
+	}
+}
+
+// TestInterrupt: ^C typed into a terminal (ssh -t), or an SSH signal
+// request, cancels what run started, as ^C does to the local tui run.
+func TestInterrupt(t *testing.T) {
+	h := newHarness(t, sshd.Config{})
+	h.agent("box")
+	alice := h.user("alice", store.RoleOperator)
+	h.agentsOnline(alice, "box")
+	c := h.dial(alice)
+	for _, how := range []string{"^C in a terminal", "SIGINT request"} {
+		t.Run(how, func(t *testing.T) {
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			stdin, err := sess.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out syncBuffer
+			sess.Stdout, sess.Stderr = &out, &out
+			if how == "^C in a terminal" {
+				if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sess.Start("run --agent box -- sh -c 'echo started; sleep 60'"); err != nil {
+				t.Fatal(err)
+			}
+			relaytest.Eventually(t, 30*time.Second, "the command to start", func() bool { return strings.Contains(out.String(), "started") })
+			if how == "^C in a terminal" {
+				_, err = stdin.Write([]byte{0x03})
+			} else {
+				err = sess.Signal(gossh.SIGINT)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var exit *gossh.ExitError
+			if err := sess.Wait(); !errors.As(err, &exit) || exit.ExitStatus() != cli.ExitCanceled {
+				t.Fatalf("run after %s: %v; output %q", how, err, out.String())
+			}
+			hist, _, _ := h.ssh(alice, "history", "--limit", "1")
+			if !strings.Contains(hist, "cancelled") {
+				t.Errorf("the command was not cancelled:\n%s", hist)
+			}
+		})
 	}
 }

@@ -66,8 +66,11 @@ func (k *keyring) refresh(ctx context.Context) (bool, error) {
 		tokens[t.Name] = t
 	}
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.loaded && v < k.version {
+		return false, nil // a later load (the watcher's, a login's) got there first
+	}
 	k.keys, k.tokens, k.version, k.loaded = keys, tokens, v, true
-	k.mu.Unlock()
 	return true, nil
 }
 

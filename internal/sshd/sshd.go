@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"charm.land/ssh"
+	"charm.land/wish/v2"
 	gossh "golang.org/x/crypto/ssh"
 
 	"switchboard/internal/addrlimit"
@@ -165,13 +166,16 @@ func New(cfg Config) (*Server, error) {
 		failures: addrlimit.NewFailures(cfg.AuthFailuresPerMinute), loop: newLoopback(),
 		refusals: &logLimiter{perMinute: 20}, stall: writeStall, keepAlive: keepAliveEvery,
 		sessions: make(map[*session]struct{}), perKey: make(map[string]*keyUse)}
-	s.ssh = &ssh.Server{
-		Version:              "Switchboard_" + cfg.Version,
-		HostSigners:          []ssh.Signer{signer},
-		Handler:              s.handle,
-		ConnCallback:         s.connArrived,
-		ServerConfigCallback: s.serverConfig,
-		HandshakeTimeout:     handshakeTimeout,
+	s.ssh, err = wish.NewServer(
+		func(srv *ssh.Server) error { srv.HostSigners = []ssh.Signer{signer}; return nil },
+		wish.WithVersion("Switchboard_"+cfg.Version),
+		wish.WithMiddleware(func(ssh.Handler) ssh.Handler { return s.handle }),
+		func(srv *ssh.Server) error {
+			srv.ConnCallback, srv.ServerConfigCallback, srv.HandshakeTimeout = s.connArrived, s.serverConfig, handshakeTimeout
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("ssh server: %w", err)
 	}
 	verb := "loaded"
 	if created {

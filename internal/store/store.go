@@ -18,7 +18,9 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // Store persists the relay's history. Apply is called from one goroutine
-// at a time; the read methods may be called concurrently with it.
+// at a time (the relay's persister), except for batches holding only
+// audit entries (token administration, the SSH server), which may come
+// beside it; the read methods may be called concurrently with it.
 type Store interface {
 	// Load returns what the relay needs to resume after a restart.
 	Load(ctx context.Context) (State, error)
