@@ -18,11 +18,12 @@ import (
 type connState struct {
 	addr string // addrlimit.Key of the remote address
 
-	mu      sync.Mutex
-	who     principal // once authenticated
-	authed  bool
-	refused bool // a key was refused, and the client told why
-	closed  bool
+	mu       sync.Mutex
+	who      principal // once authenticated
+	authed   bool
+	refused  bool // a key was refused, and the client told why
+	closed   bool
+	channels int // session channels open
 }
 
 type connKey struct{}
@@ -87,6 +88,29 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.closed)
 	return err
+}
+
+// sessionChannel serves a session channel, at most SessionsPerKey of them
+// open on one connection: one that never asks for a shell or a command
+// holds a goroutine, and is not yet a session the key's limit counts.
+func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+	cs := connOf(ctx)
+	cs.mu.Lock()
+	full := cs.channels >= s.cfg.SessionsPerKey
+	if !full {
+		cs.channels++
+	}
+	cs.mu.Unlock()
+	if full {
+		_ = ch.Reject(gossh.ResourceShortage, fmt.Sprintf("%d sessions are open on this connection, the limit", s.cfg.SessionsPerKey))
+		return
+	}
+	defer func() {
+		cs.mu.Lock()
+		cs.channels--
+		cs.mu.Unlock()
+	}()
+	ssh.DefaultSessionHandler(srv, conn, ch, ctx)
 }
 
 // serverConfig is the SSH configuration of one connection: public keys

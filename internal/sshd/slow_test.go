@@ -77,33 +77,38 @@ func TestStalledClient(t *testing.T) {
 	})
 }
 
-// TestSessionsPerKeyOnOneConnection: sessions multiplexed on one
-// connection count against the key's limit too.
+// TestSessionsPerKeyOnOneConnection: sessions multiplexed on connections
+// count against the key's limit too, and one connection may open no more
+// channels than that.
 func TestSessionsPerKeyOnOneConnection(t *testing.T) {
 	h := newHarness(t, sshd.Config{SessionsPerKey: 2})
 	h.agent("box")
 	alice := h.user("alice", store.RoleOperator)
 	h.agentsOnline(alice, "box")
 	c := h.dial(alice)
-	for i := range 3 {
+	for i := range 2 {
 		sess, err := c.NewSession()
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sess.Close()
-		var errb strings.Builder
-		sess.Stderr = &errb
-		if i < 2 {
-			if err := sess.Start("wait --agent box --for offline"); err != nil {
-				t.Fatal(err)
-			}
-			relaytest.Eventually(t, 20*time.Second, "the session to open", func() bool { return h.srv.Sessions() == i+1 })
-			continue
+		if err := sess.Start("wait --agent box --for offline"); err != nil {
+			t.Fatal(err)
 		}
-		err = sess.Run("agents")
-		if err == nil || !strings.Contains(errb.String(), "has 2 sessions open, the limit") {
-			t.Errorf("a third session on the connection: %v, %q", err, errb.String())
-		}
+		relaytest.Eventually(t, 20*time.Second, "the session to open", func() bool { return h.srv.Sessions() == i+1 })
+	}
+	if _, err := c.NewSession(); err == nil || !strings.Contains(err.Error(), "2 sessions are open on this connection") {
+		t.Errorf("a third channel on the connection: %v", err)
+	}
+	sess, err := h.dial(alice).NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var errb strings.Builder
+	sess.Stderr = &errb
+	if err := sess.Run("agents"); err == nil || !strings.Contains(errb.String(), "has 2 sessions open, the limit") {
+		t.Errorf("a third session on another connection: %v, %q", err, errb.String())
 	}
 }
 

@@ -172,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		wish.WithMiddleware(func(ssh.Handler) ssh.Handler { return s.handle }),
 		func(srv *ssh.Server) error {
 			srv.ConnCallback, srv.ServerConfigCallback, srv.HandshakeTimeout = s.connArrived, s.serverConfig, handshakeTimeout
+			srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
 			return nil
 		})
 	if err != nil {
