@@ -17,16 +17,19 @@
 // internals, only its http.Handler and its cookie's name.
 //
 // Goroutines. The SSH library runs one goroutine per connection, one for
-// its global requests, one per channel and one per session handler
-// (Server.handle), each ended by the connection or the channel closing.
+// its global requests, one per channel (at most SessionsPerKey session
+// channels a connection) and one per session handler (Server.handle),
+// each ended by the connection or the channel closing.
 // Serve starts the watcher (watch.go: reloads keys and tokens, ends the
 // sessions whose key, token or relay session is no longer valid) and the
 // in-memory HTTP server the dashboards' clients reach the relay through;
 // both end when Serve's context does. Each session handler starts: the
-// session's keepalive loop (ended with the session), for a dashboard the
-// window-size forwarder and the Bubble Tea program with the dashboard
-// client (ended when the program ends), for an exec the signal forwarder
-// and, with a terminal, a reader for ^C (ended when the channel closes).
+// session's keepalive loop (ended with the session, or by the answer to
+// the keepalive it is waiting for), for a dashboard the window-size
+// forwarder and the Bubble Tea program with the dashboard client (ended
+// when the program ends), for an exec the signal forwarder (ended with
+// the session) and, with a terminal, a reader for ^C (ended when the
+// channel closes).
 // Timers, not goroutines, enforce the idle timeout and cut a client that
 // stops reading (session.go).
 //
