@@ -139,6 +139,16 @@ func openWriter(ctx context.Context, path string, sync Sync) (*sql.DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
+	// Incremental auto-vacuum lets retention give removed rows' pages back
+	// to the file system (PRAGMA incremental_vacuum, retention.go) rather
+	// than the file keeping its largest size forever. Like page_size it
+	// takes effect on a new file only, before WAL mode writes its first
+	// page (ConvertToIncremental converts an older file); it is not in the
+	// _pragma list, which the driver runs sorted, this before page_size.
+	if _, err := w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("set incremental auto-vacuum: %w", err)
+	}
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
 		_ = w.Close()

@@ -28,6 +28,7 @@ type Store interface {
 	store.Sessions
 	store.AgentBindings
 	store.SSHKeys
+	store.Pruner
 }
 
 // Harness is how the suite gets databases of one kind.
@@ -86,6 +87,10 @@ var tests = []struct {
 	{"RevokeEndsSessionsAndBindings", testRevokeEndsSessionsAndBindings},
 	{"SSHKeys", testSSHKeys},
 	{"SSHKeyTakenOverFromInvalidToken", testSSHKeyTakenOverFromInvalidToken},
+	{"RetentionFinished", testRetentionFinished},
+	{"RetentionRemove", testRetentionRemove},
+	{"RetentionEvents", testRetentionEvents},
+	{"RetentionSpaceReused", testRetentionSpaceReused},
 }
 
 // Run runs the suite against h's databases, each test a subtest of t.

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrLive is returned by Pruner.RemoveStep for a command that is queued or
+// running: retention removes finished commands only.
+var ErrLive = errors.New("command is queued or running")
+
+// Pruner is what retention (relay --retain, --max-db-size) needs of a
+// store. Both SQL stores implement it. Every method is one short
+// transaction at most, so the persister's commits go on between calls.
+type Pruner interface {
+	// Finished returns up to n finished commands (any state but queued
+	// and running) created and ended before before, oldest created first.
+	// A zero before means whenever they ended.
+	Finished(ctx context.Context, before time.Time, n int) ([]Finished, error)
+	// RemoveStep removes, in one transaction, at most maxRows rows of one
+	// finished command: its output rows first, then its timing rows (and
+	// any other row kept per command), and, in the step that finds none
+	// left, the command itself (Removed.Done). A queued or running
+	// command is left alone (ErrLive); rows of a command that is not
+	// stored are removed all the same.
+	RemoveStep(ctx context.Context, id string, maxRows int) (Removed, error)
+	// PruneEvents removes, in one transaction, at most maxRows events
+	// stored before before, oldest first, never the newest event (whose
+	// number a restarted relay counts on from).
+	PruneEvents(ctx context.Context, before time.Time, maxRows int) (int, error)
+	// SpaceUsed is the room the store's data takes, in bytes, as the
+	// --max-db-size limit counts it: SQLite, the pages in use (page_count
+	// - freelist_count) × page_size; PostgreSQL, pg_total_relation_size
+	// (indexes and TOAST included) of the tables of its schema, which
+	// does not shrink when rows are removed (their space is reused).
+	SpaceUsed(ctx context.Context) (int64, error)
+	// Reclaim makes removed rows' space reusable, in one bounded step:
+	// SQLite gives up to maxPages free pages back to the file system
+	// (PRAGMA incremental_vacuum), and reports whether free pages remain;
+	// PostgreSQL vacuums the tables rows are removed from.
+	Reclaim(ctx context.Context, maxPages int) (more bool, err error)
+}
+
+// Finished is a finished command as retention sees it.
+type Finished struct {
+	ID          string
+	CreatedAt   time.Time
+	EndedAt     time.Time
+	OutputBytes int64
+}
+
+// Removed is what one RemoveStep removed.
+type Removed struct {
+	Rows  int   // rows of every table, the command's own included
+	Bytes int64 // bytes of output and timing data
+	Done  bool  // the command and all its rows are gone
+}
