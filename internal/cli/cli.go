@@ -1,7 +1,12 @@
 // Package cli owns the scriptable subcommands of the tui program (agents,
-// run, history, logs, cancel, audit, session restart, wait, reply, export):
+// run, history, logs, cancel, audit, session restart, wait, reply, export,
+// replay):
 // each connects with the shared dashboard client, does one thing, prints plain
 // text or JSON, and exits with a code a script can test.
+//
+// Goroutines: replay, in the user's terminal, reads its keys in one
+// goroutine (replayTerm.readKeys) that the replay's end cancels and waits
+// for; nothing else here starts one beyond the client's.
 package cli
 
 import (
@@ -59,6 +64,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"wait":    wait,
 	"reply":   reply,
 	"export":  export,
+	"replay":  replay,
 }
 
 // Usage describes the subcommands, and how they reach the relay.
@@ -79,6 +85,8 @@ const Subcommands = `Subcommands:
   cancel  COMMAND_ID                        stop a queued or running command
   session restart AGENT                     start an agent's session program again
   export  COMMAND_ID [-o FILE] [--input]    write a command's recording as asciicast v2
+  replay  COMMAND_ID [--speed N] [--idle-limit D]
+                                           play a command's recording in this terminal
   audit   [--limit N] [--json]               the audit trail (admin tokens only)
   wait    --agent NAME --for waiting|idle [--timeout D]
                                            wait until an agent needs you, or is done

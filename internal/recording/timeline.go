@@ -1,6 +1,6 @@
 // Package recording owns what a past command's recording is: its timing
 // events laid over its output (Timeline) and the asciicast v2 file it
-// exports as (Writer). It reads what docs/protocol.md ("Recordings") says
+// exports as (Writer), and its replay (Frames, Player, Clock). It reads what docs/protocol.md ("Recordings") says
 // a stored command's timing is, and imports nothing of Switchboard's but
 // the wire types.
 package recording
