@@ -59,7 +59,7 @@ type Config struct {
 	// after RelayURL if both are set. The agent is connected to one at a
 	// time: it stays on a relay while the relay works and moves to the next
 	// when it cannot reach it, or loses it before the connection was
-	// stable (see relayRing).
+	// stable (internal/relayring).
 	RelayURLs []string
 	// Token is the access token sent in hello, when the relay requires one.
 	Token string

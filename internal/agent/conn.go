@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"switchboard/internal/relayring"
 	"switchboard/internal/wire"
 )
 
@@ -53,17 +54,18 @@ func (rc *relayConn) reply(m wire.Message) {
 
 // connectLoop keeps a connection to a relay until ctx ends or the agent
 // has shut down, reconnecting with exponential backoff and jitter, to the
-// relay relayRing picks.
+// relay the ring picks (internal/relayring: stay on a relay whose
+// connection was stable, else move to the next).
 func (a *Agent) connectLoop(ctx context.Context) {
 	b := backoff{min: a.cfg.ReconnectMin, max: a.cfg.ReconnectMax}
-	relays := relayRing{urls: a.endpoints}
+	relays := relayring.New(a.endpoints, stableAfter)
 	for {
-		url := relays.current()
+		url := relays.Current()
 		lasted, err := a.connectOnce(ctx, url)
 		if ctx.Err() != nil || a.stopping.Err() != nil {
 			return
 		}
-		next := relays.after(lasted)
+		next := relays.After(lasted)
 		t := time.NewTimer(a.retryDelay(&b, url, next, lasted, err))
 		select {
 		case <-ctx.Done():
@@ -74,29 +76,6 @@ func (a *Agent) connectLoop(ctx context.Context) {
 		t.Stop()
 		return
 	}
-}
-
-// relayRing picks the relay for each connection attempt, among several
-// of one system: the first to begin with; after a connection that was up
-// for stableAfter or more, the same one again (it worked, and an agent
-// should stay where it is while its relay works: a blip or a restart is
-// not a reason to move); after anything else (unreachable, refused, or
-// lost soon after the welcome) the next one, around the ring. Owned by
-// connectLoop.
-type relayRing struct {
-	urls []string
-	cur  int
-}
-
-func (r *relayRing) current() string { return r.urls[r.cur] }
-
-// after moves on unless the connection that ended had been stable, and
-// returns the relay to try next.
-func (r *relayRing) after(lasted time.Duration) string {
-	if lasted < stableAfter {
-		r.cur = (r.cur + 1) % len(r.urls)
-	}
-	return r.urls[r.cur]
 }
 
 // retryDelay logs why the connection to url ended and picks the wait

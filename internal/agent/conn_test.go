@@ -389,30 +389,6 @@ func TestShutdownStopsCommandsAndReportsThem(t *testing.T) {
 	}
 }
 
-// TestRelayRing: an agent stays on a relay whose connection was stable
-// and moves to the next, around the ring, after any other end.
-func TestRelayRing(t *testing.T) {
-	r := relayRing{urls: []string{"a", "b", "c"}}
-	for i, step := range []struct {
-		lasted time.Duration
-		want   string
-	}{
-		{0, "b"},               // a unreachable
-		{stableAfter, "b"},     // b worked for a while, then dropped: b again
-		{stableAfter - 1, "c"}, // b dropped soon after its welcome
-		{0, "a"},               // around the ring
-		{time.Hour, "a"},       // a worked
-	} {
-		if got := r.after(step.lasted); got != step.want || r.current() != got {
-			t.Fatalf("step %d: after a connection of %s, next %q (current %q), want %q", i, step.lasted, got, r.current(), step.want)
-		}
-	}
-	one := relayRing{urls: []string{"only"}}
-	if one.after(0) != "only" || one.after(time.Hour) != "only" {
-		t.Fatal("a single relay is not retried")
-	}
-}
-
 // TestFailoverToTheNextRelay: an agent given two relays loses the first
 // mid-command (it drops the connection and refuses new ones, as a dead
 // relay does) and moves to the second by itself, holding the running

@@ -3,7 +3,17 @@
 // keeps a live copy of the relay's state, delivers events in relay order,
 // tracks output subscriptions by offset, and (optionally) reconnects by
 // itself and resumes every subscription so that its user sees each output
-// byte exactly once.
+// byte exactly once. Given several relays of one system (Config.Relays),
+// it is connected to one at a time and moves to another when its relay is
+// lost (relays.go, by internal/relayring's rule, the agent's too), resuming
+// there the same way.
+//
+// Goroutines: loop (started by Dial, ended by Close or, without
+// Reconnect, by the connection's end) runs one session after another; a
+// session's writer (writeLoop, started by run, ended when the session
+// closes). Lock: Client.mu guards the session, state, subscriptions and
+// pending requests; nothing blocks under it but a send on a reply
+// channel with room for one.
 package client
 
 import (
@@ -11,15 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"switchboard/internal/relayring"
 	"switchboard/internal/wire"
 )
 
@@ -31,6 +39,18 @@ type Config struct {
 	Logger    *slog.Logger      // default: discard
 	Dialer    *websocket.Dialer // default: websocket.DefaultDialer
 	Reconnect bool              // reconnect with backoff instead of ending on disconnect
+	// Relays are more relays of the same system (sharing one store),
+	// after Relay if both are set. The client is connected to one at a
+	// time: it stays on a relay while the relay works and moves to the
+	// next (internal/relayring) when it cannot reach it, is refused by it,
+	// or loses it before the connection was stable; with Reconnect, it
+	// resubscribes there from the offsets it has.
+	Relays []string
+	// ConnectFirst, with Reconnect, makes Dial fail when it reaches no
+	// relay at the start (each tried once, within Dial's context) rather
+	// than keep trying: only a connection that was up is retried. The CLI
+	// sets it, so that a wrong address fails at once.
+	ConnectFirst bool
 	// PageURL is the browser page's address as its users reach it, for
 	// sign-in links; default: the page at Relay (PageURL). A client
 	// that reaches the relay in-process (the SSH server's) sets it.
@@ -76,6 +96,14 @@ type (
 		State   string
 		RetryIn time.Duration
 		Err     error
+		// Relay is the relay's dashboard URL: the one connected to
+		// (Connected) or the one the next attempt goes to (Reconnecting).
+		Relay string
+		// Failed is the relay Err came from (Reconnecting, Offline).
+		Failed string
+		// From, when Connected, is the relay of the previous connection
+		// when it was another one: the client moved from it to Relay.
+		From string
 	}
 	// ServerError is an error from the relay not tied to a request.
 	ServerError struct{ *wire.Error }
@@ -94,7 +122,7 @@ var ErrClosed = errors.New("client closed")
 // Client is a dashboard connection. Its methods are safe for concurrent use.
 type Client struct {
 	cfg    Config
-	url    string
+	ring   *relayring.Ring // the relays' dashboard URLs; owned by Dial, then by loop
 	log    *slog.Logger
 	events chan any
 	ctx    context.Context
@@ -123,8 +151,11 @@ type subscription struct {
 // client then survives disconnects, and an unreachable relay at the start
 // is retried like a later disconnect (ConnState events say so); without
 // it, any failure or disconnect ends it.
+//
+// With several relays (Config.Relays), Dial tries each in turn until one
+// answers, and the client moves between them as relayring says.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	u, err := dashboardURL(cfg.Relay)
+	urls, err := dashboardURLs(cfg.Relay, cfg.Relays)
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +169,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.EventBuffer = 1024
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	c := &Client{cfg: cfg, url: u, log: cfg.Logger, events: make(chan any, cfg.EventBuffer),
+	c := &Client{cfg: cfg, ring: relayring.New(urls, stableAfter), log: cfg.Logger, events: make(chan any, cfg.EventBuffer),
 		ctx: cctx, cancel: cancel, done: make(chan struct{}),
 		subs: make(map[string]*subscription), pending: make(map[string]chan wire.Message)}
-	s, err := c.connect(ctx)
-	var refused *wire.Error
-	if err != nil && (!cfg.Reconnect || errors.As(err, &refused) || ctx.Err() != nil) {
+	s, err := c.connectAny(ctx)
+	if err != nil && (!cfg.Reconnect || cfg.ConnectFirst || refusal(err) || ctx.Err() != nil) {
 		// Without Reconnect every failure is final; with it, only the
 		// relay's own refusal (a bad token, another protocol) is.
 		cancel()
@@ -151,38 +181,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	go c.loop(s, err)
 	return c, nil
-}
-
-func dashboardURL(relay string) (string, error) {
-	if relay == "" {
-		relay = "ws://127.0.0.1:8080"
-	}
-	given := relay
-	if !strings.Contains(relay, "://") {
-		relay = "ws://" + relay
-	}
-	u, err := url.Parse(relay)
-	if err != nil {
-		return "", fmt.Errorf("relay address %q: %w", given, err)
-	}
-	// "http//host" parses, as host "http" and path "//host": refuse what
-	// cannot be a relay's address rather than dial something else.
-	if u.Host == "" || strings.Contains(u.Path, "//") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("relay address %q is not a relay URL: want ws://HOST:PORT or wss://HOST (http:// and https:// work too)", given)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return "", fmt.Errorf("relay address %q: scheme must be ws or wss", relay)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = wire.DashboardPath
-	}
-	return u.String(), nil
 }
 
 // Events returns the channel of events; it is closed when the client ends.
@@ -196,6 +194,17 @@ func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
+}
+
+// Relay returns the dashboard URL of the relay the client is connected
+// to, or "" while it is not connected.
+func (c *Client) Relay() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return ""
+	}
+	return c.cur.url
 }
 
 // State returns a copy of the current live state.
@@ -218,79 +227,6 @@ func (c *Client) Close() error {
 	c.cancel()
 	<-c.done
 	return nil
-}
-
-// loop runs connections one after another until the client ends. It
-// starts with s, or, when the first attempt failed with err, by retrying.
-func (c *Client) loop(s *session, err error) {
-	defer close(c.done)
-	defer close(c.events)
-	backoff := 100 * time.Millisecond
-	for {
-		if s != nil {
-			c.emit(ConnState{State: Connected})
-			c.resubscribe(s)
-			started := time.Now()
-			err = s.run()
-			c.detach(err)
-			if c.ctx.Err() != nil || !c.cfg.Reconnect {
-				c.finish(err)
-				return
-			}
-			if time.Since(started) > 10*time.Second {
-				backoff = 100 * time.Millisecond
-			}
-		}
-		for {
-			wait := backoff/2 + rand.N(backoff/2+1)
-			backoff = min(backoff*2, 5*time.Second)
-			c.emit(ConnState{State: Reconnecting, RetryIn: wait, Err: err})
-			select {
-			case <-time.After(wait):
-			case <-c.ctx.Done():
-				c.finish(c.ctx.Err())
-				return
-			}
-			s, err = c.connect(c.ctx)
-			if err == nil {
-				break
-			}
-			c.log.Debug("reconnect failed", "err", err)
-		}
-	}
-}
-
-func (c *Client) finish(err error) {
-	if err == nil || c.ctx.Err() != nil {
-		err = ErrClosed
-	}
-	c.mu.Lock()
-	c.err = err
-	c.mu.Unlock()
-	c.emit(ConnState{State: Offline, Err: err})
-	c.cancel() // later calls fail with ErrClosed
-}
-
-// detach forgets the ended session and fails the requests waiting on it.
-func (c *Client) detach(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cur = nil
-	for id, ch := range c.pending {
-		ch <- &wire.Error{Code: "disconnected", Message: fmt.Sprintf("connection lost: %v", err), RequestID: id}
-		delete(c.pending, id)
-	}
-}
-
-// resubscribe asks the new session for every subscription from where it
-// left off.
-func (c *Client) resubscribe(s *session) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, sub := range c.subs {
-		sub.from, sub.confirmed = sub.next, false
-		s.send(&wire.Subscribe{CommandID: id, Offset: sub.next})
-	}
 }
 
 // emit delivers an event, waiting for the consumer unless the client ends.

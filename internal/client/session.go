@@ -29,24 +29,26 @@ type outMsg struct {
 // run) and a writer goroutine that alone writes to ws.
 type session struct {
 	c      *Client
+	url    string // the relay's dashboard URL
 	ws     *websocket.Conn
 	out    chan outMsg
 	closed chan struct{}
 	once   sync.Once
 }
 
-// connect dials, says hello, and reads welcome and the full snapshot.
-func (c *Client) connect(ctx context.Context) (*session, error) {
+// connect dials the relay at url, says hello, and reads welcome and the
+// full snapshot.
+func (c *Client) connect(ctx context.Context, url string) (*session, error) {
 	hdr := http.Header{}
-	ws, resp, err := c.cfg.Dialer.DialContext(ctx, c.url, hdr)
+	ws, resp, err := c.cfg.Dialer.DialContext(ctx, url, hdr)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("connect to relay %s: %w (HTTP %s)", c.url, err, resp.Status)
+			return nil, fmt.Errorf("connect to relay %s: %w (HTTP %s)", url, err, resp.Status)
 		}
-		return nil, fmt.Errorf("connect to relay %s: %w", c.url, err)
+		return nil, fmt.Errorf("connect to relay %s: %w", url, err)
 	}
 	ws.SetReadLimit(readLimit)
-	s := &session{c: c, ws: ws, out: make(chan outMsg, 256), closed: make(chan struct{})}
+	s := &session{c: c, url: url, ws: ws, out: make(chan outMsg, 256), closed: make(chan struct{})}
 	if err := s.handshake(ctx); err != nil {
 		ws.Close()
 		return nil, err
