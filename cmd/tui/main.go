@@ -51,7 +51,8 @@ func main() {
 func dashboard(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tui", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	relay := fs.String("relay", "ws://127.0.0.1:8080", "Relay address, ws://HOST:PORT or wss://HOST:PORT.")
+	relays := flagenv.NewList("ws://127.0.0.1:8080")
+	fs.Var(relays, "relay", cli.RelayUsage)
 	token := fs.String("token", "", "Access token. Prefer --token-file or the environment: a flag shows in ps.")
 	tokenFile := fs.String("token-file", "", "File holding the access token.")
 	ca := fs.String("ca", "", "PEM file of a certificate authority to trust for wss:// (besides the system's).")
@@ -94,7 +95,8 @@ func dashboard(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	cfg := client.Config{Relay: *relay, Client: "switchboard-tui/" + version, Token: tok, Dialer: dialer, Logger: logger}
+	urls := relays.Values()
+	cfg := client.Config{Relay: urls[0], Relays: urls[1:], Client: "switchboard-tui/" + version, Token: tok, Dialer: dialer, Logger: logger}
 	if err := tui.Run(ctx, cfg, tui.Options{NoNotify: *noNotify, Logger: logger}); err != nil {
 		fmt.Fprintf(stderr, "tui: %v\n", cli.ExplainDial(err, tok != ""))
 		logger.Error("dashboard ended", "err", err)

@@ -44,11 +44,15 @@ func wait(ctx context.Context, env Env, args []string) int {
 	if !found {
 		return fail(env, "wait: no agent %q", *name)
 	}
+	down := false
 	for a.Attention != want {
 		select {
-		case _, ok := <-cl.Events():
+		case ev, ok := <-cl.Events():
 			if !ok {
 				return fail(env, "wait: connection to relay lost: %v", cl.Err())
+			}
+			if cs, isConn := ev.(client.ConnState); isConn {
+				noteConn(env, "wait", cs, &down)
 			}
 			a, _ = agentIn(cl.State(), *name, want)
 		case <-ctx.Done():

@@ -71,7 +71,8 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 const Usage = Subcommands + `
 Every subcommand takes --relay URL, --token or --token-file, and --ca
 (environment SWITCHBOARD_RELAY, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE,
-SWITCHBOARD_CA).`
+SWITCHBOARD_CA). Several relays of one system (--relay a,b or repeated)
+fail over: run, logs --follow and wait carry on at the next one.`
 
 // Subcommands lists the subcommands.
 const Subcommands = `Subcommands:
@@ -95,8 +96,9 @@ const Subcommands = `Subcommands:
 
 // common holds the flags every subcommand has.
 type common struct {
-	relay, token, tokenFile, ca string
-	remote                      *client.Config // Env.Remote
+	relays               *flagenv.List // --relay: one or several relays of one system
+	token, tokenFile, ca string
+	remote               *client.Config // Env.Remote
 }
 
 func newFlags(name string, env Env, synopsis string) (*flag.FlagSet, *common) {
@@ -139,7 +141,8 @@ func parse(fs *flag.FlagSet, args []string) *int {
 
 // register defines the connection flags on fs.
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.relay, "relay", "ws://127.0.0.1:8080", "Relay address, ws://HOST:PORT or wss://HOST:PORT.")
+	c.relays = flagenv.NewList("ws://127.0.0.1:8080")
+	fs.Var(c.relays, "relay", RelayUsage)
 	fs.StringVar(&c.token, "token", "", "Access token. Prefer --token-file or the environment: a flag shows in ps.")
 	fs.StringVar(&c.tokenFile, "token-file", "", "File holding the access token.")
 	fs.StringVar(&c.ca, "ca", "", "PEM file of a certificate authority to trust for wss:// (besides the system's).")
@@ -163,14 +166,35 @@ func (c *common) Config(clientName string) (client.Config, error) {
 	if err != nil {
 		return client.Config{}, err
 	}
-	return client.Config{Relay: c.relay, Client: clientName, Token: token, Dialer: dialer}, nil
+	relays := c.relays.Values()
+	return client.Config{Relay: relays[0], Relays: relays[1:], Client: clientName, Token: token, Dialer: dialer}, nil
 }
 
+// RelayUsage is the help of --relay, for the dashboard and every
+// subcommand.
+const RelayUsage = "Relay `address`, ws://HOST:PORT or wss://HOST:PORT. Give several relays of one system (sharing one store) " +
+	"to fail over: repeat the flag or separate them with commas. The first that answers is used; when it is lost, " +
+	"the dashboard, tui run, tui logs --follow and tui wait move to the next and carry on where they were."
+
 func (c *common) dial(ctx context.Context, env Env) (*client.Client, error) {
+	return c.dialWith(ctx, env, false)
+}
+
+// dialFollowing dials for a subcommand that follows output (run, logs
+// --follow): with relays of its own to name, the client reconnects, to
+// the same relay or the next, and resumes where it was; a relay that
+// cannot be reached at the start still fails at once. A remote run's
+// connection is its front end's, which ends with it.
+func (c *common) dialFollowing(ctx context.Context, env Env) (*client.Client, error) {
+	return c.dialWith(ctx, env, c.remote == nil)
+}
+
+func (c *common) dialWith(ctx context.Context, env Env, reconnect bool) (*client.Client, error) {
 	cfg, err := c.Config("switchboard-cli/" + env.Version)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Reconnect, cfg.ConnectFirst = reconnect, reconnect
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cl, err := client.Dial(dctx, cfg)
@@ -189,6 +213,24 @@ func ExplainDial(err error, haveToken bool) error {
 			"or --token TOKEN (or SWITCHBOARD_TOKEN); its administrator makes one with relay token create (%w)", err)
 	}
 	return fmt.Errorf("the relay refused the access token: %s (%w)", e.Message, err)
+}
+
+// noteConn tells stderr, once per outage, that the connection to the
+// relay was lost and where it tries next, and when it is back, on which
+// relay. down is the caller's, false to begin with.
+func noteConn(env Env, name string, ev client.ConnState, down *bool) {
+	switch {
+	case ev.State == client.Reconnecting && !*down:
+		*down = true
+		fmt.Fprintln(env.Stderr, esc(fmt.Sprintf("%s: lost the relay %s (%s); reconnecting to %s", name, ev.Failed, client.Reason(ev.Err), ev.Relay)))
+	case ev.State == client.Connected && *down:
+		*down = false
+		if ev.From != "" {
+			fmt.Fprintln(env.Stderr, esc(fmt.Sprintf("%s: moved to the relay %s; carrying on", name, ev.Relay)))
+		} else {
+			fmt.Fprintln(env.Stderr, esc(fmt.Sprintf("%s: reconnected to the relay %s; carrying on", name, ev.Relay)))
+		}
+	}
 }
 
 // fail prints a message, which may quote the relay, escaped.

@@ -21,7 +21,11 @@ func logs(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	id := fs.Arg(0)
-	cl, err := c.dial(ctx, env)
+	dial := c.dial
+	if *followFlag {
+		dial = c.dialFollowing
+	}
+	cl, err := dial(ctx, env)
 	if err != nil {
 		return fail(env, "logs: %v", err)
 	}
@@ -37,6 +41,7 @@ func logs(ctx context.Context, env Env, args []string) int {
 	if err := cl.Subscribe(id, 0); err != nil {
 		return fail(env, "logs: %v", err)
 	}
+	down := false
 	for {
 		if !*followFlag && stopAt == 0 {
 			return 0
@@ -58,6 +63,8 @@ func logs(ctx context.Context, env Env, args []string) int {
 				return 0
 			case client.ServerError:
 				return fail(env, "logs: %s", ev.Message)
+			case client.ConnState:
+				noteConn(env, "logs", ev, &down)
 			}
 		case <-ctx.Done():
 			return 1

@@ -46,7 +46,7 @@ func run(ctx context.Context, env Env, args []string) int {
 		spec.Argv = fs.Args()
 	}
 	spec.Env = wire.Strings(envs)
-	cl, err := c.dial(ctx, env)
+	cl, err := c.dialFollowing(ctx, env)
 	if err != nil {
 		return fail(env, "run: %v", err)
 	}
@@ -75,7 +75,7 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 		defer signal.Stop(signals)
 		interrupts = signals
 	}
-	cancelled := false
+	cancelled, down := false, false
 	for len(open) > 0 {
 		select {
 		case ev, ok := <-cl.Events():
@@ -89,6 +89,8 @@ func follow(ctx context.Context, env Env, cl *client.Client, cmds []wire.Command
 				delete(open, ev.CommandID)
 			case client.ServerError:
 				fmt.Fprintf(env.Stderr, "relay: %s\n", esc(ev.Message))
+			case client.ConnState:
+				noteConn(env, "run", ev, &down)
 			}
 		case <-interrupts:
 			if cancelled {

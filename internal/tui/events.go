@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"fmt"
 	"maps"
+	"strings"
 
 	"switchboard/internal/client"
 	"switchboard/internal/wire"
@@ -36,8 +38,7 @@ func (m *Model) onEvent(ev any) {
 	case client.CommandChanged:
 		m.onCommand(ev.Command)
 	case client.ConnState:
-		m.conn = ev
-		m.retryAt = m.c.now().Add(ev.RetryIn)
+		m.onConnState(ev)
 	case client.ServerError:
 		m.setFlash("relay: "+ev.Message, true)
 	}
@@ -135,4 +136,27 @@ func (m *Model) refreshWaiting() bool {
 func (m *Model) isWaiting(id string) bool {
 	c := m.cmds[id]
 	return c.State == wire.StateRunning && c.Attention == wire.AttentionWaiting
+}
+
+// onConnState keeps the connection's state for the status line, and says
+// so when the client moved to another relay.
+func (m *Model) onConnState(ev client.ConnState) {
+	m.conn = ev
+	m.retryAt = m.c.now().Add(ev.RetryIn)
+	if ev.State != client.Connected || ev.Relay == "" {
+		return
+	}
+	m.relay = relayAddr(ev.Relay)
+	if ev.From != "" {
+		m.setFlash(fmt.Sprintf("relay %s lost: moved to %s", relayAddr(ev.From), m.relay), false)
+		m.log.Info("moved to another relay", "from", ev.From, "to", ev.Relay)
+	}
+}
+
+// relayAddr shortens a relay's dashboard URL for the status line:
+// ws://HOST:PORT/ws/dashboard is HOST:PORT (wss:// stays, so a secure
+// connection is told apart).
+func relayAddr(url string) string {
+	url = strings.TrimSuffix(url, wire.DashboardPath)
+	return strings.TrimPrefix(url, "ws://")
 }

@@ -37,6 +37,10 @@ type Options struct {
 	NoNotify bool   // no bell or OSC 9 to the user's terminal when an agent starts waiting
 	Logger   *slog.Logger
 	Now      func() time.Time // the clock; tests replace it
+	// SeveralRelays says the client was given more than one relay to
+	// fail over between: the status line and the title name the one it
+	// is on.
+	SeveralRelays bool
 }
 
 type focusArea int
@@ -96,6 +100,7 @@ type Model struct {
 	focus       focusArea
 	interactive bool
 	conn        client.ConnState
+	relay       string // the relay connected to last, as HOST:PORT (ConnState.Relay)
 	retryAt     time.Time
 	flash       string
 	flashBad    bool

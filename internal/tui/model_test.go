@@ -679,3 +679,26 @@ func TestNamesCannotDriveTheTerminal(t *testing.T) {
 		t.Fatalf("the view carries the agent's escape sequences: %q", v)
 	}
 }
+
+// TestConnectionNamesTheRelayWhenSeveral: given several relays, the
+// status line says which one the dashboard is on, which one failed and
+// which it tries next, and a move is announced; the title follows.
+func TestConnectionNamesTheRelayWhenSeveral(t *testing.T) {
+	h := newHarness(t, 140, 24, fourAgents()...)
+	h.m.opts.SeveralRelays = true
+	h.events(client.ConnState{State: client.Connected, Relay: "ws://10.0.0.1:8080/ws/dashboard"})
+	h.contains("● connected to 10.0.0.1:8080")
+	h.events(client.ConnState{State: client.Reconnecting, RetryIn: 2 * time.Second, Err: errors.New("gone"),
+		Failed: "ws://10.0.0.1:8080/ws/dashboard", Relay: "wss://10.0.0.2:8443/ws/dashboard"})
+	h.contains("◌ 10.0.0.1:8080: gone · trying wss://10.0.0.2:8443 in 2s")
+	h.events(client.ConnState{State: client.Connected, Relay: "wss://10.0.0.2:8443/ws/dashboard", From: "ws://10.0.0.1:8080/ws/dashboard"})
+	h.contains("● connected to wss://10.0.0.2:8443", "relay 10.0.0.1:8080 lost: moved to wss://10.0.0.2:8443")
+	if title := h.m.View().WindowTitle; !strings.Contains(title, "wss://10.0.0.2:8443") {
+		t.Errorf("title %q does not name the relay", title)
+	}
+	h.now = h.now.Add(flashFor + time.Second)
+	h.send(clockMsg{})
+	h.lacks("moved to")
+	h.contains("● connected to wss://10.0.0.2:8443")
+	h.checkGeometry()
+}

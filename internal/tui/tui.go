@@ -33,6 +33,7 @@ func Run(ctx context.Context, cfg client.Config, opts Options) error {
 	if opts.Relay == "" {
 		opts.Relay = cfg.Relay
 	}
+	opts.SeveralRelays = opts.SeveralRelays || len(cfg.Relays) > 0
 	p, closeModel := NewProgram(ctx, cl, opts)
 	defer closeModel()
 	_, err = p.Run()

@@ -23,7 +23,7 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.cache)
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
-	v.WindowTitle = waitingPrefix(len(m.waitingAgents())) + strings.TrimSuffix("switchboard · "+m.opts.Relay, " · ")
+	v.WindowTitle = waitingPrefix(len(m.waitingAgents())) + strings.TrimSuffix("switchboard · "+m.titleRelay(), " · ")
 	v.Cursor = m.cursor()
 	return v
 }
@@ -164,20 +164,30 @@ func (m *Model) connBadge() string {
 	st := m.c.st
 	switch m.conn.State {
 	case client.Connected:
+		if m.opts.SeveralRelays && m.relay != "" {
+			return st.ok.Render(" ● connected to " + safetext.Escape(m.relay))
+		}
 		return st.ok.Render(" ● connected")
 	case client.Reconnecting:
 		why := ""
 		if m.conn.Err != nil { // where, and why: "reconnecting in 1s" alone left people guessing
 			why = " " + client.Reason(m.conn.Err) + " ·"
-			if m.opts.Relay != "" {
+			switch {
+			case m.opts.SeveralRelays && m.conn.Failed != "":
+				why = " " + safetext.Escape(relayAddr(m.conn.Failed)) + ":" + why
+			case m.opts.Relay != "":
 				why = " " + strings.TrimSuffix(m.opts.Relay, "/") + ":" + why
 			}
 		}
+		next := "reconnecting"
+		if m.opts.SeveralRelays && m.conn.Relay != "" {
+			next = "trying " + safetext.Escape(relayAddr(m.conn.Relay))
+		}
 		secs := int(math.Ceil(m.retryAt.Sub(m.c.now()).Seconds()))
 		if secs <= 0 {
-			return st.warn.Render(" ◌" + why + " reconnecting…")
+			return st.warn.Render(" ◌" + why + " " + next + "…")
 		}
-		return st.warn.Render(fmt.Sprintf(" ◌%s reconnecting in %ds", why, secs))
+		return st.warn.Render(fmt.Sprintf(" ◌%s %s in %ds", why, next, secs))
 	default:
 		return st.bad.Render(" ✕ offline")
 	}
@@ -217,4 +227,13 @@ func (m *Model) cursor() *tea.Cursor {
 		return c
 	}
 	return nil
+}
+
+// titleRelay is the relay named in the terminal's title: the one the
+// dashboard is on, when it was given several.
+func (m *Model) titleRelay() string {
+	if m.opts.SeveralRelays && m.relay != "" {
+		return safetext.Escape(m.relay)
+	}
+	return m.opts.Relay
 }

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"switchboard/internal/client"
+	"switchboard/internal/pgtest"
+	"switchboard/internal/proctest"
+	"switchboard/internal/relaytest"
+	"switchboard/internal/store/postgres"
+	"switchboard/internal/store/sqlite"
+	"switchboard/internal/wire"
+)
+
+// TestFailover runs two relay binaries on one store in turn, an agent
+// and dashboards given both (the tui program full-screen in tmux, tui run
+// streaming to a file, and a client), and a command that writes numbered
+// lines, each also to a file of its own. Mid-stream the relay is killed
+// with SIGKILL and the other one started; later that one is killed too
+// and the first rejoins. The command never stops (its PTY is the
+// agent's), the agent and the dashboards move by themselves, the tui
+// program says where it is, and at the end what tui run printed, what the
+// client received and what the store holds are each, SHA-256 equal, the
+// bytes the command wrote: nothing lost, nothing twice. The history and
+// logs read through either relay are complete.
+func TestFailover(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) { testFailover(t, pgtest.URL(t)) })
+	// Two relays on one SQLite file in turn: a standby on the same host.
+	t.Run("sqlite", func(t *testing.T) { testFailover(t, filepath.Join(t.TempDir(), "sb.db")) })
+}
+
+func testFailover(t *testing.T, store string) {
+	addrA, addrB := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	relays := "ws://" + addrA + ",ws://" + addrB
+	relayA := startRelay(t, addrA, store)
+	agent := start(t, "agent", "--relay", relays, "--name", "fo-worker", "--state-dir", t.TempDir())
+
+	cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addrA, Relays: []string{"ws://" + addrB}, Reconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitIdle(t, cl, "fo-worker")
+	scr := proctest.StartTmux(t, 140, 30, fmt.Sprintf("%s --relay %s --log-file %s",
+		filepath.Join(bin, "tui"), relays, filepath.Join(t.TempDir(), "tui.log")))
+	scr.WaitText("fo-worker", "● connected to "+addrA)
+
+	dir := t.TempDir()
+	wrote, stop := filepath.Join(dir, "wrote"), filepath.Join(dir, "stop")
+	script := fmt.Sprintf(`i=1; while [ $i -le 200 ] || [ ! -e %s ]; do echo "line $i" >> %s; echo "line $i"; i=$((i+1)); sleep 0.005; done`, stop, wrote)
+	run := startTUIRun(t, "--relay", relays, "--agent", "fo-worker", "--shell", "--", script)
+	id := commandOf(t, cl, "fo-worker")
+	if err := cl.Subscribe(id, 0); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	follow(t, cl, id, &got, "line 100\r\n")
+
+	relayA.Stop(syscall.SIGKILL)
+	relayB := startRelay(t, addrB, store)
+	mark := lineCount(t, wrote) + 100 // printed after the kill: through B
+	follow(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark))
+	scr.WaitText("● connected to " + addrB)
+	if !strings.Contains(cl.Relay(), addrB) {
+		t.Fatalf("the client is on %q, want %s", cl.Relay(), addrB)
+	}
+	relaytest.Eventually(t, 10*time.Second, "the agent on the second relay", func() bool {
+		return strings.Contains(agent.LogText(), `msg="connected to the relay" agent=fo-worker url=ws://`+addrB)
+	})
+
+	relayB.Stop(syscall.SIGKILL)
+	relayA = startRelay(t, addrA, store) // the first rejoins, from the store
+	mark = lineCount(t, wrote) + 100
+	follow(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark))
+	scr.WaitText("● connected to " + addrA)
+	if err := os.WriteFile(stop, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, cl, id, &got, "")
+
+	want := strings.ReplaceAll(readFile(t, wrote), "\n", "\r\n")
+	if !run.Exits(60 * time.Second) {
+		t.Fatal("tui run did not end with the command")
+	}
+	stdout := readFile(t, run.stdout)
+	for what, have := range map[string]string{"tui run": stdout, "the client": got.String(), "the store": storedOutput(t, store, id, len(want))} {
+		if sha256.Sum256([]byte(have)) != sha256.Sum256([]byte(want)) {
+			t.Errorf("%s has %d bytes, not the %d the command wrote", what, len(have), len(want))
+		}
+	}
+	stderr := readFile(t, run.stderr)
+	if run.ExitCode() != 0 || strings.Count(stderr, "run: moved to the relay") != 2 {
+		t.Errorf("tui run: exit %d, stderr:\n%s", run.ExitCode(), stderr)
+	}
+	// Read back through the relays named down first, then up.
+	out, stderrH, code := tui(t, "", "history", "--json", "--relay", "ws://"+addrB+",ws://"+addrA)
+	var hist []wire.Command
+	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) != 1 || hist[0].ID != id ||
+		hist[0].State != wire.StateExited || hist[0].OutputBytes != int64(len(want)) {
+		t.Fatalf("history: code %d, %s %s", code, out, stderrH)
+	}
+	if out, stderrL, code := tui(t, "", "logs", "--relay", "ws://"+addrB+",ws://"+addrA, id); code != 0 || out != want {
+		t.Fatalf("logs: code %d, %d bytes (want %d), %s", code, len(out), len(want), stderrL)
+	}
+}
+
+// tuiRun is a tui run process whose stdout and stderr go to files.
+type tuiRun struct {
+	*proc
+	stdout, stderr string
+}
+
+// startTUIRun starts tui run with args, its output kept apart from its
+// complaints.
+func startTUIRun(t *testing.T, args ...string) tuiRun {
+	t.Helper()
+	dir := t.TempDir()
+	r := tuiRun{stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr")}
+	script := fmt.Sprintf(`exec "$0" run "$@" >%s 2>%s`, r.stdout, r.stderr)
+	r.proc = proctest.Start(t, "/bin", "sh", nil, append([]string{"-c", script, filepath.Join(bin, "tui")}, args...)...)
+	return r
+}
+
+// commandOf waits for the one command of the agent named name.
+func commandOf(t *testing.T, cl *client.Client, name string) string {
+	t.Helper()
+	var id string
+	relaytest.Eventually(t, 20*time.Second, "the command on "+name, func() bool {
+		for _, c := range cl.State().Commands {
+			if c.AgentName == name && !c.Session {
+				id = c.ID
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+func lineCount(t *testing.T, path string) int {
+	t.Helper()
+	return strings.Count(readFile(t, path), "\n")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// storedOutput reads a command's output from the store (a PostgreSQL URL
+// or a SQLite file), waiting up to 20 s for n bytes to be stored.
+func storedOutput(t *testing.T, at, id string, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	var read func() ([]byte, error)
+	if strings.HasPrefix(at, "postgres") {
+		st, err := postgres.Open(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		read = func() ([]byte, error) { b, _, err := st.ReadOutput(ctx, id, 0, 1<<22); return b, err }
+	} else {
+		st, err := sqlite.Open(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		read = func() ([]byte, error) { b, _, err := st.ReadOutput(ctx, id, 0, 1<<22); return b, err }
+	}
+	var out []byte
+	for deadline := time.Now().Add(20 * time.Second); len(out) < n && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = b
+	}
+	return string(out)
+}
