@@ -11,6 +11,7 @@ import (
 
 // onEvent applies one client event.
 func (m *Model) onEvent(ev any) {
+	m.replayEvent(ev)
 	switch ev := ev.(type) {
 	case client.Output:
 		if st := m.streams[ev.CommandID]; st != nil {

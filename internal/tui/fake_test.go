@@ -26,6 +26,7 @@ type fakeBackend struct {
 	runs   []wire.CommandSpec
 	runErr error
 	hist   []wire.Command
+	timing map[string][]wire.TimingEvent
 	nextID int
 }
 
@@ -90,6 +91,12 @@ func (f *fakeBackend) SignIn(context.Context) (string, time.Time, error) {
 
 func (f *fakeBackend) History(context.Context, wire.HistoryQuery) ([]wire.Command, error) {
 	return f.hist, nil
+}
+
+func (f *fakeBackend) Timing(_ context.Context, id string) ([]wire.TimingEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.timing[id], nil
 }
 
 func (f *fakeBackend) Subscribe(id string, off int64) error {

@@ -84,6 +84,11 @@ func (h *historyPicker) Update(msg tea.KeyPressMsg) tea.Cmd {
 			c := h.cmds[h.cursor]
 			return func() tea.Msg { return openCommandMsg{c} }
 		}
+	case msg.String() == "p":
+		if h.cursor < len(h.cmds) {
+			c := h.cmds[h.cursor]
+			return func() tea.Msg { return openReplayMsg{c} }
+		}
 	case key.Matches(msg, k.Up):
 		h.cursor--
 	case key.Matches(msg, k.Down):
@@ -125,7 +130,7 @@ func (h *historyPicker) View() []string {
 	for len(body) < h.h-3 {
 		body = append(body, strings.Repeat(" ", inner))
 	}
-	body = append(body, st.faint.Render(fit(" enter opens in a pane · esc closes", inner)))
+	body = append(body, st.faint.Render(fit(" enter opens in a pane · p replays it as it happened · esc closes", inner)))
 	out := []string{top}
 	for _, b := range body {
 		out = append(out, side+b+side)

@@ -31,6 +31,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.showHelp = false
 		}
 		return nil
+	case m.replay != nil:
+		return m.replay.Update(msg)
 	case m.picker != nil:
 		return m.picker.Update(msg)
 	case m.focus == focusBar:

@@ -85,6 +85,8 @@ type Model struct {
 	bar    *cmdBar
 	panes  *paneSet
 	picker *historyPicker
+	// replay, when set, is a past command played back (replay.go).
+	replay *replayView
 	// confirm, when set, is a question waiting for y or another key.
 	confirm *confirmPrompt
 	// reply, when set, is the quick-reply line (attention.go).
@@ -131,12 +133,14 @@ func New(b Backend, opts Options) *Model {
 	return m
 }
 
-// Close stops the model's goroutines (panes' reply pumps, the outbox).
+// Close stops the model's goroutines (panes' and the replay's reply
+// pumps, the outbox).
 func (m *Model) Close() {
 	for _, p := range m.panes.panes {
 		p.close()
 	}
 	m.panes.panes = nil
+	m.closeReplay()
 	m.out.close()
 }
 
@@ -173,7 +177,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.refreshWaiting() {
 			m.dirty = true
 		}
-		return tea.Batch(m.waitEvents(), m.takeNotification())
+		return tea.Batch(m.waitEvents(), m.takeNotification(), m.startReplay())
 	case sendFailedMsg:
 		m.setFlash(fmt.Sprintf("%s failed: %v", msg.what, msg.err), true)
 		return m.waitEvents()
@@ -213,6 +217,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.MouseClickMsg:
 		m.onClick(msg)
 	default:
+		if cmd, ok := m.replayMsg(msg); ok {
+			return cmd
+		}
 		m.dirty = wasDirty
 	}
 	return nil
@@ -259,6 +266,9 @@ func (m *Model) resize(w, h int) {
 	mainH := m.h - 2
 	m.list.SetSize(m.listW, mainH)
 	m.bar.SetSize(m.w)
+	if m.replay != nil {
+		m.replay.SetSize(m.w, mainH)
+	}
 	m.layoutPanes()
 }
 

@@ -1,8 +1,11 @@
 // Package tui is the full-screen terminal dashboard: a live agent list, a
 // command bar, and up to four panes that show commands' output through a
 // terminal emulator (charmbracelet/x/vt), with an interactive mode that
-// hands the keyboard to a remote process. It is a Bubble Tea program built
-// on the shared dashboard client; it does no I/O in Update. The tui
+// hands the keyboard to a remote process, and a replay view that plays a
+// past command at its recorded times (replay*.go, on internal/recording's
+// player, in an emulator of its own that never answers the command). It
+// is a Bubble Tea program built on the shared dashboard client; it does
+// no I/O in Update. The tui
 // command runs it in its own terminal (Run), the relay's SSH server in
 // each SSH session's (NewProgram).
 package tui

@@ -44,6 +44,9 @@ func (m *Model) render() string {
 			lines[i] = list[i] + main[i]
 		}
 	}
+	if m.replay != nil {
+		lines = m.replay.View()
+	}
 	if m.picker != nil {
 		lines = overlay(lines, m.w, m.picker.View())
 	}
@@ -210,7 +213,7 @@ func (m *Model) cursor() *tea.Cursor {
 			c.X += m.listW
 		}
 		return c
-	case m.showHelp || m.picker != nil || m.confirm != nil:
+	case m.showHelp || m.picker != nil || m.confirm != nil || m.replay != nil:
 		return nil
 	case m.focus == focusBar:
 		c := m.bar.cursor()
