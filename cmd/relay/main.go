@@ -22,6 +22,7 @@ import (
 	"switchboard/internal/cli"
 	"switchboard/internal/flagenv"
 	"switchboard/internal/relay"
+	"switchboard/internal/transport"
 	"switchboard/internal/web"
 )
 
@@ -175,8 +176,8 @@ func run(args []string) error {
 	}
 	g.Go(func() error {
 		serve := func() error { return srv.Serve(ln) }
-		if *tlsCert != "" {
-			serve = func() error { return srv.ServeTLS(ln, *tlsCert, *tlsKey) }
+		if *tlsCert != "" { // the Listener lets the relay's engine read and write TLS connections itself
+			serve = func() error { return srv.ServeTLS(transport.Listener(ln), *tlsCert, *tlsKey) }
 		}
 		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)

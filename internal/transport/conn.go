@@ -2,10 +2,8 @@ package transport
 
 import (
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -53,49 +51,6 @@ type Message struct {
 	free  bool   // outside the queue's bounds (SendFree)
 }
 
-// stream is the socket a conn's writer writes: the net.Conn gorilla
-// upgraded, or the socket a read poller took from it.
-type stream interface {
-	setWriteDeadline(t time.Time)        // bounds write; any goroutine may call it
-	write(bufs [][]byte) error           // all of bufs, within the deadline
-	tryWrite(bufs [][]byte) (int, error) // what the socket takes at once; only with Conn.inline
-	close()
-}
-
-// netStream is the net.Conn as a stream. raw, its TCP socket, is what
-// tryWrite writes to; nil under TLS.
-type netStream struct {
-	ws  *websocket.Conn
-	raw syscall.RawConn
-}
-
-func (s netStream) setWriteDeadline(t time.Time) { _ = s.ws.NetConn().SetWriteDeadline(t) }
-
-func (s netStream) write(bufs [][]byte) error {
-	b := net.Buffers(bufs)
-	_, err := b.WriteTo(s.ws.NetConn())
-	return err
-}
-
-// tryWrite writes bufs with one system call that does not wait for the
-// socket, and returns how many bytes it took (writevNow). raw.Write holds
-// Go's own reference on the descriptor meanwhile, so a close cannot free
-// the descriptor number under it.
-func (s netStream) tryWrite(bufs [][]byte) (int, error) {
-	var n int
-	var werr error
-	err := s.raw.Write(func(fd uintptr) bool {
-		n, werr = writevNow(fd, bufs)
-		return true // never wait: what the socket did not take goes to the writer
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, werr
-}
-
-func (s netStream) close() { s.ws.Close() }
-
 // Conn is one WebSocket peer. One goroutine at a time reads (ReadLoop),
 // and one at a time writes: the holder of the writer role (writer.go).
 // Everyone else queues without blocking, and a peer whose queue overflows
@@ -111,8 +66,8 @@ type Conn struct {
 	coalesce    time.Duration // SendSoon's window: coalesceFor, or a test's
 	metrics     *connMetrics
 	pinger      *time.Timer // queues a ping every pingPeriod
-	out         stream      // what the writer writes to
-	inline      bool        // out can write without waiting (writeInline); not under TLS
+	out         stream      // what the writer writes to: a plain socket or TLS over one
+	inline      bool        // out can write without waiting (writeInline)
 	sock        *socket     // the socket, when a read poller reads it (ws then does no I/O); else nil
 
 	mu        sync.Mutex
@@ -135,8 +90,8 @@ type Conn struct {
 
 	// Owned by the holder of the writer role; handed on with it under mu.
 	batch  []Message
-	rest   []byte // the unwritten end of a frame writeInline began
-	broken bool   // a write failed: the stream may hold a partial frame
+	tail   bool // out holds the unwritten end of a frame writeInline began
+	broken bool // a write failed: the stream may hold a partial frame
 
 	afterTake func() // tests only: runs between taking a batch and writing it
 }
@@ -165,15 +120,8 @@ func newConn(ws *websocket.Conn, sock *socket, log *slog.Logger, readTimeout, pi
 		readDone:    make(chan struct{}),
 		done:        make(chan struct{}),
 	}
-	if sock != nil {
-		c.out, c.inline = sock, true
-	} else {
-		ns := netStream{ws: ws}
-		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
-			ns.raw, _ = tc.SyscallConn()
-		}
-		c.out, c.inline = ns, ns.raw != nil
-	}
+	c.out = newStream(ws.NetConn(), sock)
+	c.inline = c.out.canInline()
 	// gorilla's default handlers answer from the reader goroutine with
 	// WriteControl; the writer owns the socket, so they go through
 	// control, as a poller's control frames do.

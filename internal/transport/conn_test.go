@@ -24,9 +24,59 @@ type connPair struct {
 	client *websocket.Conn
 }
 
-// newConnPair serves one conn on loopback, reading and discarding what
-// the client sends, with the given queue budget.
-func newConnPair(t *testing.T, maxPending int64) connPair {
+// newConnPair serves one conn on loopback over the given stream,
+// reading and discarding what the client sends, with the given queue
+// budget.
+func newConnPair(t *testing.T, mode streamMode, maxPending int64) connPair {
+	t.Helper()
+	if mode.name == "plain" { // built by hand, as the first tests of this package were
+		return newPlainPair(t, maxPending)
+	}
+	e := NewEngine(Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), NoReadPoller: !mode.polled})
+	accepted := make(chan *Conn, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := e.Upgrade(w, r, Accept{Kind: "dashboard", ReadTimeout: 3 * time.Minute, MaxPending: maxPending, Polled: mode.polled})
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		c.Start()
+		accepted <- c
+		_ = c.ReadLoop(func(int, []byte) func() { return nil })
+		<-c.done
+	}))
+	dialer := *websocket.DefaultDialer
+	if mode.tls {
+		if mode.listener {
+			srv.Listener = Listener(srv.Listener)
+		}
+		srv.StartTLS()
+		dialer.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	} else {
+		srv.Start()
+	}
+	client, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil) // wss for https
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	if c.Polled() != mode.polled {
+		t.Fatalf("%s: polled %v", mode.name, c.Polled())
+	}
+	t.Cleanup(func() {
+		client.Close()
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			t.Error("the connection did not end after its client closed")
+		}
+		srv.Close()
+		e.Stop()
+	})
+	return connPair{c: c, client: client}
+}
+
+func newPlainPair(t *testing.T, maxPending int64) connPair {
 	t.Helper()
 	m := newMetrics(prometheus.NewRegistry())
 	accepted := make(chan *Conn, 1)
@@ -52,8 +102,36 @@ func newConnPair(t *testing.T, maxPending int64) connPair {
 	return connPair{c: <-accepted, client: client}
 }
 
+// streamMode is one way a Conn's bytes travel.
+type streamMode struct {
+	name     string
+	tls      bool
+	listener bool // TLS accepted through Listener: the Engine owns its records
+	polled   bool
+}
+
+// streamModes: every test of a Conn runs over each of these.
+var streamModes = []streamMode{
+	{name: "plain"},
+	{name: "plain-polled", polled: true},
+	{name: "tls", tls: true, listener: true},
+	{name: "tls-polled", tls: true, listener: true, polled: true},
+	{name: "tls-bare", tls: true}, // a tls.Conn over a bare TCP connection
+}
+
+// eachStream runs test over every stream mode.
+func eachStream(t *testing.T, test func(t *testing.T, mode streamMode)) {
+	for _, m := range streamModes {
+		t.Run(m.name, func(t *testing.T) { test(t, m) })
+	}
+}
+
 func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+	eachStream(t, testConnWritesInOrderAcrossFrameSizes)
+}
+
+func testConnWritesInOrderAcrossFrameSizes(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	var want [][]byte
 	for i, n := range []int{0, 1, 125, 126, 4 << 10, 4<<10 + 1, 65535, 65536, 300 << 10} {
 		b := bytes.Repeat([]byte{byte('a' + i)}, n)
@@ -85,16 +163,20 @@ func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
 // connection idle; on one whose socket is full it writes what the socket
 // takes and a writer goroutine finishes the frame. Either way the peer
 // gets every message whole and in order, mixed with enqueued ones.
-func TestConnEnqueueNowWritesInline(t *testing.T) {
-	p := newConnPair(t, 1<<30)
-	if !p.c.inline {
-		t.Fatal("a plain TCP connection has no raw socket for inline writes")
+func TestConnEnqueueNowWritesInline(t *testing.T) { eachStream(t, testConnEnqueueNowWritesInline) }
+
+func testConnEnqueueNowWritesInline(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
+	// A tls.Conn over a TCP connection that is not ours writes its
+	// records itself: SendNow queues, as Send does.
+	if want := !mode.tls || mode.listener; p.c.inline != want {
+		t.Fatalf("inline writes: %v, want %v", p.c.inline, want)
 	}
 	waitIdle(t, p.c)
 	if !p.c.SendNow(Message{Kind: websocket.BinaryMessage, Data: []byte("key")}) {
 		t.Fatal("SendNow refused")
 	}
-	if !idle(p.c) {
+	if p.c.inline && !idle(p.c) {
 		t.Fatal("a one-message inline write left a writer running")
 	}
 	_ = p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -162,8 +244,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // TestConnEnqueueSoonCoalesces: output queued with SendSoon within the
 // window goes out in one write, in order; a window's worth of bytes goes
 // at once.
-func TestConnEnqueueSoonCoalesces(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+func TestConnEnqueueSoonCoalesces(t *testing.T) { eachStream(t, testConnEnqueueSoonCoalesces) }
+
+func testConnEnqueueSoonCoalesces(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	waitIdle(t, p.c)
 	p.c.coalesce = 300 * time.Millisecond
 	writes := func() float64 { return metricValue(t, p.c.metrics.writes) }
@@ -209,8 +293,10 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 
 // TestConnSendQueueGauges: what waits for a peer that does not read shows
 // in the send-queue gauges, and leaves them when written.
-func TestConnSendQueueGauges(t *testing.T) {
-	p := newConnPair(t, 1<<30) // the client reads nothing for now
+func TestConnSendQueueGauges(t *testing.T) { eachStream(t, testConnSendQueueGauges) }
+
+func testConnSendQueueGauges(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30) // the client reads nothing for now
 	waitIdle(t, p.c)
 	msg := bytes.Repeat([]byte("q"), 100<<10)
 	const n = 300 // 30 MB: more than the sockets hold
@@ -241,8 +327,10 @@ func TestConnSendQueueGauges(t *testing.T) {
 	}
 }
 
-func TestConnCutsOffSlowConsumer(t *testing.T) {
-	p := newConnPair(t, 1<<20) // the client reads nothing for now
+func TestConnCutsOffSlowConsumer(t *testing.T) { eachStream(t, testConnCutsOffSlowConsumer) }
+
+func testConnCutsOffSlowConsumer(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<20) // the client reads nothing for now
 	chunk := make([]byte, 64<<10)
 	began := time.Now()
 	refused := false
@@ -269,7 +357,11 @@ func TestConnCutsOffSlowConsumer(t *testing.T) {
 }
 
 func TestConnCloseGracefullyFlushesFirst(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+	eachStream(t, testConnCloseGracefullyFlushesFirst)
+}
+
+func testConnCloseGracefullyFlushesFirst(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	for i := range 100 {
 		p.c.Send(Message{Kind: websocket.TextMessage, Data: []byte{byte(i)}})
 	}
@@ -295,7 +387,11 @@ func TestConnCloseGracefullyFlushesFirst(t *testing.T) {
 }
 
 func TestConnAnswersPingAndEchoesClose(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+	eachStream(t, testConnAnswersPingAndEchoesClose)
+}
+
+func testConnAnswersPingAndEchoesClose(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	pong := make(chan string, 1)
 	p.client.SetPongHandler(func(s string) error { pong <- s; return nil })
 	go func() {
@@ -327,8 +423,10 @@ func TestConnAnswersPingAndEchoesClose(t *testing.T) {
 	}
 }
 
-func TestConnCloseNowNeverBlocks(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+func TestConnCloseNowNeverBlocks(t *testing.T) { eachStream(t, testConnCloseNowNeverBlocks) }
+
+func testConnCloseNowNeverBlocks(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	chunk := make([]byte, 1<<20)
 	for range 64 { // more than the socket buffers hold: the writer blocks
 		p.c.Send(Message{Kind: websocket.BinaryMessage, Data: chunk})
@@ -357,7 +455,11 @@ func TestConnCloseNowNeverBlocks(t *testing.T) {
 // took a batch (a dashboard's ping, due as its hello deadline passed) and
 // before it wrote it: the peer still gets the close code, not a reset.
 func TestConnCloseNowBetweenTakeAndWrite(t *testing.T) {
-	p := newConnPair(t, 1<<30)
+	eachStream(t, testConnCloseNowBetweenTakeAndWrite)
+}
+
+func testConnCloseNowBetweenTakeAndWrite(t *testing.T, mode streamMode) {
+	p := newConnPair(t, mode, 1<<30)
 	var once sync.Once
 	p.c.afterTake = func() {
 		once.Do(func() { p.c.CloseNow(wire.CloseBadHandshake, "no hello received") })

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,7 +23,8 @@ type Options struct {
 	CheckOrigin func(*http.Request) bool
 	// NoReadPoller gives every connection a reader goroutine of its own,
 	// instead of reading those that ask for it (Accept's polled) from a
-	// few epoll pollers (Linux, plain TCP only).
+	// few epoll pollers (Linux; TLS connections only when accepted
+	// through Listener).
 	NoReadPoller bool
 }
 
@@ -70,8 +72,16 @@ func (e *Engine) Upgrade(w http.ResponseWriter, req *http.Request, a Accept) (*C
 		return nil, fmt.Errorf("websocket upgrade: %w", err)
 	}
 	var sock *socket
-	if _, plain := ws.NetConn().(*net.TCPConn); plain && a.Polled && e.pollers != nil {
-		if sock, err = e.pollers.detach(ws.NetConn()); err != nil {
+	if a.Polled && e.pollers != nil {
+		switch nc := ws.NetConn().(type) {
+		case *net.TCPConn:
+			sock, err = e.pollers.detach(nc)
+		case *tls.Conn:
+			if conn, ok := nc.NetConn().(*tlsConn); ok { // accepted by Listener
+				sock, err = e.pollers.detachTLS(nc, conn)
+			}
+		}
+		if err != nil {
 			e.log.Warn("connection gets a reader goroutine", "remote", req.RemoteAddr, "err", err)
 		}
 	}

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
@@ -16,8 +17,8 @@ import (
 )
 
 // polledPair returns a socket detached into a poller and the loopback
-// client connected to it.
-func polledPair(t *testing.T) (*socket, net.Conn) {
+// client connected to it (over TLS with withTLS).
+func polledPair(t *testing.T, withTLS bool) (*socket, net.Conn) {
 	t.Helper()
 	ps, err := newPollers(1, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -28,6 +29,23 @@ func polledPair(t *testing.T) (*socket, net.Conn) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	s, client := socketPair(t, ps, ln, withTLS)
+	t.Cleanup(func() {
+		client.Close()
+		s.close()
+		ps.stop()
+	})
+	return s, client
+}
+
+// socketPair connects a client to ln and detaches the accepted end into
+// ps; with withTLS, after a TLS handshake, reading through TLS as the
+// Engine's polled TLS connections do.
+func socketPair(t *testing.T, ps *pollers, ln net.Listener, withTLS bool) (*socket, net.Conn) {
+	t.Helper()
+	if withTLS {
+		return tlsSocketPair(t, ps, ln, func(c net.Conn) net.Conn { return c })
+	}
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -40,18 +58,51 @@ func polledPair(t *testing.T) (*socket, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		client.Close()
-		s.close()
-		ps.stop()
-	})
 	return s, client
+}
+
+// tlsSocketPair is socketPair over TLS; the client's TLS runs over
+// wrap(its TCP connection).
+func tlsSocketPair(t *testing.T, ps *pollers, ln net.Listener, wrap func(net.Conn) net.Conn) (*socket, *tls.Conn) {
+	t.Helper()
+	ln = Listener(ln)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCfg, clientCfg := testTLSConfigs(t)
+	tc, tclient := tls.Server(server, serverCfg), tls.Client(wrap(client), clientCfg)
+	handshook := make(chan error, 1)
+	go func() {
+		err := tclient.Handshake()
+		if err != nil {
+			tclient.Close() // so that the server's handshake ends too
+		}
+		handshook <- err
+	}()
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("server handshake: %v (client: %v)", err, <-handshook)
+	}
+	if err := <-handshook; err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	conn := server.(*tlsConn)
+	conn.owned.Store(true) // as the Engine's stream does
+	s, err := ps.detachTLS(tc, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tclient
 }
 
 // TestPolledSocketWriteWaitsForRoom: a write larger than the socket takes
 // waits for the peer to read, then completes byte for byte.
 func TestPolledSocketWriteWaitsForRoom(t *testing.T) {
-	s, client := polledPair(t)
+	s, client := polledPair(t, false)
 	want := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16) // far beyond loopback's buffers
 	s.setWriteDeadline(time.Now().Add(time.Minute))
 	done := make(chan error, 1)
@@ -78,7 +129,7 @@ func TestPolledSocketWriteWaitsForRoom(t *testing.T) {
 // with a deadline error, also when the deadline is moved closer while the
 // write waits (as closeNow does).
 func TestPolledSocketWriteDeadline(t *testing.T) {
-	s, _ := polledPair(t)
+	s, _ := polledPair(t, false)
 	big := make([]byte, 8<<20)
 	s.setWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	if err := s.write([][]byte{big}); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -106,7 +157,7 @@ func TestPolledSocketWriteDeadline(t *testing.T) {
 // peers are not silent meanwhile, and must not be cut off as if they were.
 
 // twoPolled returns two sockets on one poller and their clients.
-func twoPolled(t *testing.T) (a, b *socket, ca, cb net.Conn) {
+func twoPolled(t *testing.T, withTLS bool) (a, b *socket, ca, cb net.Conn) {
 	t.Helper()
 	ps, err := newPollers(1, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -117,23 +168,8 @@ func twoPolled(t *testing.T) (a, b *socket, ca, cb net.Conn) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	pair := func() (*socket, net.Conn) {
-		client, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		server, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ps.detach(server)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, client
-	}
-	a, ca = pair()
-	b, cb = pair()
+	a, ca = socketPair(t, ps, ln, withTLS)
+	b, cb = socketPair(t, ps, ln, withTLS)
 	t.Cleanup(func() {
 		ca.Close()
 		cb.Close()
@@ -142,6 +178,12 @@ func twoPolled(t *testing.T) (a, b *socket, ca, cb net.Conn) {
 		ps.stop()
 	})
 	return a, b, ca, cb
+}
+
+// plainAndTLS runs test on a plain socket and on TLS.
+func plainAndTLS(t *testing.T, test func(t *testing.T, withTLS bool)) {
+	t.Run("plain", func(t *testing.T) { test(t, false) })
+	t.Run("tls", func(t *testing.T) { test(t, true) })
 }
 
 // blockFirst is a handler that blocks its poller on the first message
@@ -168,7 +210,11 @@ func blockFirst(t *testing.T, release chan struct{}) func(int, []byte) readActio
 // its busy poller has not read yet is not ended as idle; the data is
 // handled once the poller is free.
 func TestPolledSocketNotIdleWhileUnread(t *testing.T) {
-	a, b, ca, cb := twoPolled(t)
+	plainAndTLS(t, testPolledSocketNotIdleWhileUnread)
+}
+
+func testPolledSocketNotIdleWhileUnread(t *testing.T, withTLS bool) {
+	a, b, ca, cb := twoPolled(t, withTLS)
 	release := make(chan struct{})
 	a.start(1<<20, time.Minute, inCounter{}, blockFirst(t, release))
 	got := make(chan []byte, 4)
@@ -214,7 +260,11 @@ func TestPolledSocketNotIdleWhileUnread(t *testing.T) {
 // TestPolledSocketNotIdleWhilePaused: a paused socket is not read, so its
 // idle clock stops; reading goes on after a pause longer than the timeout.
 func TestPolledSocketNotIdleWhilePaused(t *testing.T) {
-	s, client := polledPair(t)
+	plainAndTLS(t, testPolledSocketNotIdleWhilePaused)
+}
+
+func testPolledSocketNotIdleWhilePaused(t *testing.T, withTLS bool) {
+	s, client := polledPair(t, withTLS)
 	const timeout = 100 * time.Millisecond
 	first := make(chan []byte, 1)
 	s.start(1<<20, timeout, inCounter{}, func(_ int, data []byte) readAction {
@@ -252,8 +302,10 @@ func TestPolledSocketNotIdleWhilePaused(t *testing.T) {
 // TestReadFirstWaitsForBusyPoller: a hello that arrived on time but was
 // not read because the poller was busy is still read, not refused as
 // missing (the herd of reconnecting agents lost hundreds of hellos so).
-func TestReadFirstWaitsForBusyPoller(t *testing.T) {
-	a, b, ca, cb := twoPolled(t)
+func TestReadFirstWaitsForBusyPoller(t *testing.T) { plainAndTLS(t, testReadFirstWaitsForBusyPoller) }
+
+func testReadFirstWaitsForBusyPoller(t *testing.T, withTLS bool) {
+	a, b, ca, cb := twoPolled(t, withTLS)
 	release := make(chan struct{})
 	a.start(1<<20, time.Minute, inCounter{}, blockFirst(t, release))
 	if _, err := ca.Write(clientFrame(true, Binary, []byte("block"), [4]byte{1})); err != nil {
@@ -277,10 +329,10 @@ func TestReadFirstWaitsForBusyPoller(t *testing.T) {
 // number may already belong to the next accepted connection; a write
 // through the old socket is refused rather than sent to that peer.
 func TestClosedSocketRefusesWrites(t *testing.T) {
-	s, _ := polledPair(t)
+	s, _ := polledPair(t, false)
 	old := s.fd
 	s.close()
-	other, otherClient := polledPair(t) // likely given the same number
+	other, otherClient := polledPair(t, false) // likely given the same number
 	if _, err := s.tryWrite([][]byte{[]byte("stray")}); !errors.Is(err, errSocketClosed) {
 		t.Fatalf("tryWrite on a closed socket: %v; want errSocketClosed", err)
 	}

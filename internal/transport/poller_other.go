@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,6 +21,10 @@ func newPollers(int, *slog.Logger) (*pollers, error) {
 
 func (*pollers) detach(net.Conn) (*socket, error) { return nil, errors.New("read pollers need Linux") }
 func (*pollers) stop()                            {}
+
+func (*pollers) detachTLS(*tls.Conn, *tlsConn) (*socket, error) {
+	return nil, errors.New("read pollers need Linux")
+}
 
 type readAction int
 

@@ -65,6 +65,8 @@ type socket struct {
 	// Data messages handled and not yet added to counter (under mu).
 	counter         inCounter
 	inMsgs, inBytes int
+
+	tls *tlsRead // the TLS layer the socket's bytes go through; nil on a plain socket
 }
 
 // start hands the socket's messages to handle, on the poller's goroutine,
@@ -89,6 +91,9 @@ func (s *socket) start(limit int, timeout time.Duration, counter inCounter, hand
 		s.idle.Reset(timeout)
 	}
 	more := s.feedLocked(nil)
+	if more && s.tls != nil {
+		more = s.decryptLocked(nil) // records tls.Conn or the socket kept from before
+	}
 	s.countDirectLocked() // leftovers were handled here, not on the poller's goroutine
 	if !more {
 		return
@@ -134,7 +139,11 @@ func (s *socket) readReady(buf []byte, now time.Time) {
 		return
 	}
 	s.lastRead.Store(now.UnixNano())
-	s.feedLocked(buf[:n])
+	if s.tls != nil {
+		s.decryptLocked(buf[:n])
+	} else {
+		s.feedLocked(buf[:n])
+	}
 	if s.inMsgs > 0 {
 		s.p.tally(s.counter, s.inMsgs, s.inBytes)
 		s.inMsgs, s.inBytes = 0, 0

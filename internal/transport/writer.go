@@ -87,18 +87,12 @@ func (c *Conn) writeInline(m Message) {
 			frame = append(frame, m.Data...)
 			bufs = [][]byte{frame}
 		}
-		total := 0
-		for _, b := range bufs {
-			total += len(b)
-		}
-		written, err := c.out.tryWrite(bufs)
-		switch {
-		case err != nil:
+		more, err := c.out.tryWrite(bufs)
+		if err != nil {
 			c.log.Debug("write failed", "remote", c.remote, "err", err)
 			c.broken = true
-		case written < total:
-			c.rest = tailOf(bufs, written)
 		}
+		c.tail = more
 		if err == nil {
 			c.metrics.writes.Inc()
 			c.metrics.messagesOut.Inc()
@@ -108,7 +102,7 @@ func (c *Conn) writeInline(m Message) {
 		putScratch(bp)
 	}
 	c.mu.Lock()
-	if c.rest == nil && !c.broken && len(c.queue) == 0 && !isClosed(c.readDone) && !isClosed(c.kill) {
+	if !c.tail && !c.broken && len(c.queue) == 0 && !isClosed(c.readDone) && !isClosed(c.kill) {
 		c.state = writerIdle
 		c.mu.Unlock()
 		return
@@ -118,20 +112,6 @@ func (c *Conn) writeInline(m Message) {
 	go c.write() // finishes the frame, writes what was queued, or closes
 }
 
-// tailOf copies what is left of bufs after the first n bytes.
-func tailOf(bufs [][]byte, n int) []byte {
-	var rest []byte
-	for _, b := range bufs {
-		if n >= len(b) {
-			n -= len(b)
-			continue
-		}
-		rest = append(rest, b[n:]...)
-		n = 0
-	}
-	return rest
-}
-
 // write is a writer goroutine: it writes what is queued, in batches, and
 // gives the role back when the queue is empty, or closes the connection
 // when it is over (the reader has ended, a write failed, a close frame
@@ -139,7 +119,7 @@ func tailOf(bufs [][]byte, n int) []byte {
 func (c *Conn) write() {
 	for {
 		if isClosed(c.kill) {
-			if c.rest != nil { // a close frame can follow only whole frames
+			if c.tail { // a close frame can follow only whole frames
 				_ = c.writeRest(time.Now().Add(closeLinger))
 			}
 			c.sendCloseNow()
@@ -150,7 +130,7 @@ func (c *Conn) write() {
 		if isClosed(c.readDone) {
 			wait = closeLinger // an error and close frame queued just before must still go out
 		}
-		if c.rest != nil {
+		if c.tail {
 			if err := c.writeRest(time.Now().Add(wait)); err != nil {
 				c.log.Debug("write failed", "remote", c.remote, "err", err)
 				c.finish()
@@ -261,7 +241,9 @@ func (c *Conn) takeBatch() (batch []Message, over bool) {
 // errKilled is writeBatch refusing to start a batch on a killed connection.
 var errKilled = errors.New("connection killed")
 
-// writeBatch frames the messages and writes them with one writev.
+// writeBatch frames the messages and writes them with one writev (under
+// TLS: encrypts them with one tls.Conn.Write and writes the records with
+// one write).
 func (c *Conn) writeBatch(batch []Message, deadline time.Time) error {
 	if c.broken {
 		return errors.New("connection broken by an earlier write error")
@@ -318,8 +300,8 @@ func (c *Conn) writeBatch(batch []Message, deadline time.Time) error {
 // writeRest finishes the frame writeInline began.
 func (c *Conn) writeRest(deadline time.Time) error {
 	c.out.setWriteDeadline(deadline)
-	err := c.out.write([][]byte{c.rest})
-	c.rest = nil
+	err := c.out.flush()
+	c.tail = false
 	if err != nil {
 		c.broken = true
 	}
