@@ -93,6 +93,7 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
 	sshOpts := defineSSHFlags(fs)
+	retention := defineRetentionFlags(fs)
 	fs.Usage = flagenv.Usage(fs, summary)
 	if err := flagenv.Apply(fs); err != nil {
 		return err
@@ -124,6 +125,10 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("--sync %q: want full or normal", *syncMode)
 	}
+	retain, err := retention.config()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -132,6 +137,9 @@ func run(args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := prepareStore(ctx, st, retain, log); err != nil {
+		return err
+	}
 	if !*noAuth {
 		if err := firstStart(ctx, st, spec.adminTokenPath(), log.Warn); err != nil {
 			return err
@@ -142,7 +150,7 @@ func run(args []string) error {
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
 		NotifyURL:      *notifyURL,
 		AgentsPerToken: *agentsPerToken, MaxLabels: *maxLabels, MaxLabelKey: *maxLabelKey, MaxLabelValue: *maxLabelValue,
-		MaxAgentSessions: *maxSessions}
+		MaxAgentSessions: *maxSessions, Retention: retain}
 	r, err := relay.New(ctx, rcfg, st)
 	if err != nil {
 		return err

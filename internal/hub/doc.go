@@ -4,8 +4,9 @@
 // counter, Local.seq, in broadcastLocked), each command's output log and
 // its fan-out to the dashboards that follow it, subscriptions by offset
 // (from the store, then memory, then live), input routed to a command's
-// agent, attention and its --notify-url poster, and the persister, which
-// hands all of it to a store.Store in batches.
+// agent, attention and its --notify-url poster, the persister, which
+// hands all of it to a store.Store in batches, and retention, which
+// removes old finished commands from the store in small steps.
 //
 // The Hub interface (iface.go) is what the relay's sessions use; Local
 // implements it in one process. A hub shared by several relays implements
@@ -14,7 +15,8 @@
 // Where things are: the event counter is hub.go (broadcastLocked); the
 // output fan-out is output.go (appendFrame, deliver); subscriptions and
 // catch-up are subscribe.go; dispatch and a command's end are state.go;
-// the persister and its own bookkeeping of each log are persist.go.
+// the persister and its own bookkeeping of each log are persist.go;
+// retention (removing old finished commands) is retention.go.
 //
 // Locks, in the order they are taken (all of the package's):
 //
@@ -37,6 +39,7 @@
 //	liveness (lost commands)       Run                                Run's context
 //	refusals' audit summary        Run                                Run's context (writes the last summary)
 //	--notify-url poster            Run, with Config.NotifyURL         Run's context (what is queued is dropped)
+//	retention worker               Run, with Config.Retention limits  Run's context (a removal step under way is rolled back)
 //	catch-up (per subscription)    Subscribe, or a dashboard falling  attaching to the live log, an unsubscribe,
 //	                               behind on live output              or the dashboard's end (Leave waits for it)
 //	exit wait (per exit)           an exit ahead of its output        after ExitWait, one call

@@ -29,6 +29,9 @@ type Config struct {
 	// NotifyURL, if set, is an http(s) URL that gets a JSON NotifyEvent
 	// POSTed whenever a command starts or stops waiting (notifyurl.go).
 	NotifyURL string
+	// Retention, when it sets a limit, removes old finished commands
+	// (retention.go).
+	Retention Retention
 	// Registry gets the hub's metrics.
 	Registry prometheus.Registerer
 }
@@ -73,6 +76,7 @@ type Local struct {
 	notifier *notifyPoster // nil without Config.NotifyURL
 	metrics  *metrics
 	denied   *deniedLog // refusals waiting to be audited in a summary
+	retainer *retainer  // nil without Config.Retention's limits
 
 	ctx    context.Context // ends when Run's context ends: store reads give up
 	cancel context.CancelFunc
@@ -119,12 +123,18 @@ func New(cfg Config, st store.Store, state store.State) (*Local, error) {
 		}
 		h.notifier = newNotifyPoster(cfg.NotifyURL, h.log, cfg.Registry)
 	}
+	if cfg.Retention.on() {
+		var err error
+		if h.retainer, err = newRetainer(h, st, cfg.Retention, cfg.Registry); err != nil {
+			return nil, err
+		}
+	}
 	h.restore(state)
 	return h, nil
 }
 
 // Run drives the hub's background work (storage, lost commands, the
-// --notify-url poster, refusals' audit) until ctx ends; then it calls
+// --notify-url poster, refusals' audit, retention) until ctx ends; then it calls
 // drain, which must end every session, and stores what is left.
 func (h *Local) Run(ctx context.Context, drain func()) {
 	var bg sync.WaitGroup
@@ -134,6 +144,9 @@ func (h *Local) Run(ctx context.Context, drain func()) {
 	bg.Go(func() { h.flushDenied(ctx) })
 	if h.notifier != nil {
 		bg.Go(func() { h.notifier.run(ctx) })
+	}
+	if h.retainer != nil {
+		bg.Go(func() { h.retainer.run(ctx) })
 	}
 	<-ctx.Done()
 	h.cancel()

@@ -66,6 +66,9 @@ type Config struct {
 	// NotifyURL, if set, is an http(s) URL that gets a JSON NotifyEvent
 	// POSTed whenever a command starts or stops waiting (notifyurl.go).
 	NotifyURL string
+	// Retention, when it sets a limit, removes old finished commands
+	// (relay --retain, --max-db-size; internal/hub/retention.go).
+	Retention hub.Retention
 	// NoReadPoller reads every agent from a goroutine of its own instead
 	// of from a few epoll pollers (see poller_linux.go). Pollers are used
 	// on Linux for agents on plain TCP; TLS connections and dashboards

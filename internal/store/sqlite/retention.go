@@ -23,8 +23,8 @@ var (
 	spaceUsed      = "SELECT (c.page_count - f.freelist_count) * s.page_size FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s"
 )
 
-// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
-const autoVacuumIncremental = 2
+// AutoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
+const AutoVacuumIncremental = 2
 
 // Finished returns up to n finished commands created and ended before
 // before (zero: any), oldest created first.
@@ -149,7 +149,7 @@ func (db *DB) SpaceUsed(ctx context.Context) (int64, error) {
 // do.
 func (db *DB) Reclaim(ctx context.Context, maxPages int) (more bool, err error) {
 	mode, err := db.AutoVacuum(ctx)
-	if err != nil || mode != autoVacuumIncremental {
+	if err != nil || mode != AutoVacuumIncremental {
 		return false, err
 	}
 	// Each step of the statement frees pages; reading its rows to the end
@@ -187,7 +187,7 @@ func (db *DB) AutoVacuum(ctx context.Context) (int, error) {
 // reports whether it had anything to do.
 func (db *DB) ConvertToIncremental(ctx context.Context) (bool, error) {
 	mode, err := db.AutoVacuum(ctx)
-	if err != nil || mode == autoVacuumIncremental {
+	if err != nil || mode == AutoVacuumIncremental {
 		return false, err
 	}
 	if _, err := db.w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
@@ -199,7 +199,7 @@ func (db *DB) ConvertToIncremental(ctx context.Context) (bool, error) {
 	if mode, err = db.AutoVacuum(ctx); err != nil {
 		return false, err
 	}
-	if mode != autoVacuumIncremental {
+	if mode != AutoVacuumIncremental {
 		return false, fmt.Errorf("store %s: auto-vacuum mode is %d after VACUUM", db.path, mode)
 	}
 	return true, nil

@@ -29,7 +29,7 @@ func TestReclaimShrinksFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "switchboard.db")
 	db := openAt(t, path)
 	ctx := context.Background()
-	if mode, err := db.AutoVacuum(ctx); err != nil || mode != autoVacuumIncremental {
+	if mode, err := db.AutoVacuum(ctx); err != nil || mode != AutoVacuumIncremental {
 		t.Fatalf("a new file's auto_vacuum = %d, %v; want 2 (incremental)", mode, err)
 	}
 	storetest.Apply(t, db, store.Batch{Commands: []wire.Command{storetest.EndedCommand("c-1", wire.StateExited, 0)}})

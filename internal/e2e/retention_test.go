@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/client"
+	"switchboard/internal/proctest"
+	"switchboard/internal/relaytest"
+	"switchboard/internal/wire"
+
+	_ "modernc.org/sqlite" // the audit trail read from the relay's file
+)
+
+// runToEnd runs shell on the agent and waits for the command to end.
+func runToEnd(t *testing.T, cl *client.Client, agent, shell string) string {
+	t.Helper()
+	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{agent}}, wire.CommandSpec{Shell: shell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	relaytest.Eventually(t, 30*time.Second, id+" ended", func() bool { return cl.State().Commands[id].State.Final() })
+	return id
+}
+
+// historyIDs is what tui history --json lists.
+func historyIDs(t *testing.T, addr string) []string {
+	t.Helper()
+	stdout, stderr, code := tui(t, addr, "history", "--json", "--limit", "1000")
+	if code != 0 {
+		t.Fatalf("tui history: code %d: %s", code, stderr)
+	}
+	var cmds []wire.Command
+	if err := json.Unmarshal([]byte(stdout), &cmds); err != nil {
+		t.Fatalf("tui history --json: %v: %s", err, stdout)
+	}
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+func asciicastStatus(t *testing.T, addr, id string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/api/commands/" + id + "/asciicast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRetainRemovesOldFinishedCommands: with the real relay at --retain
+// 2s, a finished command is in history, its logs and its recording, and
+// then, two seconds after it ended, nowhere (history, tui logs, the
+// asciicast endpoint say so), with an audit row naming it; a command
+// that runs all along stays, output and all.
+func TestRetainRemovesOldFinishedCommands(t *testing.T) {
+	addr := proctest.FreeAddr(t)
+	db := filepath.Join(t.TempDir(), "sb.db")
+	startRelay(t, addr, db, "--retain", "2s")
+	start(t, "agent", "--relay", "ws://"+addr, "--name", "keep-box", "--state-dir", t.TempDir())
+	cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitIdle(t, cl, "keep-box")
+	cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"keep-box"}},
+		wire.CommandSpec{Shell: "echo long-runner; sleep 60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := cmds[0].ID
+	old := runToEnd(t, cl, "keep-box", "echo soon-gone")
+	if ids := historyIDs(t, addr); !slices.Contains(ids, old) || !slices.Contains(ids, running) {
+		t.Fatalf("history %v lacks %s or %s", ids, old, running)
+	}
+	if logs, _, code := tui(t, addr, "logs", old); code != 0 || !strings.Contains(logs, "soon-gone") {
+		t.Fatalf("tui logs %s: code %d, %q", old, code, logs)
+	}
+	if code := asciicastStatus(t, addr, old); code != http.StatusOK {
+		t.Fatalf("asciicast of %s: %d", old, code)
+	}
+	relaytest.Eventually(t, 15*time.Second, old+" removed", func() bool { return !slices.Contains(historyIDs(t, addr), old) })
+	if _, stderr, code := tui(t, addr, "logs", old); code == 0 || !strings.Contains(stderr, "not found") && !strings.Contains(stderr, "no command") {
+		t.Errorf("tui logs of a removed command: code %d, %q", code, stderr)
+	}
+	if code := asciicastStatus(t, addr, old); code != http.StatusNotFound {
+		t.Errorf("asciicast of a removed command: %d, want 404", code)
+	}
+	time.Sleep(3 * time.Second) // more passes than --retain: the running command stays
+	if ids := historyIDs(t, addr); !slices.Contains(ids, running) {
+		t.Errorf("the running command left history: %v", ids)
+	}
+	if logs, _, code := tui(t, addr, "logs", running); code != 0 || !strings.Contains(logs, "long-runner") {
+		t.Errorf("tui logs of the running command: code %d, %q", code, logs)
+	}
+	// Without authentication dashboards have no audit trail to read;
+	// the relay keeps it in the file all the same.
+	details := auditDetails(t, db, "retention_remove")
+	if !slices.ContainsFunc(details, func(d string) bool { return strings.Contains(d, old) && !strings.Contains(d, running) }) {
+		t.Errorf("no audit row names %s's removal alone: %q", old, details)
+	}
+}
+
+// auditDetails reads the details of a SQLite file's audit rows of action,
+// through a read-only connection beside the relay's.
+func auditDetails(t *testing.T, path, action string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT detail FROM audit WHERE action = ?", action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMaxDBSizeKeepsFileBounded: with the real relay at --max-db-size
+// 4M, a steady load of commands writing 1.5 MiB of output each, 60 MiB
+// in all, leaves a database file that stops growing: past the first
+// commands it stays within the limit and what arrives between two
+// passes, while the newest commands stay whole.
+func TestMaxDBSizeKeepsFileBounded(t *testing.T) {
+	addr := proctest.FreeAddr(t)
+	db := filepath.Join(t.TempDir(), "sb.db")
+	startRelay(t, addr, db, "--max-db-size", "4M", "--retention-every", "250ms")
+	start(t, "agent", "--relay", "ws://"+addr, "--name", "big-box", "--state-dir", t.TempDir())
+	cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitIdle(t, cl, "big-box")
+	// Random base64, which nothing compresses, a command every 250 ms or
+	// so: about 6 MiB/s.
+	const perCommand, commands = 1536 << 10, 40
+	var sizes []int64
+	var last string
+	for range commands {
+		last = runToEnd(t, cl, "big-box", "head -c 1179648 /dev/urandom | base64 -w 0; sleep 0.2")
+		fi, err := os.Stat(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
+	}
+	// The main file holds what the WAL's checkpoints (every 16 MiB of
+	// pages) put there: 4 MiB, what a pass or two let in, a checkpoint's
+	// lag.
+	if peak := slices.Max(sizes[commands/2:]); peak > 12<<20 {
+		t.Errorf("after %d MiB written the file reached %d bytes (sizes after each command: %v)", commands*perCommand>>20, peak, sizes)
+	}
+	ids := historyIDs(t, addr)
+	if len(ids) > commands/2 || len(ids) < 2 || ids[0] != last {
+		t.Errorf("history after the run: %d commands, newest %v; want the newest few", len(ids), ids[:min(len(ids), 1)])
+	}
+	logs, _, code := tui(t, addr, "logs", last)
+	if code != 0 || len(strings.TrimSpace(logs)) != perCommand {
+		t.Errorf("the newest command's output: code %d, %d bytes, want %d", code, len(strings.TrimSpace(logs)), perCommand)
+	}
+	t.Logf("file sizes after each of %d commands of 1.5 MiB: %v", commands, sizes)
+}
