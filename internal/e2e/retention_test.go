@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"switchboard/internal/client"
+	"switchboard/internal/pgtest"
 	"switchboard/internal/proctest"
 	"switchboard/internal/relaytest"
 	"switchboard/internal/wire"
@@ -66,9 +69,27 @@ func asciicastStatus(t *testing.T, addr, id string) int {
 // asciicast endpoint say so), with an audit row naming it; a command
 // that runs all along stays, output and all.
 func TestRetainRemovesOldFinishedCommands(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "sb.db")
+		testRetain(t, db, func() []string { return auditDetails(t, db, "retention_remove") })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		testRetain(t, url, func() []string {
+			conn := pgtest.Connect(t, url)
+			rows, _ := conn.Query(context.Background(), "SELECT detail FROM audit WHERE action = 'retention_remove'")
+			details, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return details
+		})
+	})
+}
+
+func testRetain(t *testing.T, storeAt string, audit func() []string) {
 	addr := proctest.FreeAddr(t)
-	db := filepath.Join(t.TempDir(), "sb.db")
-	startRelay(t, addr, db, "--retain", "2s")
+	startRelay(t, addr, storeAt, "--retain", "2s")
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "keep-box", "--state-dir", t.TempDir())
 	cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addr})
 	if err != nil {
@@ -107,8 +128,8 @@ func TestRetainRemovesOldFinishedCommands(t *testing.T) {
 		t.Errorf("tui logs of the running command: code %d, %q", code, logs)
 	}
 	// Without authentication dashboards have no audit trail to read;
-	// the relay keeps it in the file all the same.
-	details := auditDetails(t, db, "retention_remove")
+	// the relay keeps it in the store all the same.
+	details := audit()
 	if !slices.ContainsFunc(details, func(d string) bool { return strings.Contains(d, old) && !strings.Contains(d, running) }) {
 		t.Errorf("no audit row names %s's removal alone: %q", old, details)
 	}

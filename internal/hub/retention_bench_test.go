@@ -15,7 +15,8 @@ import (
 // removed (idle, for 5 s). An operation is one removal (or idle spell) on
 // a fresh store. Reported over all operations: the latency of the commits
 // that ran while the removal did (Apply's time, the wait for the write
-// connection included), and the removal steps' own time.
+// connection included), the removal steps' own time, and the rate of
+// removal (output bytes removed a second of the pass).
 func BenchmarkPersistDuringRemoval(b *testing.B) {
 	for _, rows := range []int{0, 64, 256} {
 		name := fmt.Sprintf("step=%d", rows)
@@ -28,6 +29,7 @@ func BenchmarkPersistDuringRemoval(b *testing.B) {
 
 func benchPersistDuringRemoval(b *testing.B, stepRows int) {
 	var commits, steps []time.Duration
+	var removing time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		h, st := retentionHub(b, 4096, Retention{Retain: time.Minute, StepRows: max(stepRows, 1)})
@@ -42,6 +44,7 @@ func benchPersistDuringRemoval(b *testing.B, stepRows int) {
 			}
 			to = time.Now()
 		})
+		removing += to.Sub(from)
 		st.mu.Lock()
 		for _, a := range st.applies {
 			if a.end.After(from) && a.start.Before(to) {
@@ -56,6 +59,9 @@ func benchPersistDuringRemoval(b *testing.B, stepRows int) {
 	report(b, "commit", commits)
 	report(b, "step", steps)
 	b.ReportMetric(float64(len(commits))/float64(b.N), "commits/op")
+	if stepRows > 0 {
+		b.ReportMetric(float64(64<<20)*float64(b.N)/removing.Seconds()/1e6, "removed-MB/s")
+	}
 }
 
 // report reports the median, 99th percentile and maximum of ds in ms.
