@@ -46,6 +46,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.updateTarget()
 		return cmd
 	}
+	if m.findKey(msg) {
+		return nil
+	}
 	if cmd, ok := m.globalKey(msg); ok {
 		return cmd
 	}
@@ -177,6 +180,8 @@ func (m *Model) paneKey(msg tea.KeyPressMsg) {
 		p.scrollToTop()
 	case key.Matches(msg, k.Bottom):
 		p.scrollToBottom()
+	case key.Matches(msg, k.Find):
+		p.find = newPaneFind(p)
 	case key.Matches(msg, k.Run):
 		m.setFocus(focusBar)
 	case key.Matches(msg, k.Back):

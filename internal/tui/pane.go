@@ -42,6 +42,8 @@ type pane struct {
 	top        int // first screen row shown (when the screen is taller than the pane)
 	dirty      bool
 	lastUse    uint64 // for choosing which pane a new one replaces
+	// find, when set, is a search in the pane's lines (find.go).
+	find *paneFind
 }
 
 // newPane opens a pane on a command. reply delivers the emulator's answers
@@ -180,6 +182,9 @@ func (p *pane) render() {
 	w, h := p.content()
 	p.scroll = min(p.scroll, p.t.maxScroll())
 	p.lines, p.top = p.t.view(w, h, p.scroll)
+	if p.find != nil {
+		p.find.mark(p.lines)
+	}
 	p.dirty = false
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,7 +16,8 @@ import (
 // TestReplayEndToEnd: in the real tui binary, under tmux, against a real
 // relay and agent, a finished command is opened from its agent's
 // history as a replay: it plays to its end, goes back to its start,
-// finds a line, cuts its pauses, and closes.
+// finds a line, cuts its pauses, and closes; then a find in the pane's
+// output highlights a match.
 func TestReplayEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed (CI installs it)")
@@ -54,4 +56,15 @@ func TestReplayEndToEnd(t *testing.T) {
 	scr.WaitFor("the dashboard again", func(s string) bool {
 		return !strings.Contains(s, "replay ·") && strings.Contains(s, "1 replay-box · echo out-")
 	})
+
+	// Find in the pane's output, copy-mode style.
+	scr.Keys("1", "f")
+	scr.Text("OUT-4")
+	scr.Keys("Enter")
+	scr.WaitText("find in pane 1: OUT-4", "match 1 of 1")
+	if colored := scr.Run("capture-pane", "-p", "-e", "-t", "main"); !regexp.MustCompile(`\x1b\[4;7m(\x1b\[[0-9;]*m)*out-4`).MatchString(colored) {
+		t.Errorf("the match is not in reverse video:\n%q", colored)
+	}
+	scr.Keys("Escape")
+	scr.WaitFor("the find closed", func(s string) bool { return !strings.Contains(s, "find in pane") })
 }

@@ -108,6 +108,9 @@ func (m *Model) barLine() string {
 			safetext.Escape(c.AgentName), truncate(safetext.Escape(c.CommandSpec.Line()), 30))
 		return m.c.st.interactiveBadge.Render(fit(text, m.w))
 	}
+	if p := m.panes.focused(); p != nil && p.find != nil && m.focus == focusPanes {
+		return p.find.line(m.panes.focus+1, m.w, m.c.st)
+	}
 	return m.bar.View()
 }
 
