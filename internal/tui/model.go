@@ -109,6 +109,7 @@ type Model struct {
 	flashUntil  time.Time
 
 	framePending bool
+	lastFrame    time.Time // when the last frame parsed output
 	cache        string
 	dirty        bool
 }
@@ -185,6 +186,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.conn = client.ConnState{State: client.Offline}
 	case frameMsg:
 		m.framePending = false
+		m.lastFrame = time.Now()
 		m.stepPanes()
 	case clockMsg:
 		m.refreshWaiting()
@@ -225,7 +227,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// scheduleFrame asks for a frame if some pane has output to show.
+// scheduleFrame asks for a frame if some pane has output to show: at
+// once when the last frame is a frame interval old (a keystroke's echo
+// after a quiet spell is drawn without waiting a tick), else when it
+// will be, so that a busy pane still costs at most one parse a frame.
 func (m *Model) scheduleFrame() tea.Cmd {
 	if m.framePending {
 		return nil
@@ -233,10 +238,19 @@ func (m *Model) scheduleFrame() tea.Cmd {
 	for _, p := range m.panes.panes {
 		if p.pending() > 0 || p.dirty {
 			m.framePending = true
-			return tea.Tick(frameInterval, func(time.Time) tea.Msg { return frameMsg{} })
+			wait := m.frameWait(time.Now())
+			if wait <= 0 {
+				return func() tea.Msg { return frameMsg{} }
+			}
+			return tea.Tick(wait, func(time.Time) tea.Msg { return frameMsg{} })
 		}
 	}
 	return nil
+}
+
+// frameWait is how long after now the next frame may parse output.
+func (m *Model) frameWait(now time.Time) time.Duration {
+	return max(frameInterval-now.Sub(m.lastFrame), 0)
 }
 
 // stepPanes parses pending output, sharing the frame budget between the
