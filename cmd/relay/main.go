@@ -22,6 +22,7 @@ import (
 	"switchboard/internal/cli"
 	"switchboard/internal/flagenv"
 	"switchboard/internal/relay"
+	"switchboard/internal/store"
 	"switchboard/internal/transport"
 	"switchboard/internal/web"
 )
@@ -137,6 +138,13 @@ func run(args []string) error {
 		return err
 	}
 	defer st.Close()
+	ctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	release, err := lockServing(ctx, st, log, lost)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := prepareStore(ctx, st, retain, log); err != nil {
 		return err
 	}
@@ -199,7 +207,13 @@ func run(args []string) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, store.ErrServed) {
+		return cause
+	}
+	return nil
 }
 
 // loopback reports whether addr's host is a loopback address.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"switchboard/internal/store"
 	"switchboard/internal/store/postgres"
@@ -117,4 +119,39 @@ func redact(s string) string {
 		return u.Redacted()
 	}
 	return "(a URL that does not parse)"
+}
+
+// serveWait is how long a starting relay waits for the store's serving
+// lock while another relay holds it: the session of a relay just killed
+// takes PostgreSQL a moment to end.
+const serveWait = 10 * time.Second
+
+// lockServing takes the store's serving lock (store.ServeLock), waiting
+// up to serveWait, so that two relays never serve one store at once;
+// stop is called if the lock is lost later to another relay.
+func lockServing(ctx context.Context, st relayStore, log *slog.Logger, stop context.CancelCauseFunc) (release func(), err error) {
+	sl, ok := st.(store.ServeLock)
+	if !ok {
+		return func() {}, nil
+	}
+	lost := func(err error) {
+		log.Error("another relay serves this store now; stopping", "err", err)
+		stop(err)
+	}
+	deadline := time.Now().Add(serveWait)
+	for {
+		release, err = sl.LockServing(ctx, lost)
+		if !errors.Is(err, store.ErrServed) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if errors.Is(err, store.ErrServed) {
+		return nil, fmt.Errorf("%w (waited %s): a store is served by one relay at a time; stop the other relay first (docs/reliability.md, failover)", err, serveWait)
+	}
+	return release, err
 }

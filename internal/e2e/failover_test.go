@@ -192,3 +192,38 @@ func storedOutput(t *testing.T, at, id string, n int) string {
 	}
 	return string(out)
 }
+
+// TestSecondRelayRefused: a relay started on a store another relay
+// serves refuses to start, saying why, instead of serving it beside the
+// first (it would mark the first one's running commands lost after
+// --lost-after, their agent not being its own). The first one's command
+// runs on, untouched.
+func TestSecondRelayRefused(t *testing.T) {
+	for name, store := range map[string]string{"postgres": pgtest.URL(t), "sqlite": filepath.Join(t.TempDir(), "sb.db")} {
+		t.Run(name, func(t *testing.T) {
+			addr := proctest.FreeAddr(t)
+			startRelay(t, addr, store)
+			start(t, "agent", "--relay", "ws://"+addr, "--name", "held", "--state-dir", t.TempDir())
+			cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			waitIdle(t, cl, "held")
+			cmds, err := cl.Run(context.Background(), wire.Targets{Agents: []string{"held"}}, wire.CommandSpec{Argv: []string{"sleep", "60"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			second := start(t, "relay", "--addr", proctest.FreeAddr(t), "--store", store, "--insecure-no-auth", "--lost-after", "1s")
+			if !second.Exits(30 * time.Second) {
+				t.Fatal("the second relay is still running")
+			}
+			if log := second.LogText(); second.ExitCode() == 0 || !strings.Contains(log, "another relay is serving this store") {
+				t.Fatalf("the second relay exited %d:\n%s", second.ExitCode(), log)
+			}
+			if c := cl.State().Commands[cmds[0].ID]; c.State != wire.StateRunning {
+				t.Fatalf("the first relay's command is %s", c.State)
+			}
+		})
+	}
+}
