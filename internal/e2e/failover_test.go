@@ -66,10 +66,14 @@ func testFailover(t *testing.T, store string) {
 	var got bytes.Buffer
 	follow(t, cl, id, &got, "line 100\r\n")
 
+	killed := time.Now()
 	relayA.Stop(syscall.SIGKILL)
 	relayB := startRelay(t, addrB, store)
+	served := time.Since(killed)
 	mark := lineCount(t, wrote) + 100 // printed after the kill: through B
-	follow(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark))
+	moved, resumed := followMove(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark), killed)
+	t.Logf("measured: after the kill, the second relay served in %s; the client was on it in %s and had the next output in %s",
+		ms(served), ms(moved), ms(resumed))
 	scr.WaitText("● connected to " + addrB)
 	if !strings.Contains(cl.Relay(), addrB) {
 		t.Fatalf("the client is on %q, want %s", cl.Relay(), addrB)
@@ -78,10 +82,14 @@ func testFailover(t *testing.T, store string) {
 		return strings.Contains(agent.LogText(), `msg="connected to the relay" agent=fo-worker url=ws://`+addrB)
 	})
 
+	killed = time.Now()
 	relayB.Stop(syscall.SIGKILL)
 	relayA = startRelay(t, addrA, store) // the first rejoins, from the store
+	served = time.Since(killed)
 	mark = lineCount(t, wrote) + 100
-	follow(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark))
+	moved, resumed = followMove(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark), killed)
+	t.Logf("measured: after the second kill, the first relay served again in %s; the client was on it in %s and had the next output in %s",
+		ms(served), ms(moved), ms(resumed))
 	scr.WaitText("● connected to " + addrA)
 	if err := os.WriteFile(stop, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -112,6 +120,39 @@ func testFailover(t *testing.T, store string) {
 	if out, stderrL, code := tui(t, "", "logs", "--relay", "ws://"+addrB+",ws://"+addrA, id); code != 0 || out != want {
 		t.Fatalf("logs: code %d, %d bytes (want %d), %s", code, len(out), len(want), stderrL)
 	}
+}
+
+// followMove is follow across a move to another relay: it reports how
+// long after start the client was connected to the other relay, and had
+// the first output from it.
+func followMove(t *testing.T, cl *client.Client, id string, got *bytes.Buffer, until string, start time.Time) (moved, resumed time.Duration) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for moved == 0 || resumed == 0 || !strings.Contains(got.String(), until) {
+		select {
+		case ev := <-cl.Events():
+			switch ev := ev.(type) {
+			case client.ConnState:
+				if ev.State == client.Connected && ev.From != "" {
+					moved = time.Since(start)
+				}
+			case client.Output:
+				if ev.CommandID != id {
+					continue
+				}
+				if ev.Offset != int64(got.Len()) {
+					t.Fatalf("output at offset %d, have %d", ev.Offset, got.Len())
+				}
+				got.Write(ev.Data)
+				if moved != 0 && resumed == 0 {
+					resumed = time.Since(start)
+				}
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %q and a move; have %d bytes, moved after %s", until, got.Len(), moved)
+		}
+	}
+	return moved, resumed
 }
 
 // tuiRun is a tui run process whose stdout and stderr go to files.
