@@ -22,7 +22,7 @@ type retentionFlags struct {
 func defineRetentionFlags(fs *flag.FlagSet) *retentionFlags {
 	r := &retentionFlags{}
 	r.retain = fs.Duration("retain", 0, "Remove each finished command (its record, output and timing) this long after it ended, e.g. 720h; 0 keeps history forever. Queued and running commands are never removed.")
-	fs.Var(&r.maxSize, "max-db-size", "Past this `SIZE` of history in the store (e.g. 10G; SQLite: pages in use; PostgreSQL: its tables on disk), remove the oldest finished commands until it is under 95% of it. Unset: no limit.")
+	fs.Var(&r.maxSize, "max-db-size", "Past this `SIZE` of history in the store (e.g. 10G; SQLite: pages in use; PostgreSQL: its tables on disk, less what removals left free in them), remove the oldest finished commands until it is under 95% of it. Unset: no limit.")
 	r.every = fs.Duration("retention-every", 0, "How often retention looks for what to remove (default: a quarter of --retain, between 1s and 1m, and 10s with --max-db-size).")
 	return r
 }

@@ -25,9 +25,10 @@ import (
 type Retention struct {
 	// Retain is how long a finished command is kept after it ended.
 	Retain time.Duration
-	// MaxSize is the room history may take in the store, in bytes, as
-	// store.Pruner.SpaceUsed counts it. Past it, the oldest finished
-	// commands are removed until it is back under 95% of it.
+	// MaxSize is the room history may take in the store, in bytes:
+	// store.Pruner.SpaceUsed less what removed rows left free (measure).
+	// Past it, the oldest finished commands are removed until it is back
+	// under 95% of it.
 	MaxSize int64
 	// Every is how often the worker looks; default a quarter of Retain,
 	// between 1 s and 1 min, and at most 10 s with MaxSize.
@@ -72,13 +73,13 @@ type retainer struct {
 	h     *Local
 	store store.Pruner
 	cfg   Retention
-	// floor is the space used measured after the last removal for size
-	// when that was still over the limit (nothing more was finished, or
-	// PostgreSQL's tables, which do not shrink when rows go): the worker
-	// removes for size again only once the store grows past it.
-	floor int64
-	dirty bool // rows were removed since the last Reclaim
-	m     retentionMetrics
+	// size is the space used at the last measure and written the
+	// store's Written then; free is the part of size that removed rows
+	// left for later writes to reuse (PostgreSQL's tables keep it;
+	// SQLite's space used shrinks at once, and its free stays 0).
+	size, written, free int64
+	dirty               bool // rows were removed since the last Reclaim
+	m                   retentionMetrics
 }
 
 type retentionMetrics struct {
@@ -107,7 +108,7 @@ func newRetainer(h *Local, st store.Store, cfg Retention, reg prometheus.Registe
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_retention_last_pass_timestamp_seconds",
 			Help: "When retention's last pass ended (unix seconds)."}),
 		spaceUsed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_space_used_bytes",
-			Help: "Room the store's data takes as --max-db-size counts it, measured at retention's last pass."}),
+			Help: "Room the store's data takes as --max-db-size counts it (the space used less what removed rows left free), at retention's last pass."}),
 	}}
 	reg.MustRegister(r.m.commands, r.m.rows, r.m.bytes, r.m.errors, r.m.lastPass, r.m.spaceUsed)
 	return r, nil
@@ -156,24 +157,24 @@ func (r *retainer) pass(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	return r.reclaim(ctx)
+	if err := r.reclaim(ctx); err != nil {
+		return err
+	}
+	_, err := r.measure(ctx)
+	return err
 }
 
-// removeForSize removes the oldest finished commands when the space used
-// is over the limit and over the floor, until the output removed makes up
-// for the excess (and 5% of the limit besides). It returns when the
-// newest of them ended.
+// removeForSize removes the oldest finished commands when the data in
+// the store is over the limit, until the output removed makes up for the
+// excess (and 5% of the limit besides). It returns when the newest of
+// them ended.
 func (r *retainer) removeForSize(ctx context.Context) (time.Time, error) {
-	used, err := r.store.SpaceUsed(ctx)
-	if err != nil {
+	held, err := r.measure(ctx)
+	if err != nil || held <= r.cfg.MaxSize {
 		return time.Time{}, err
 	}
-	r.m.spaceUsed.Set(float64(used))
-	if used <= r.cfg.MaxSize || used <= r.floor {
-		return time.Time{}, nil
-	}
-	target := used - (r.cfg.MaxSize - r.cfg.MaxSize/sizeHeadroom)
-	reason := fmt.Sprintf("the store used %d bytes, over --max-db-size %d", used, r.cfg.MaxSize)
+	target := held - (r.cfg.MaxSize - r.cfg.MaxSize/sizeHeadroom)
+	reason := fmt.Sprintf("the store held %d bytes, over --max-db-size %d", held, r.cfg.MaxSize)
 	newest, err := r.removeFinished(ctx, time.Time{}, target, reason)
 	if err != nil {
 		return newest, err
@@ -181,16 +182,30 @@ func (r *retainer) removeForSize(ctx context.Context) (time.Time, error) {
 	if err := r.reclaim(ctx); err != nil {
 		return newest, err
 	}
-	after, err := r.store.SpaceUsed(ctx)
+	_, err = r.measure(ctx)
+	return newest, err
+}
+
+// measure is the data the store holds as --max-db-size counts it: the
+// space used less what removed rows left free. Writes that did not grow
+// the space used went into that free space; space given back came out of
+// it.
+func (r *retainer) measure(ctx context.Context) (int64, error) {
+	size, err := r.store.SpaceUsed(ctx)
 	if err != nil {
-		return newest, err
+		return 0, err
 	}
-	r.m.spaceUsed.Set(float64(after))
-	r.floor = 0
-	if after > r.cfg.MaxSize {
-		r.floor = after // nothing more to remove, or a store whose tables keep their size
+	written := r.store.Written()
+	grew := size - r.size
+	if grew < 0 {
+		r.free += grew
+		grew = 0
 	}
-	return newest, nil
+	r.free -= max(0, written-r.written-grew)
+	r.free = min(max(r.free, 0), size)
+	r.size, r.written = size, written
+	r.m.spaceUsed.Set(float64(size - r.free))
+	return size - r.free, nil
 }
 
 // removeFinished removes finished commands created and ended before
@@ -251,6 +266,7 @@ func (r *retainer) removeCommand(ctx context.Context, id string, b *batchResult)
 		}
 		b.rows += step.Rows
 		b.bytes += step.Bytes
+		r.free += step.Bytes
 		r.dirty = r.dirty || step.Rows > 0
 		r.m.rows.Add(float64(step.Rows))
 		r.m.bytes.Add(float64(step.Bytes))

@@ -29,17 +29,33 @@ type Pruner interface {
 	// stored before before, oldest first, never the newest event (whose
 	// number a restarted relay counts on from).
 	PruneEvents(ctx context.Context, before time.Time, maxRows int) (int, error)
-	// SpaceUsed is the room the store's data takes, in bytes, as the
-	// --max-db-size limit counts it: SQLite, the pages in use (page_count
-	// - freelist_count) × page_size; PostgreSQL, pg_total_relation_size
+	// SpaceUsed is the room the store's data takes, in bytes: SQLite,
+	// the pages in use (page_count - freelist_count) × page_size, which
+	// shrinks when rows are removed; PostgreSQL, pg_total_relation_size
 	// (indexes and TOAST included) of the tables of its schema, which
-	// does not shrink when rows are removed (their space is reused).
+	// does not (removed rows' space is reused by later writes).
 	SpaceUsed(ctx context.Context) (int64, error)
+	// Written is how many bytes of output and timing this store has
+	// stored (Apply) since it was opened: what retention subtracts from
+	// the free space it knows of when the space used did not grow.
+	Written() int64
 	// Reclaim makes removed rows' space reusable, in one bounded step:
 	// SQLite gives up to maxPages free pages back to the file system
 	// (PRAGMA incremental_vacuum), and reports whether free pages remain;
 	// PostgreSQL vacuums the tables rows are removed from.
 	Reclaim(ctx context.Context, maxPages int) (more bool, err error)
+}
+
+// DataBytes is the bytes of output and timing b holds.
+func (b *Batch) DataBytes() int64 {
+	var n int64
+	for _, c := range b.Output {
+		n += int64(len(c.Data))
+	}
+	for _, t := range b.Timing {
+		n += int64(len(t.Data))
+	}
+	return n
 }
 
 // Finished is a finished command as retention sees it.

@@ -59,6 +59,7 @@ func (s *Store) Apply(ctx context.Context, b *store.Batch) error {
 		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",
 			s.name, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err, hint(err))
 	}
+	s.written.Add(b.DataBytes())
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,6 +55,8 @@ type Store struct {
 	r    *pgxpool.Pool // reads; pool_max_conns in the URL sizes it
 
 	applyTimeout time.Duration // defaultApplyTimeout, shorter in tests
+
+	written atomic.Int64 // output and timing bytes applied (Written)
 }
 
 // Option sets how Open opens the store.

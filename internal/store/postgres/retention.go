@@ -112,6 +112,9 @@ func (s *Store) RemoveStep(ctx context.Context, id string, maxRows int) (r store
 	return r, nil
 }
 
+// Written is the output and timing bytes applied since Open.
+func (s *Store) Written() int64 { return s.written.Load() }
+
 // PruneEvents removes up to maxRows events stored before before.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, maxRows int) (int, error) {
 	tag, err := s.r.Exec(ctx, pruneEvents, sqlrow.Nanos(before), maxRows)

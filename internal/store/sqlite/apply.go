@@ -63,6 +63,7 @@ func (db *DB) Apply(ctx context.Context, b *store.Batch) error {
 		return fmt.Errorf("store %s: apply batch of %d agents, %d commands, %d output chunks, %d events: %w%s",
 			db.path, len(b.Agents), len(b.Commands), len(b.Output), len(b.Events), err, diagnose(db.path, err))
 	}
+	db.written.Add(b.DataBytes())
 	return nil
 }
 

@@ -123,6 +123,9 @@ func deleteRows(ctx context.Context, tx *sql.Tx, query, id string, limit int) (n
 	return n, bytes, rows.Err()
 }
 
+// Written is the output and timing bytes applied since Open.
+func (db *DB) Written() int64 { return db.written.Load() }
+
 // PruneEvents removes up to maxRows events stored before before.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, maxRows int) (int, error) {
 	res, err := db.w.ExecContext(ctx, pruneEvents, sqlrow.Nanos(before), maxRows)

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -40,6 +41,8 @@ type DB struct {
 	writes writeStmts
 	reads  readStmts
 	timing timingStmts
+
+	written atomic.Int64 // output and timing bytes applied (Written)
 }
 
 // Sync is how far a commit goes before Apply returns.

@@ -183,7 +183,11 @@ func testRetentionSpaceReused(t *testing.T, h Harness) {
 		return n
 	}
 	before := used()
+	written := s.Written()
 	write("c-1")
+	if got := s.Written() - written; got != 2<<20 {
+		t.Errorf("Written grew by %d bytes for 2 MiB of output", got)
+	}
 	first := used()
 	if first-before < 2<<20 {
 		t.Fatalf("2 MiB of output grew the space used by %d bytes", first-before)
