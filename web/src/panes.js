@@ -2,6 +2,7 @@
 // at a time or in a grid.
 
 import { TermView, TERM_FONT } from './term.js';
+import { Replay } from './replay.js';
 import { h, setText, stateBadge, isFinal, commandText, duration, bytes } from './view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +51,8 @@ function makePane(id) {
       h('span', { class: 'spacer' }),
       h('span', { class: 'pane-flow', hidden: true }, 'catching up…'),
       h('button', { type: 'button', class: 'link pane-skip', hidden: true, onclick: () => state.terms.get(id)?.skipToEnd() }, 'Skip to end'),
+      h('button', { type: 'button', class: 'link pane-replay', hidden: true, title: 'Play the command as it happened',
+        onclick: () => startReplay(id) }, 'Replay'),
       h('button', { type: 'button', class: 'link pane-restart', hidden: true, onclick: () => askRestart(id) }, 'Restart session'),
       h('button', { type: 'button', class: 'danger pane-cancel', hidden: true, onclick: () => askCancel(id) }, 'Stop'),
       h('span', { class: 'pane-ask', role: 'alertdialog', hidden: true }),
@@ -77,6 +80,7 @@ export function updatePane(t) {
   setText(p.querySelector('.pane-info'), info.join(' · '));
   p.querySelector('.pane-flow').hidden = !t.paused;
   p.querySelector('.pane-skip').hidden = !(t.paused && isFinal(c));
+  p.querySelector('.pane-replay').hidden = !isFinal(c) || !!t.replay;
   p.querySelector('.pane-cancel').hidden = t.asking || isFinal(c) || !c.state || !app.canOperate();
   const a = state.agents.get(c.agent_id);
   p.querySelector('.pane-restart').hidden = t.asking || !c.session || !a?.session?.length || a.status === 'offline' || !app.canOperate();
@@ -97,6 +101,7 @@ function closeTab(id) {
   if (!t) return;
   const ids = [...state.terms.keys()];
   const i = ids.indexOf(id);
+  t.replay?.dispose();
   t.dispose();
   t.pane.remove();
   state.terms.delete(id);
@@ -149,6 +154,28 @@ function askRestart(id) {
   ask(id, q, 'Restart', () => {
     if (app.request({ type: 'session.restart', agent: c.agent_id }, 'restart')) state.reopen.add(c.agent_id);
   });
+}
+
+// startReplay plays a finished command's recording in its pane, in
+// place of its terminal, until the replay is closed.
+function startReplay(id) {
+  const t = state.terms.get(id);
+  if (!t || t.replay) return;
+  t.replay = new Replay(id, t.pane, () => stopReplay(id));
+  t.pane.classList.add('replaying');
+  updatePane(t);
+  t.replay.load();
+  t.replay.el.focus();
+}
+
+function stopReplay(id) {
+  const t = state.terms.get(id);
+  if (!t?.replay) return;
+  t.replay.dispose();
+  t.replay = null;
+  t.pane.classList.remove('replaying');
+  updatePane(t);
+  layoutTerms();
 }
 
 let layoutTimer = 0;

@@ -19,7 +19,7 @@ export const stats = { pauses: 0, resumes: 0, dropped: 0, maxPending: 0 };
 export const startSkipOver = 1 << 20;
 export const startKeep = 256 << 10;
 
-const theme = {
+export const theme = {
   background: '#0b0e14', foreground: '#d6dde6', cursor: '#d6dde6', selectionBackground: '#2f81f766',
   black: '#1c2128', red: '#f47067', green: '#57ab5a', yellow: '#c69026', blue: '#539bf5',
   magenta: '#b083f0', cyan: '#39c5cf', white: '#adbac7', brightBlack: '#636e7b', brightRed: '#ff938a',
@@ -39,7 +39,7 @@ const FOCUS_OUT = '\x1b[O';
 const COLOUR_QUERIES = [4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]; // OSC n;…;? asks for a colour
 const WINDOW_REPORTS = new Set([11, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23]); // CSI n t that answer
 
-function muteQueries(term) {
+export function muteQueries(term) {
   const p = term.parser;
   const handled = () => true;
   for (const id of [
