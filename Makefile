@@ -9,8 +9,14 @@ RELAY_STORE := $(if $(STORE),--store '$(STORE)',--db $(DB))
 ADDR      ?= 127.0.0.1:8080
 RELAY_URL := ws://$(ADDR)
 GOFLAGS_TEST ?= -race -count=1 -timeout 20m
+# make cluster: three relays on one NATS (started here with nats-server
+# if none answers at CLUSTER_NATS) and one PostgreSQL schema.
+CLUSTER_NATS  ?= nats://127.0.0.1:4222
+CLUSTER_PG    ?= postgres://postgres@127.0.0.1:5432/test
+CLUSTER_STORE := $(CLUSTER_PG)?search_path=switchboard_cluster
+CLUSTER_ADDRS := 127.0.0.1:8081 127.0.0.1:8082 127.0.0.1:8083
 
-.PHONY: all build web run test fuzz cross bench awareness lint fmt clean
+.PHONY: all build web run cluster test fuzz cross bench awareness lint fmt clean
 
 all: build
 
@@ -41,6 +47,33 @@ run: build
 	 link=$$($(BIN)/relay signin-link $(RELAY_STORE) --url http://$(ADDR) 2>/dev/null); \
 	 printf '\nSwitchboard runs at http://%s/\n  Sign a browser in with this link (it works once, for 10 minutes):\n    %s\n  or with the admin token in var/admin.token. In the TUI, ? shows a fresh link.\n\n' '$(ADDR)' "$$link"; \
 	 sleep 2; SWITCHBOARD_RELAY=$(RELAY_URL) SWITCHBOARD_TOKEN_FILE=var/admin.token $(BIN)/tui
+
+# Three relays, NATS, PostgreSQL, two agents and the TUI, on this machine
+# (README, "Several relays"). Quitting the TUI stops what it started.
+cluster: build
+	@mkdir -p var/cluster
+	@psql -q '$(CLUSTER_PG)' -c 'CREATE SCHEMA IF NOT EXISTS switchboard_cluster' >/dev/null
+	@pids=""; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	 hostport=$$(echo '$(CLUSTER_NATS)' | sed 's|^nats://||'); \
+	 if ! (exec 3<>/dev/tcp/$${hostport%:*}/$${hostport##*:}) 2>/dev/null; then \
+	   command -v nats-server >/dev/null || { echo "no NATS at $(CLUSTER_NATS) and no nats-server to start"; exit 1; }; \
+	   nats-server -js -a $${hostport%:*} -p $${hostport##*:} -sd var/cluster/nats 2>>var/cluster/nats.log & pids="$$pids $$!"; sleep 1; \
+	 fi; \
+	 for role in admin agent agent; do \
+	   $(BIN)/relay token create --store '$(CLUSTER_STORE)' --role $$role --name cluster-$$role-$$(date +%s%N) >>var/cluster/$$role.tokens || exit 1; \
+	 done; \
+	 n=0; urls=""; for addr in $(CLUSTER_ADDRS); do n=$$((n+1)); urls="$$urls,ws://$$addr"; \
+	   $(BIN)/relay --addr $$addr --store '$(CLUSTER_STORE)' --cluster $(CLUSTER_NATS) --relay-id r$$n \
+	     --cluster-prefix switchboard_demo --log-level warn 2>>var/cluster/relay-r$$n.log & pids="$$pids $$!"; \
+	 done; urls=$${urls#,}; \
+	 for addr in $(CLUSTER_ADDRS); do for i in $$(seq 100); do curl -fsS http://$$addr/healthz >/dev/null 2>&1 && break; sleep 0.1; done; done; \
+	 $(BIN)/agent --relay $$urls --token $$(tail -2 var/cluster/agent.tokens | head -1) --name cluster-a --state-dir var/cluster/agent-a \
+	   --log-level warn 2>>var/cluster/agent-a.log & pids="$$pids $$!"; \
+	 $(BIN)/agent --relay $$(echo $$urls | cut -d, -f2),$$(echo $$urls | cut -d, -f3),$$(echo $$urls | cut -d, -f1) \
+	   --token $$(tail -1 var/cluster/agent.tokens) --name cluster-b --state-dir var/cluster/agent-b \
+	   --log-level warn 2>>var/cluster/agent-b.log & pids="$$pids $$!"; \
+	 printf '\nThree relays: %s (logs in var/cluster). Agent cluster-a is on the first, cluster-b on the second;\nthe TUI is on the third. Browsers: the admin token is the last line of var/cluster/admin.tokens.\n\n' '$(CLUSTER_ADDRS)'; \
+	 sleep 2; SWITCHBOARD_RELAY=ws://$(lastword $(CLUSTER_ADDRS)) SWITCHBOARD_TOKEN=$$(tail -1 var/cluster/admin.tokens) $(BIN)/tui
 
 test: web
 	$(GO) vet ./...

@@ -95,6 +95,7 @@ func run(args []string) error {
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
 	sshOpts := defineSSHFlags(fs)
 	retention := defineRetentionFlags(fs)
+	clusterOpts := defineClusterFlags(fs)
 	fs.Usage = flagenv.Usage(fs, summary)
 	if err := flagenv.Apply(fs); err != nil {
 		return err
@@ -126,6 +127,9 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("--sync %q: want full or normal", *syncMode)
 	}
+	if err := clusterOpts.check(spec); err != nil {
+		return err
+	}
 	retain, err := retention.config()
 	if err != nil {
 		return err
@@ -140,11 +144,13 @@ func run(args []string) error {
 	defer st.Close()
 	ctx, lost := context.WithCancelCause(ctx)
 	defer lost(nil)
-	release, err := lockServing(ctx, st, log, lost)
-	if err != nil {
-		return err
+	if !clusterOpts.on() { // relays of a cluster serve the store together
+		release, err := lockServing(ctx, st, log, lost)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer release()
 	if err := prepareStore(ctx, st, retain, log); err != nil {
 		return err
 	}
@@ -159,6 +165,14 @@ func run(args []string) error {
 		NotifyURL:      *notifyURL,
 		AgentsPerToken: *agentsPerToken, MaxLabels: *maxLabels, MaxLabelKey: *maxLabelKey, MaxLabelValue: *maxLabelValue,
 		MaxAgentSessions: *maxSessions, Retention: retain}
+	bus, err := clusterOpts.connect(ctx, *addr, log)
+	if err != nil {
+		return err
+	}
+	if bus != nil {
+		defer bus.Close()
+		rcfg.Bus = bus
+	}
 	r, err := relay.New(ctx, rcfg, st)
 	if err != nil {
 		return err

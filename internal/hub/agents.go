@@ -25,6 +25,10 @@ type agent struct {
 func (h *Local) JoinAgent(peer Peer, who Actor, hello *wire.Hello) Agent {
 	ac := &agent{h: h, peer: peer, agentID: hello.Agent.ID, name: hello.Agent.Name, logs: make(map[string]*outputLog), who: who,
 		log: h.log.With("agent", hello.Agent.Name, "agent_id", hello.Agent.ID)}
+	if h.bus != nil {
+		h.awaitReady()
+		h.takeOver(hello)
+	}
 	if !h.agentJoined(ac, hello) {
 		return nil
 	}
@@ -59,7 +63,7 @@ func (h *Local) agentJoined(ac *agent, hello *wire.Hello) bool {
 		a.conn.peer.SetWhy("replaced")
 		a.conn.peer.CloseNow(wire.CloseReplaced, "replaced by a newer connection with the same agent id")
 	}
-	a.conn = ac
+	a.conn, a.holder = ac, ""
 	a.info.AgentInfo = *hello.Agent
 	a.info.LastSeen = now
 
@@ -69,7 +73,7 @@ func (h *Local) agentJoined(ac *agent, hello *wire.Hello) bool {
 	for _, hc := range hello.Holding {
 		held[hc.CommandID] = true
 		off := int64(0)
-		if cs := h.commands[hc.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID {
+		if cs := h.commands[hc.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID && cs.owner == "" {
 			var stored int64
 			off, stored = cs.out.ends()
 			if stored > 0 {
@@ -90,6 +94,8 @@ func (h *Local) agentJoined(ac *agent, hello *wire.Hello) bool {
 	}
 	for _, cs := range a.live {
 		switch {
+		case cs.owner != "":
+			// another relay's: it learns the agent moved from the log
 		case held[cs.cmd.ID]:
 			if cs.cancelPending {
 				cs.cancelPending = false
@@ -170,7 +176,7 @@ func (h *Local) agentOutput(ac *agent, f wire.Frame, data []byte) {
 	}
 	if log == nil {
 		h.mu.Lock()
-		if cs := h.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID && !cs.cmd.State.Final() {
+		if cs := h.commands[f.CommandID]; cs != nil && cs.cmd.AgentID == ac.agentID && !cs.cmd.State.Final() && cs.owner == "" {
 			log = cs.out
 		}
 		h.mu.Unlock()
@@ -222,7 +228,7 @@ func (ac *agent) forgetEnded() {
 
 func (h *Local) ownedCommandLocked(ac *agent, id string) *commandState {
 	cs := h.commands[id]
-	if cs == nil || cs.cmd.AgentID != ac.agentID {
+	if cs == nil || cs.cmd.AgentID != ac.agentID || cs.owner != "" {
 		return nil
 	}
 	return cs

@@ -30,8 +30,14 @@ type dashboard struct {
 	released func()
 	replays  sync.WaitGroup // catch-up goroutines, ended before the dashboard is forgotten
 
-	mu   sync.Mutex               // guards subs; taken before outputLog.mu
+	mu   sync.Mutex               // guards subs and remotes; taken before outputLog.mu
 	subs map[string]*dashboardSub // by command id
+	// With a Bus (proxy.go): its id, which other relays answer it with;
+	// the relays it forwarded requests to (told when it leaves); for a
+	// proxy of another relay's dashboard, that relay.
+	id      string
+	remotes map[string]bool
+	proxyOf string
 }
 
 // dashboardSub is one subscription: a catch-up goroutine reads stored
@@ -40,6 +46,15 @@ type dashboard struct {
 type dashboardSub struct {
 	out     *outputLog    // nil until attached, and for a command not in memory
 	stopped chan struct{} // closed by unsubscribe, resubscribe or disconnect
+	// next is the offset the dashboard needs next, as far as the catch-up
+	// (or, forwarded, the owner) has sent; once attached, the log's
+	// subscription counts. A subscription forwarded to the command's owner
+	// (proxy.go): the owner ("" until one is known), and whether frames
+	// are ignored until the owner's subscribed.
+	next      int64
+	isRemote  bool
+	remote    string
+	resyncing bool
 }
 
 // stop ends the subscription: its catch-up, if running, and its place in
@@ -55,15 +70,20 @@ func (s *dashboardSub) stop(d *dashboard) {
 // the snapshot under the state lock, so no event falls between them.
 // client names who asked for the commands it runs (requested_by).
 func (h *Local) JoinDashboard(peer Peer, who Actor, client string) Dashboard {
-	d := &dashboard{h: h, peer: peer, who: who, client: client, subs: make(map[string]*dashboardSub),
-		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool)}
-	d.released = func() { <-d.catchUp }
+	if h.bus != nil {
+		h.awaitReady()
+	}
+	d := h.newDashboard(peer, who, client)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.shuttingDownLocked(peer) {
 		return nil
 	}
 	h.dashboards[d] = struct{}{}
+	if h.bus != nil {
+		d.id = wire.NewID("d")
+		h.dashByID[d.id] = d
+	}
 	peer.SendMessage(&wire.Welcome{Protocol: wire.ProtocolVersion, Relay: h.cfg.Version, HeartbeatMS: h.cfg.HeartbeatEvery.Milliseconds()})
 	parts := h.snapshotPartsLocked()
 	if who.Scope != nil {
@@ -75,6 +95,13 @@ func (h *Local) JoinDashboard(peer Peer, who Actor, client string) Dashboard {
 	return d
 }
 
+func (h *Local) newDashboard(peer Peer, who Actor, client string) *dashboard {
+	d := &dashboard{h: h, peer: peer, who: who, client: client, subs: make(map[string]*dashboardSub),
+		catchUp: make(chan struct{}, catchUpWindow), typing: make(map[string]bool)}
+	d.released = func() { <-d.catchUp }
+	return d
+}
+
 // Leave forgets a dashboard whose connection is over: its subscriptions
 // end, its catch-ups are waited for, and it gives up its control of the
 // commands it typed into.
@@ -82,24 +109,47 @@ func (d *dashboard) Leave() {
 	h := d.h
 	h.mu.Lock()
 	delete(h.dashboards, d)
+	if d.id != "" {
+		delete(h.dashByID, d.id)
+	}
 	h.mu.Unlock()
 	d.mu.Lock()
 	for id, sub := range d.subs {
 		sub.stop(d)
 		delete(d.subs, id)
 	}
+	remotes := d.remotes
+	d.remotes = nil
 	d.mu.Unlock()
+	for relay := range remotes {
+		h.bus.Forward(relay, ProxyRequest{Dash: d.id, Op: OpLeave})
+	}
 	d.replays.Wait()
 	h.inputEnded(d)
 }
 
 func (d *dashboard) Run(m *wire.Run)                       { d.h.run(d, m) }
 func (d *dashboard) Subscribe(m *wire.Subscribe)           { d.h.subscribe(d, m) }
-func (d *dashboard) Resize(m *wire.Resize)                 { d.h.resize(d, m) }
-func (d *dashboard) Cancel(m *wire.Cancel)                 { d.h.cancelCommand(d, m) }
 func (d *dashboard) Input(f wire.Frame, raw []byte)        { d.h.dashboardInput(d, f, raw) }
-func (d *dashboard) QuickReply(m *wire.QuickReply)         { d.h.quickReply(d, m) }
 func (d *dashboard) RestartSession(m *wire.RestartSession) { d.h.restartSession(d, m) }
+
+func (d *dashboard) Resize(m *wire.Resize) {
+	if !d.h.forward(d, m.CommandID, OpResize, m) {
+		d.h.resize(d, m)
+	}
+}
+
+func (d *dashboard) Cancel(m *wire.Cancel) {
+	if !d.h.forward(d, m.CommandID, OpCancel, m) {
+		d.h.cancelCommand(d, m)
+	}
+}
+
+func (d *dashboard) QuickReply(m *wire.QuickReply) {
+	if m.CommandID == "" || !d.h.forward(d, m.CommandID, OpReply, m) {
+		d.h.quickReply(d, m)
+	}
+}
 
 func (d *dashboard) ForgetAgent(m *wire.AgentForget) (string, bool) { return d.h.dropAgent(d, m) }
 

@@ -9,8 +9,14 @@
 // removes old finished commands from the store in small steps.
 //
 // The Hub interface (iface.go) is what the relay's sessions use; Local
-// implements it in one process. A hub shared by several relays implements
-// the same interface over a bus and a shared store.
+// implements it in one process. With Config.Bus (bus.go; internal/cluster
+// implements it over NATS) Local is one of several relays sharing a store:
+// events are numbered by the bus's log and reach dashboards from it
+// (cluster.go, ApplyEvent); each relay drives the agents connected to it
+// and the commands it owns, keeps a copy of the others' from the log,
+// hands a queued command to the relay holding its agent, takes over the
+// commands an agent brings it, and forwards a dashboard's requests about
+// another relay's command to a proxy dashboard there (proxy.go).
 //
 // Where things are: the event counter is hub.go (broadcastLocked); the
 // output fan-out is output.go (appendFrame, deliver); subscriptions and
@@ -43,4 +49,8 @@
 //	catch-up (per subscription)    Subscribe, or a dashboard falling  attaching to the live log, an unsubscribe,
 //	                               behind on live output              or the dashboard's end (Leave waits for it)
 //	exit wait (per exit)           an exit ahead of its output        after ExitWait, one call
+//	bus (Config.Bus only)          Run                                Run's end, after drain and the persister
+//	hand-off (per queued command   dispatch, for an agent held by     its answer, within 5 s; Run waits for it
+//	  for another relay's agent)     another relay
+//	rehome after a hand-off        a hand-off's success               moving the subscriptions (Run waits for it)
 package hub

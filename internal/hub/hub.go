@@ -34,6 +34,9 @@ type Config struct {
 	Retention Retention
 	// Registry gets the hub's metrics.
 	Registry prometheus.Registerer
+	// Bus, if set, joins this hub to the other relays of a cluster
+	// (bus.go, cluster.go); it requires a store they share.
+	Bus Bus
 }
 
 func (c *Config) setDefaults() {
@@ -88,6 +91,14 @@ type Local struct {
 	recent     []string                 // ids of final commands in memory, oldest first
 	dashboards map[*dashboard]struct{}
 	snapCache  *snapshotCache
+
+	// With a Bus only (cluster.go, proxy.go):
+	bus      Bus
+	me       string                // bus.ID()
+	dashByID map[string]*dashboard // this relay's dashboards, by the id other relays answer them with
+	proxies  map[string]*dashboard // other relays' dashboards, by relay/dashboard id
+	ready    chan struct{}         // closed once the shared log before this start is applied
+	handoffs sync.WaitGroup        // hand-offs in flight
 }
 
 var _ Hub = (*Local)(nil)
@@ -108,6 +119,15 @@ func New(cfg Config, st store.Store, state store.State) (*Local, error) {
 		dashboards: make(map[*dashboard]struct{}),
 		metrics:    newMetrics(cfg.Registry),
 		denied:     newDeniedLog(),
+		bus:        cfg.Bus,
+		ready:      make(chan struct{}),
+	}
+	if h.bus == nil {
+		close(h.ready)
+	} else {
+		h.me = h.bus.ID()
+		h.dashByID = make(map[string]*dashboard)
+		h.proxies = make(map[string]*dashboard)
 	}
 	h.persist = newPersister(st, h.log, h.metrics, h.onStored)
 	cfg.Registry.MustRegister(
@@ -148,9 +168,13 @@ func (h *Local) Run(ctx context.Context, drain func()) {
 	if h.retainer != nil {
 		bg.Go(func() { h.retainer.run(ctx) })
 	}
+	if h.bus != nil {
+		bg.Go(func() { h.bus.Run(pctx, h) }) // past drain: the last agents leaving are published
+	}
 	<-ctx.Done()
 	h.cancel()
 	drain()
+	h.handoffs.Wait()
 	stopPersist()
 	bg.Wait()
 }
@@ -169,6 +193,9 @@ func (h *Local) restore(s store.State) {
 	for _, c := range s.Commands {
 		cs := h.newCommandState(c)
 		cs.stored = true
+		if h.bus != nil {
+			cs.owner = unknownOwner // until the shared log or an agent says
+		}
 		h.commands[c.ID] = cs
 		if a := h.agents[c.AgentID]; a != nil {
 			a.live[c.ID] = cs
@@ -206,11 +233,14 @@ func (h *Local) loseAbandoned(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, a := range h.agents {
-		if a.conn != nil || now.Sub(a.offlineSince) < h.cfg.LostAfter {
+		if h.bus != nil && a.conn == nil {
+			h.dispatchLocked(a) // retries hand-offs that failed
+		}
+		if a.conn != nil || a.holder != "" || now.Sub(a.offlineSince) < h.cfg.LostAfter {
 			continue
 		}
 		for _, cs := range a.live {
-			if cs.cmd.State == wire.StateRunning {
+			if cs.cmd.State == wire.StateRunning && cs.owner == "" {
 				reason := fmt.Sprintf("agent %s was offline for more than %s", a.info.Name, h.cfg.LostAfter)
 				h.finalizeLocked(cs, wire.Exited{State: wire.StateLost, Reason: reason, EndedAt: now})
 			}
@@ -246,6 +276,10 @@ func (h *Local) countQueued() float64 {
 // to every dashboard that may see the agent, and to the event log. The
 // caller holds h.mu, which is what puts events in one order for all.
 func (h *Local) broadcastLocked(agentID, kind, subject string, build func(seq uint64) wire.Message) {
+	if h.bus != nil {
+		h.publishLocked(agentID, kind, subject, wire.MustEncode(build(0)))
+		return
+	}
 	h.seq++
 	data := wire.MustEncode(build(h.seq))
 	for d := range h.dashboards {

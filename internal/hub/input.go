@@ -21,6 +21,10 @@ import (
 func (h *Local) dashboardInput(d *dashboard, f wire.Frame, data []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if owner := h.ownerLocked(d, f.CommandID); owner != "" {
+		h.bus.Forward(owner, ProxyRequest{Dash: d.id, Client: d.client, Who: d.who, Op: OpInput, Data: data})
+		return
+	}
 	if f.Kind == wire.FrameReply {
 		h.forwardReplyLocked(d, f, data)
 		return

@@ -353,11 +353,17 @@ func (o *outputLog) readMem(from int64, limit int) ([]byte, int64) {
 	return buf, start
 }
 
-// detach ends d's subscription, if any.
-func (o *outputLog) detach(d *dashboard) {
+// detach ends d's subscription, if any, returning the offset it needed
+// next (-1 if none).
+func (o *outputLog) detach(d *dashboard) int64 {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	next := int64(-1)
+	if s := o.subs[d]; s != nil {
+		next = s.next
+	}
 	delete(o.subs, d)
-	o.mu.Unlock()
+	return next
 }
 
 // expectExit records that the agent reported the command's end at offset;

@@ -27,6 +27,8 @@ func (h *Local) restartSession(d *dashboard, m *wire.RestartSession) {
 		d.peer.SendError(wire.CodeNotFound, fmt.Sprintf("no agent %q", m.Agent), m.RequestID, "")
 	case len(a.info.Session) == 0:
 		refuse(wire.CodeInvalidArgument, fmt.Sprintf("agent %s runs no session program (start one with agent -- PROGRAM)", a.info.Name))
+	case a.conn == nil && a.holder != "" && h.bus.Alive(a.holder):
+		h.bus.Forward(a.holder, ProxyRequest{Dash: d.id, Client: d.client, Who: d.who, Op: OpRestart, Data: wire.MustEncode(m)})
 	case a.conn == nil:
 		refuse(wire.CodeNotRunning, fmt.Sprintf("agent %s is offline", a.info.Name))
 	default:

@@ -15,11 +15,17 @@ type agentState struct {
 	offlineSince time.Time
 	live         map[string]*commandState // its queued and running commands
 	queue        []*commandState          // its queued commands, oldest first
+	// holder is the other relay its connection is on (cluster.go); ""
+	// when it is connected here or offline.
+	holder string
 }
 
 // refresh derives status, running count and attention from the live
 // commands.
 func (a *agentState) refresh() {
+	if a.conn == nil && a.holder != "" {
+		return // its relay says how it is
+	}
 	a.info.Running = 0
 	for _, cs := range a.live {
 		if cs.cmd.State == wire.StateRunning {
@@ -55,11 +61,18 @@ type commandState struct {
 	// controller is the dashboard that last sent the command input: only
 	// its terminal's replies to queries reach the program (input.go).
 	controller *dashboard
+	// owner is the relay that drives the command (cluster.go): "" for
+	// this one; another's id for a copy kept from the shared log.
+	owner      string
+	handingOff bool // a hand-off to the agent's relay is in flight
 }
 
 // snapshot is the command as dashboards see it now.
 func (cs *commandState) snapshot() wire.Command {
 	c := cs.cmd
+	if cs.owner != "" {
+		return c // a copy: its owner counts its output
+	}
 	c.OutputBytes = cs.out.size()
 	if c.State == wire.StateRunning && c.Attention == "" {
 		c.Attention, c.AttentionSince = wire.AttentionWorking, c.StartedAt // until its agent says
@@ -73,6 +86,9 @@ func (cs *commandState) snapshot() wire.Command {
 // the output away.
 func (h *Local) dispatchLocked(a *agentState) {
 	if a.conn == nil {
+		if a.holder != "" && a.holder != unknownOwner {
+			h.handOffLocked(a)
+		}
 		return
 	}
 	active := 0
@@ -86,7 +102,7 @@ func (h *Local) dispatchLocked(a *agentState) {
 		if active >= limit {
 			return
 		}
-		if cs.dispatched || !cs.stored {
+		if cs.dispatched || !cs.stored || cs.owner != "" {
 			continue
 		}
 		cs.dispatched = true

@@ -28,15 +28,34 @@ func (h *Local) subscribe(d *dashboard, m *wire.Subscribe) {
 	if cs != nil && !h.seesAgentLocked(d.who, cs.cmd.AgentID) {
 		cs = nil // out of scope: as if it were not in memory, nor stored (below)
 	}
+	remote, owner := false, ""
+	if cs != nil && cs.owner != "" {
+		// Another relay's: its owner serves it; a final one whose owner
+		// is gone, the store.
+		owner = h.ownerLocked(d, m.CommandID)
+		remote = owner != "" || !cs.cmd.State.Final()
+		if !remote {
+			cs = nil
+		}
+	}
 	h.mu.Unlock()
+	if remote {
+		h.subscribeRemote(d, m, owner)
+		return
+	}
 	var stored wire.Command // a command no longer in memory, looked up now so errors keep their order
 	if cs == nil {
 		var ok bool
 		if stored, ok = h.lookupStored(d, m.CommandID); !ok {
 			return
 		}
+		if h.bus != nil && !stored.State.Final() {
+			h.subscribeRemote(d, m, "") // its owner's word is on its way
+			h.rehome([]string{m.CommandID})
+			return
+		}
 	}
-	sub := &dashboardSub{stopped: make(chan struct{})}
+	sub := &dashboardSub{stopped: make(chan struct{}), next: m.Offset}
 	d.mu.Lock()
 	if old := d.subs[m.CommandID]; old != nil {
 		old.stop(d)
@@ -142,6 +161,10 @@ func (d *dashboard) Unsubscribe(id string) {
 	if sub := d.subs[id]; sub != nil {
 		sub.stop(d)
 		delete(d.subs, id)
+		if sub.remote != "" {
+			d.h.bus.Forward(sub.remote, ProxyRequest{Dash: d.id, Client: d.client, Who: d.who, Op: OpUnsubscribe,
+				Data: wire.MustEncode(&wire.Unsubscribe{CommandID: id})})
+		}
 	}
 }
 
@@ -159,15 +182,16 @@ func (h *Local) sendStored(d *dashboard, sub *dashboardSub, id string, from, lim
 	if end := start + int64(len(data)); end > limit {
 		data = data[:limit-start]
 	}
-	if err := d.sendPaced(sub, wire.OutputFrame(id, start, data)); err != nil {
+	if err := d.sendPaced(sub, wire.OutputFrame(id, start, data), start+int64(len(data))); err != nil {
 		return 0, err
 	}
 	return start + int64(len(data)), nil
 }
 
-// sendPaced queues a catch-up frame once fewer than catchUpWindow are in
-// flight, so a catch-up never runs ahead of what the dashboard reads.
-func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
+// sendPaced queues a catch-up frame, ending at offset end, once fewer than
+// catchUpWindow are in flight, so a catch-up never runs ahead of what
+// the dashboard reads.
+func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte, end int64) error {
 	select {
 	case d.catchUp <- struct{}{}:
 	case <-d.peer.Killed():
@@ -175,7 +199,7 @@ func (d *dashboard) sendPaced(sub *dashboardSub, frame []byte) error {
 	case <-sub.stopped:
 		return errUnsubscribed
 	}
-	err := d.queuePaced(sub, transport.Message{Kind: transport.Binary, Data: frame, After: d.released})
+	err := d.queuePaced(sub, transport.Message{Kind: transport.Binary, Data: frame, After: d.released}, end)
 	if err != nil {
 		d.released() // m.after will not run
 	}
@@ -190,7 +214,7 @@ var (
 // queuePaced queues m for sub, waiting while the queue is full. It queues
 // under d.mu, so that no frame of a stopped subscription follows the
 // subscribed marker of the one replacing it (subscribe).
-func (d *dashboard) queuePaced(sub *dashboardSub, m transport.Message) error {
+func (d *dashboard) queuePaced(sub *dashboardSub, m transport.Message, end int64) error {
 	for {
 		d.mu.Lock()
 		if closed(sub.stopped) {
@@ -198,6 +222,9 @@ func (d *dashboard) queuePaced(sub *dashboardSub, m transport.Message) error {
 			return errUnsubscribed
 		}
 		queued, closing := d.peer.SendIfRoom(m)
+		if queued {
+			sub.next = end
+		}
 		d.mu.Unlock()
 		switch {
 		case queued:
@@ -222,7 +249,7 @@ func (h *Local) sendMemory(d *dashboard, sub *dashboardSub, out *outputLog, from
 	if len(data) == 0 {
 		return from, nil // trimmed meanwhile: attach sends it to the store
 	}
-	if err := d.sendPaced(sub, wire.OutputFrame(out.id, start, data)); err != nil {
+	if err := d.sendPaced(sub, wire.OutputFrame(out.id, start, data), start+int64(len(data))); err != nil {
 		return 0, err
 	}
 	return start + int64(len(data)), nil

@@ -74,6 +74,9 @@ type Config struct {
 	// on Linux for agents on plain TCP; TLS connections and dashboards
 	// always have their own reader.
 	NoReadPoller bool
+	// Bus, if set, makes this relay one of several sharing the store
+	// (relay --cluster; internal/cluster); nil: a relay on its own.
+	Bus hub.Bus
 }
 
 func (c *Config) setDefaults() {

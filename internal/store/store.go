@@ -41,6 +41,12 @@ type Store interface {
 	Close() error
 }
 
+// OutputEnds is implemented by stores that relays share: where a
+// command's stored output ends, for a relay taking the command over.
+type OutputEnds interface {
+	OutputEnd(ctx context.Context, commandID string) (int64, error)
+}
+
 // State is the persisted state the relay starts from.
 type State struct {
 	Agents []wire.Agent // every agent ever registered, status as last stored

@@ -70,3 +70,15 @@ func (s *Store) readOutput(ctx context.Context, commandID string, from int64, li
 	data, start := span.Bytes()
 	return data, start, nil
 }
+
+// OutputEnd returns where the command's stored output ends (0 if none):
+// a relay taking over a command another relay drove resumes there.
+func (s *Store) OutputEnd(ctx context.Context, commandID string) (int64, error) {
+	var end int64
+	err := s.r.QueryRow(ctx, `SELECT coalesce(max(off + octet_length(data)), 0) FROM output WHERE command_id = $1`,
+		clean(commandID)).Scan(&end)
+	if err != nil {
+		return 0, fmt.Errorf("store %s: output end of %s: %w", s.name, commandID, err)
+	}
+	return end, nil
+}
