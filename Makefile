@@ -16,7 +16,7 @@ CLUSTER_PG    ?= postgres://postgres@127.0.0.1:5432/test
 CLUSTER_STORE := $(CLUSTER_PG)?search_path=switchboard_cluster
 CLUSTER_ADDRS := 127.0.0.1:8081 127.0.0.1:8082 127.0.0.1:8083
 
-.PHONY: all build web run cluster test fuzz cross bench awareness lint fmt clean
+.PHONY: all build web run cluster test fuzz cross bench bench-ab awareness lint fmt clean
 
 all: build
 
@@ -103,12 +103,27 @@ fuzz:
 chaos:
 	$(GO) test $(GOFLAGS_TEST) -v ./internal/chaos/
 
-# Every load scenario (S1-S6) against the real relay, then the Go
-# benchmarks; results, command line and machine go to docs/benchmarks.md.
+# Every load scenario (S1-S6) against the real relay, S1-S3 again over
+# TLS, then the Go benchmarks; results, command line and machine go to
+# docs/benchmarks.md.
 bench: build
 	@mkdir -p var
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem ./... > var/gobench.txt || { cat var/gobench.txt; exit 1; }
-	$(BIN)/swbench --out docs/benchmarks.md --gobench var/gobench.txt
+	$(BIN)/swbench --tls --out docs/benchmarks.md --gobench var/gobench.txt
+
+# A/B: the relay before the transport/hub/session layering (AB_OLD, built
+# from a temporary git worktree, never committed) against this tree's
+# bin/relay: S1, S2 and S3 over ws:// and wss://, on one then the other,
+# the order swapped each round; prints each relay's medians and whether
+# the new relay's meet the targets. AB_FLAGS adds swbench flags (--only S3).
+AB_OLD    ?= 6213ca2
+AB_ROUNDS ?= 3
+bench-ab: build
+	@mkdir -p var
+	@src=$$(mktemp -d) && git worktree add --detach $$src/relay $(AB_OLD) >/dev/null && \
+	 (cd $$src/relay && $(GO) build -o $(CURDIR)/var/relay-old ./cmd/relay); st=$$?; \
+	 git worktree remove --force $$src/relay; rm -rf $$src; exit $$st
+	$(BIN)/swbench --tls --ab-old var/relay-old --ab-new $(BIN)/relay --ab-rounds $(AB_ROUNDS) $(AB_FLAGS)
 
 # The awareness scenarios ten times, without -race; the measured table
 # goes into docs/awareness.md.

@@ -51,6 +51,10 @@ func run(args []string) int {
 	goBench := fs.String("gobench", "", "Include this file of `go test -bench` output in --out.")
 	s1Agents := fs.Int("s1-agents", 0, "Run S1 with this many agents instead of 1,000 (40 with --quick).")
 	s1Rate := fs.Float64("s1-rate", 0, "Run S1 with this many messages per second per agent instead of 100.")
+	withTLS := fs.Bool("tls", false, "Also run S1, S2 and S3 over wss:// (a relay serving TLS with a local CA's certificate); their rows say TLS.")
+	abOld := fs.String("ab-old", "", "Compare this relay binary with --ab-new: S1, S2 and S3 (or --only) on one, then the other, the order swapped each round; print each relay's medians. Writes no --out.")
+	abNew := fs.String("ab-new", "", "The relay binary --ab-old is compared with.")
+	abRounds := fs.Int("ab-rounds", 3, "Rounds of the --ab-old comparison.")
 	shared := fs.Bool("shared", false, "Say in --out that other work ran on the machine during the run (also said when other processes used 0.2 cores or more while swbench measured).")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), summary)
@@ -63,7 +67,7 @@ func run(args []string) int {
 		return 2
 	}
 	cfg := bench.Config{Quick: *quick, WorkDir: *work, RelayBin: *relayBin, RelayArgs: relayArgs, ProfileDir: *profile,
-		S1Agents: *s1Agents, S1Rate: *s1Rate}
+		S1Agents: *s1Agents, S1Rate: *s1Rate, TLS: *withTLS}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -76,6 +80,9 @@ func run(args []string) int {
 	machine := bench.ThisMachine()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *abOld != "" || *abNew != "" {
+		return runAB(ctx, bench.ABConfig{Base: cfg, Old: *abOld, New: *abNew, Rounds: *abRounds}, machine)
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if rep == nil {
 		fmt.Fprintln(os.Stderr, "swbench:", err)
@@ -119,4 +126,22 @@ func writeDoc(path, goBench string, doc *bench.Document) error {
 		return err
 	}
 	return f.Close()
+}
+
+func runAB(ctx context.Context, cfg bench.ABConfig, machine bench.Machine) int {
+	if cfg.Old == "" || cfg.New == "" || cfg.Rounds < 1 {
+		fmt.Fprintln(os.Stderr, "swbench: --ab-old and --ab-new name two relay binaries, and --ab-rounds is at least 1")
+		return 2
+	}
+	fmt.Printf("A/B on %s, %d cores, %s; load average %s at the start\n", machine.CPU, machine.Cores, machine.Date.Format("2006-01-02 15:04 UTC"), machine.Load)
+	rep, err := bench.RunAB(ctx, cfg)
+	rep.PrintTable(os.Stdout)
+	fmt.Printf("load average %s at the end\n", bench.LoadAfter())
+	if err != nil || len(rep.Problems) > 0 {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "swbench:", err)
+		}
+		return 1
+	}
+	return 0
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"switchboard/internal/tlsconf"
 )
 
 // Config says what to run.
@@ -38,7 +40,14 @@ type Config struct {
 	// messages per second per agent, to find where latency turns.
 	S1Agents int
 	S1Rate   float64
+	// TLS runs S1, S2 and S3 once more over wss:// (a relay serving TLS
+	// with a local CA's certificate, clients and agents trusting it),
+	// after the scenarios over ws://; their rows say "TLS".
+	TLS bool
 }
+
+// tlsScenarios are the scenarios TLS runs again over wss://.
+var tlsScenarios = []string{"S1", "S2", "S3"}
 
 // scale is how big each scenario is.
 type scale struct {
@@ -94,6 +103,19 @@ type Report struct {
 	// Others is the most CPU, in cores, that processes other than the
 	// relay and the generator used during a measured window.
 	Others float64
+	// Figures are the headline numbers by name ("S1 p99 ms", with
+	// " TLS" in the TLS pass), for comparing runs (RunAB).
+	Figures map[string]float64
+
+	suffix string // added to the scenario of each row: " TLS" in the TLS pass
+}
+
+// figure records a headline number.
+func (r *Report) figure(name string, v float64) {
+	if r.Figures == nil {
+		r.Figures = make(map[string]float64)
+	}
+	r.Figures[name+r.suffix] = v
 }
 
 // observe records what else ran on the machine during a measured window.
@@ -109,15 +131,18 @@ func (r *Report) add(scenario, measure, target, result string, met *bool) {
 			v = "met"
 		}
 	}
-	r.Rows = append(r.Rows, Row{Scenario: scenario, Measure: measure, Target: target, Result: result, Verdict: v})
+	r.Rows = append(r.Rows, Row{Scenario: scenario + r.suffix, Measure: measure, Target: target, Result: result, Verdict: v})
 }
 
 func (r *Report) note(format string, args ...any) {
-	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	if n := fmt.Sprintf(format, args...); !slices.Contains(r.Notes, n) { // the TLS pass says the same
+		r.Notes = append(r.Notes, n)
+	}
 }
 
 func (r *Report) problem(scenario string, msgs ...string) {
 	const most = 20 // per call: one broken stream is enough to say what happened
+	scenario += r.suffix
 	for i, m := range msgs {
 		if i == most {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: … and %d more", scenario, len(msgs)-most))
@@ -135,6 +160,7 @@ type env struct {
 	sc   scale
 	rep  *Report
 	work string
+	tls  *tlsFiles // in the TLS pass: relays serve wss://
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -143,7 +169,7 @@ func (e *env) logf(format string, args ...any) {
 
 // startRelay runs a relay on a database file in the work directory.
 func (e *env) startRelay(ctx context.Context, db string) (*relayProc, error) {
-	return startRelay(ctx, relayOptions{db: filepath.Join(e.work, db), bin: e.cfg.RelayBin, args: e.cfg.RelayArgs, log: e.cfg.Log})
+	return startRelay(ctx, relayOptions{db: filepath.Join(e.work, db), bin: e.cfg.RelayBin, args: e.cfg.RelayArgs, log: e.cfg.Log, tls: e.tls})
 }
 
 // profile takes a CPU profile of the relay over d in the background, if
@@ -248,21 +274,60 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := raiseFileLimit(); err != nil {
 		e.logf("raise file descriptor limit: %v", err)
 	}
+	errs := e.runAll(ctx, nil)
+	if cfg.TLS && ctx.Err() == nil {
+		plain := e.work
+		e.work = filepath.Join(plain, "tls") // databases of their own
+		tf, err := e.mkTLS()
+		if err != nil {
+			return e.rep, errors.Join(append(errs, err)...)
+		}
+		e.tls = tf
+		e.rep.suffix = " TLS"
+		errs = append(errs, e.runAll(ctx, tlsScenarios)...)
+		e.rep.suffix, e.tls, e.work = "", nil, plain
+	}
+	return e.rep, errors.Join(errs...)
+}
+
+// runAll runs the scenarios Config.Only names (and, with among, only
+// those of them among it).
+func (e *env) runAll(ctx context.Context, among []string) []error {
 	var errs []error
 	for _, s := range scenarios {
-		if len(cfg.Only) > 0 && !slices.ContainsFunc(cfg.Only, func(n string) bool { return strings.EqualFold(n, s.name) }) {
+		picked := func(names []string) bool {
+			return len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, s.name) })
+		}
+		if !picked(e.cfg.Only) || !picked(among) {
 			continue
 		}
-		e.logf("%s …", s.name)
+		e.logf("%s%s …", s.name, e.rep.suffix)
 		began := time.Now()
 		if err := s.run(ctx, e); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			errs = append(errs, fmt.Errorf("%s%s: %w", s.name, e.rep.suffix, err))
 			e.rep.problem(s.name, "did not complete: "+err.Error())
 		}
-		e.logf("%s done in %s", s.name, time.Since(began).Round(time.Millisecond))
+		e.logf("%s%s done in %s", s.name, e.rep.suffix, time.Since(began).Round(time.Millisecond))
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return e.rep, errors.Join(errs...)
+	return errs
+}
+
+// mkTLS makes the work directory and writes a local CA and a relay
+// certificate into it.
+func (e *env) mkTLS() (*tlsFiles, error) {
+	if err := os.MkdirAll(e.work, 0o755); err != nil {
+		return nil, err
+	}
+	ca, cert, key, err := tlsconf.WriteLocalCA(e.work)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificates: %w", err)
+	}
+	client, err := tlsconf.Client(ca)
+	if err != nil {
+		return nil, err
+	}
+	return &tlsFiles{caFile: ca, certFile: cert, keyFile: key, client: client}, nil
 }

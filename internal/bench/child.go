@@ -18,6 +18,8 @@ import (
 	"switchboard/internal/agent"
 	"switchboard/internal/relay"
 	"switchboard/internal/store/sqlite"
+	"switchboard/internal/tlsconf"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -33,12 +35,12 @@ import (
 func Child() {
 	switch {
 	case os.Getenv(envChild) == "1":
-		if err := serveRelay(os.Getenv(envAddr), os.Getenv(envDB)); err != nil {
+		if err := serveRelay(os.Getenv(envAddr), os.Getenv(envDB), os.Getenv(envTLSCert), os.Getenv(envTLSKey)); err != nil {
 			fmt.Fprintln(os.Stderr, "swbench relay:", err)
 			os.Exit(1)
 		}
 	case os.Getenv(envAgentChild) == "1":
-		if err := runAgent(os.Getenv(envAgentRelay), os.Getenv(envAgentName), os.Getenv(envAgentDir)); err != nil {
+		if err := runAgent(os.Getenv(envAgentRelay), os.Getenv(envAgentName), os.Getenv(envAgentDir), os.Getenv(envAgentCA)); err != nil {
 			fmt.Fprintln(os.Stderr, "swbench agent:", err)
 			os.Exit(1)
 		}
@@ -59,10 +61,14 @@ func childContext() (context.Context, *slog.Logger, context.CancelFunc) {
 }
 
 // runAgent runs a real agent until SIGTERM or the generator's end.
-func runAgent(relayURL, name, dir string) error {
+func runAgent(relayURL, name, dir, caFile string) error {
 	ctx, log, done := childContext()
 	defer done()
-	a, err := agent.New(agent.Config{RelayURL: relayURL, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
+	tlsCfg, err := tlsconf.Client(caFile)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Config{RelayURL: relayURL, TLS: tlsCfg, Name: name, ID: wire.NewID("a"), StateDir: dir, MaxConcurrent: 1,
 		CancelGrace: time.Second, Logger: log})
 	if err != nil {
 		return err
@@ -70,7 +76,7 @@ func runAgent(relayURL, name, dir string) error {
 	return a.Run(ctx)
 }
 
-func serveRelay(addr, dbPath string) error {
+func serveRelay(addr, dbPath, certFile, keyFile string) error {
 	ctx, log, done := childContext()
 	defer done()
 	if err := raiseFileLimit(); err != nil {
@@ -104,7 +110,11 @@ func serveRelay(addr, dbPath string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if certFile != "" { // as cmd/relay serves TLS
+			serve = func() error { return srv.ServeTLS(transport.Listener(ln), certFile, keyFile) }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil

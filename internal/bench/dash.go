@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"switchboard/internal/client"
 	"switchboard/internal/wire"
 )
@@ -28,8 +30,14 @@ type dash struct {
 	consumed chan struct{}    // closed when the event channel is drained
 }
 
-func dialDash(ctx context.Context, relayURL, name string) (*dash, error) {
-	c, err := client.Dial(ctx, client.Config{Relay: relayURL, Client: name, Reconnect: true, EventBuffer: 4096})
+func dialDash(ctx context.Context, to relayAddr, name string) (*dash, error) {
+	dialer := websocket.DefaultDialer
+	if to.tls != nil {
+		d := *dialer
+		d.TLSClientConfig = to.tls
+		dialer = &d
+	}
+	c, err := client.Dial(ctx, client.Config{Relay: to.url, Dialer: dialer, Client: name, Reconnect: true, EventBuffer: 4096})
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +200,12 @@ func (d *dash) close() {
 }
 
 // dialDashes connects n dashboards in parallel.
-func dialDashes(ctx context.Context, relayURL string, n int) ([]*dash, error) {
+func dialDashes(ctx context.Context, to relayAddr, n int) ([]*dash, error) {
 	out := make([]*dash, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range out {
-		wg.Go(func() { out[i], errs[i] = dialDash(ctx, relayURL, fmt.Sprintf("swbench-%d", i)) })
+		wg.Go(func() { out[i], errs[i] = dialDash(ctx, to, fmt.Sprintf("swbench-%d", i)) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

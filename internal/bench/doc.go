@@ -4,6 +4,12 @@
 // it over real WebSockets, and measures the scenarios of the performance
 // issue: fan-in and fan-out (S1), one stream as fast as it goes (S2),
 // interactive echo (S3), many idle connections (S4) and storage (S5).
+// With Config.TLS it runs S1, S2 and S3 again over wss:// (the relay
+// serving TLS with a local CA's certificate, every client and agent
+// trusting it). RunAB compares two relay binaries (an older one built
+// from its commit by `make bench-ab`), running each scenario on one and
+// then the other, the order swapped each round, and reports each one's
+// medians of the headline figures (Report.Figures).
 //
 // Agents are simulated by minimal protocol peers built on internal/wire,
 // except where a real pseudo-terminal matters (S2 through a PTY, S3), which

@@ -72,12 +72,12 @@ func runEcho(ctx context.Context, e *env) error {
 		return err
 	}
 	defer p.stop()
-	ra, err := e.startRealAgent(p.url(), "s3-echo")
+	ra, err := e.startRealAgent(p.to(), "s3-echo")
 	if err != nil {
 		return err
 	}
 	defer ra.stop()
-	d, err := dialDash(ctx, p.url(), "swbench-s3")
+	d, err := dialDash(ctx, p.to(), "swbench-s3")
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,8 @@ func runEcho(ctx context.Context, e *env) error {
 		}
 	}
 	lat, raw := summarize(samples), summarize(rawSamples)
+	e.rep.figure("S3 p50 µs", lat.p50.Seconds()*1e6)
+	e.rep.figure("S3 p99 µs", lat.p99.Seconds()*1e6)
 	if err := d.c.Cancel(id); err != nil {
 		return err
 	}

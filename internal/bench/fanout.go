@@ -13,7 +13,7 @@ import (
 )
 
 // dialAgents connects n simulated agents, at most par at a time.
-func dialAgents(ctx context.Context, relayURL string, n, par int, name string, labels map[string]string,
+func dialAgents(ctx context.Context, to relayAddr, n, par int, name string, labels map[string]string,
 	onStart func(*simAgent, wire.Command)) ([]*simAgent, error) {
 	out := make([]*simAgent, n)
 	errs := make([]error, n)
@@ -22,7 +22,7 @@ func dialAgents(ctx context.Context, relayURL string, n, par int, name string, l
 	for range min(par, n) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				out[i], errs[i] = dialSimAgent(ctx, relayURL, fmt.Sprintf("%s-%05d", name, i), labels, onStart)
+				out[i], errs[i] = dialSimAgent(ctx, to, fmt.Sprintf("%s-%05d", name, i), labels, onStart)
 				if errs[i] != nil {
 					return
 				}
@@ -68,14 +68,14 @@ func runFanout(ctx context.Context, e *env) error {
 
 	started := make(chan *emitter, sc.s1Agents)
 	labels := map[string]string{"pool": "s1"}
-	agents, err := dialAgents(ctx, p.url(), sc.s1Agents, 64, "s1", labels, func(a *simAgent, c wire.Command) {
+	agents, err := dialAgents(ctx, p.to(), sc.s1Agents, 64, "s1", labels, func(a *simAgent, c wire.Command) {
 		started <- &emitter{a: a, cmd: c.ID}
 	})
 	if err != nil {
 		return err
 	}
 	defer closeAgents(agents)
-	dashes, err := dialDashes(ctx, p.url(), sc.s1Dashes)
+	dashes, err := dialDashes(ctx, p.to(), sc.s1Dashes)
 	if err != nil {
 		return err
 	}
@@ -100,6 +100,9 @@ func runFanout(ctx context.Context, e *env) error {
 		}
 	}
 
+	if m, err := p.metrics(); err == nil { // how the relay reads its agents: a poller, or a goroutine each
+		e.rep.figure("S1 polled connections", m["switchboard_polled_connections"])
+	}
 	stop := make(chan struct{})
 	var workers sync.WaitGroup
 	startEmitters(&workers, ems, sc, stop)
@@ -353,6 +356,9 @@ func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64
 			lost/int64(sc.s1MsgSize), msgs, tally.missing, tally.repeated, tally.corrupt, drops, w.slow), ptr(lost == 0 && drops == 0))
 	r.note("S1: on loopback the kernel does a TCP segment's receive work in the sender's system call, so the generator's CPU " +
 		"includes much of the relay's receive work (each simulated agent's message is one write, as a real agent's is) and the relay's includes the dashboards'.")
+	r.figure("S1 p50 ms", lat.p50.Seconds()*1e3)
+	r.figure("S1 p99 ms", lat.p99.Seconds()*1e3)
+	r.figure("S1 relay cores", w.cpu.relay)
 	r.add("S1", "relay CPU", "< 1 core", fmt.Sprintf("%.2f cores (CPU in use: %s)", w.cpu.relay, w.cpu), ptr(w.cpu.relay < 1))
 	in := float64(w.sent) / w.dur.Seconds()
 	st := float64(w.stored) / w.dur.Seconds()

@@ -36,9 +36,9 @@ func runIdle(ctx context.Context, e *env) error {
 	var aerr, derr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		agents, aerr = dialAgents(ctx, p.url(), sc.s4Agents, 200, "s4", map[string]string{"pool": "s4"}, nil)
+		agents, aerr = dialAgents(ctx, p.to(), sc.s4Agents, 200, "s4", map[string]string{"pool": "s4"}, nil)
 	})
-	wg.Go(func() { dashes, derr = dialDashes(ctx, p.url(), sc.s4Dashes) })
+	wg.Go(func() { dashes, derr = dialDashes(ctx, p.to(), sc.s4Dashes) })
 	wg.Wait()
 	defer closeAgents(agents)
 	defer func() {

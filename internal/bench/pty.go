@@ -23,8 +23,8 @@ type realAgent struct {
 	done chan error
 }
 
-// startRealAgent starts an agent process connected to relayURL.
-func (e *env) startRealAgent(relayURL, name string) (*realAgent, error) {
+// startRealAgent starts an agent process connected to the relay.
+func (e *env) startRealAgent(to relayAddr, name string) (*realAgent, error) {
 	dir, err := os.MkdirTemp(e.work, "agent-")
 	if err != nil {
 		return nil, err
@@ -34,7 +34,8 @@ func (e *env) startRealAgent(relayURL, name string) (*realAgent, error) {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
 	cmd := exec.Command(self) // Child takes over before any flag is parsed
-	cmd.Env = append(os.Environ(), envAgentChild+"=1", envAgentRelay+"="+relayURL, envAgentName+"="+name, envAgentDir+"="+dir)
+	cmd.Env = append(os.Environ(), envAgentChild+"=1", envAgentRelay+"="+to.url, envAgentName+"="+name, envAgentDir+"="+dir,
+		envAgentCA+"="+to.caFile)
 	cmd.Stdout, cmd.Stderr = e.cfg.Log, e.cfg.Log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start agent: %w", err)
@@ -163,6 +164,7 @@ func (e *env) streamPTY(ctx context.Context) error {
 		raws, rates, lost = append(raws, raw), append(rates, rate), lost+l
 	}
 	raw, rate := slices.Max(raws), slices.Max(rates)
+	e.rep.figure("S2 PTY % of raw", 100*rate/raw)
 	e.rep.add("S2", fmt.Sprintf("one stream through a real PTY: agent runs cat of a %s file → relay (storing) → dashboard", mb(float64(n))),
 		"≥ 80 % of the raw PTY read rate, 0 B lost",
 		fmt.Sprintf("%s/s = %.0f %% of raw %s/s (relayed runs %s/s and %s/s; raw runs %s/s and %s/s, alternating); %d B lost",
@@ -180,12 +182,12 @@ func (e *env) catThroughRelay(ctx context.Context, path string, n int64, run int
 		return 0, 0, err
 	}
 	defer p.stop()
-	ra, err := e.startRealAgent(p.url(), "s2-pty")
+	ra, err := e.startRealAgent(p.to(), "s2-pty")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer ra.stop()
-	d, err := dialDash(ctx, p.url(), "swbench-s2-pty")
+	d, err := dialDash(ctx, p.to(), "swbench-s2-pty")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -24,7 +24,7 @@ func TestQuick(t *testing.T) {
 	var log bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{Quick: true, WorkDir: t.TempDir(), Log: &log})
+	rep, err := Run(ctx, Config{Quick: true, TLS: true, WorkDir: t.TempDir(), Log: &log})
 	if err != nil {
 		t.Fatalf("run: %v\nlog:\n%s", err, log.String())
 	}
@@ -37,9 +37,15 @@ func TestQuick(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log:\n%s", log.String())
 	}
-	for _, want := range []string{"S1", "S2", "S3", "S4", "S5"} {
+	for _, want := range []string{"S1", "S2", "S3", "S4", "S5", "S1 TLS", "S2 TLS", "S3 TLS"} {
 		if !rowsFor(rep, want) {
 			t.Errorf("no result for %s", want)
+		}
+	}
+	// Agents over TLS are read by the pollers, as over plain TCP.
+	for _, f := range []string{"S1 polled connections", "S1 polled connections TLS"} {
+		if got := rep.Figures[f]; got != float64(quickScale.s1Agents) {
+			t.Errorf("%s: %v, want every agent (%d)", f, got, quickScale.s1Agents)
 		}
 	}
 }
@@ -130,5 +136,24 @@ func TestSlope(t *testing.T) {
 	}
 	if got := slope([]float64{1}, []float64{5}); got != 0 {
 		t.Errorf("slope of one point %v", got)
+	}
+}
+
+func TestABTable(t *testing.T) {
+	r := &ABReport{Rounds: 3, Figures: map[string]map[string][]float64{
+		"old": {"S1 p99 ms": {60, 40, 70}, "S3 p50 µs TLS": {300, 280, 1200}},
+		"new": {"S1 p99 ms": {30, 55, 20}, "S3 p50 µs TLS": {240, 260, 270}, "S1 polled connections": {1000, 1000, 1000}},
+	}}
+	var out strings.Builder
+	r.PrintTable(&out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 { // header and the two figures with targets; not the connection count
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if f := strings.Fields(lines[1]); f[0]+" "+f[1]+" "+f[2] != "S1 p99 ms" || f[3] != "60" || f[7] != "30" || f[len(f)-1] != "yes" {
+		t.Errorf("S1 row %q: want old median 60, new 30, met", lines[1])
+	}
+	if f := strings.Fields(lines[2]); f[4] != "300" || f[8] != "260" || f[len(f)-1] != "no" {
+		t.Errorf("S3 row %q: want old median 300, new 260, not met (≤ 250)", lines[2])
 	}
 }

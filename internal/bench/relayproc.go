@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,10 @@ const (
 	envAgentRelay = "SWBENCH_AGENT_RELAY"
 	envAgentName  = "SWBENCH_AGENT_NAME"
 	envAgentDir   = "SWBENCH_AGENT_DIR"
+	envAgentCA    = "SWBENCH_AGENT_CA" // a CA file to trust for wss://
+
+	envTLSCert = "SWBENCH_RELAY_TLS_CERT" // serve wss:// with this certificate
+	envTLSKey  = "SWBENCH_RELAY_TLS_KEY"
 )
 
 // clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
@@ -42,12 +47,29 @@ type relayOptions struct {
 	bin  string   // an external relay binary; empty: this executable as a relay child
 	args []string // extra arguments for bin
 	log  io.Writer
+	tls  *tlsFiles // serve wss:// with these; nil: ws://
+}
+
+// tlsFiles are a local CA and a certificate for 127.0.0.1 signed by it
+// (tlsconf.WriteLocalCA), and a client configuration trusting the CA.
+type tlsFiles struct {
+	caFile, certFile, keyFile string
+	client                    *tls.Config
+}
+
+// relayAddr is how clients reach a relay.
+type relayAddr struct {
+	url    string      // ws:// or wss://
+	tls    *tls.Config // for wss://
+	caFile string      // the CA a real agent is given (--ca)
 }
 
 // relayProc is a relay running in a process of its own.
 type relayProc struct {
 	cmd     *exec.Cmd
 	addr    string
+	tls     *tlsFiles
+	hc      *http.Client  // for /healthz, /metrics and profiles
 	started time.Duration // from exec to the first answer of /healthz
 	exited  chan error
 
@@ -64,6 +86,9 @@ func startRelay(ctx context.Context, opts relayOptions) (*relayProc, error) {
 	var cmd *exec.Cmd
 	if opts.bin != "" {
 		args := append([]string{"--addr", addr, "--db", opts.db, "--log-level", "warn", "--pprof"}, opts.args...)
+		if opts.tls != nil {
+			args = append(args, "--tls-cert", opts.tls.certFile, "--tls-key", opts.tls.keyFile)
+		}
 		cmd = exec.Command(opts.bin, args...)
 		cmd.Env = os.Environ()
 	} else {
@@ -73,13 +98,19 @@ func startRelay(ctx context.Context, opts relayOptions) (*relayProc, error) {
 		}
 		cmd = exec.Command(self) // Child takes over before any flag is parsed
 		cmd.Env = append(os.Environ(), envChild+"=1", envAddr+"="+addr, envDB+"="+opts.db)
+		if opts.tls != nil {
+			cmd.Env = append(cmd.Env, envTLSCert+"="+opts.tls.certFile, envTLSKey+"="+opts.tls.keyFile)
+		}
 	}
 	cmd.Stdout, cmd.Stderr = opts.log, opts.log
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start relay: %w", err)
 	}
-	p := &relayProc{cmd: cmd, addr: addr, exited: make(chan error, 1)}
+	p := &relayProc{cmd: cmd, addr: addr, tls: opts.tls, exited: make(chan error, 1), hc: http.DefaultClient}
+	if opts.tls != nil {
+		p.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: opts.tls.client}}
+	}
 	go func() { p.exited <- cmd.Wait() }()
 	if err := p.waitHealthy(ctx, began); err != nil {
 		p.kill()
@@ -100,6 +131,9 @@ func freeAddr() (string, error) {
 // waitHealthy polls /healthz every millisecond and records the start time.
 func (p *relayProc) waitHealthy(ctx context.Context, began time.Time) error {
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	if p.tls != nil {
+		hc.Transport = &http.Transport{DisableKeepAlives: true, TLSClientConfig: p.tls.client}
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := hc.Get(p.httpURL() + "/healthz")
@@ -121,9 +155,21 @@ func (p *relayProc) waitHealthy(ctx context.Context, began time.Time) error {
 	return errors.New("relay did not answer /healthz within 60s")
 }
 
-func (p *relayProc) url() string     { return "ws://" + p.addr }
-func (p *relayProc) httpURL() string { return "http://" + p.addr }
-func (p *relayProc) pid() int        { return p.cmd.Process.Pid }
+func (p *relayProc) httpURL() string {
+	if p.tls != nil {
+		return "https://" + p.addr
+	}
+	return "http://" + p.addr
+}
+
+// to says how clients reach the relay.
+func (p *relayProc) to() relayAddr {
+	if p.tls != nil {
+		return relayAddr{url: "wss://" + p.addr, tls: p.tls.client, caFile: p.tls.caFile}
+	}
+	return relayAddr{url: "ws://" + p.addr}
+}
+func (p *relayProc) pid() int { return p.cmd.Process.Pid }
 
 // stop shuts the relay down with SIGTERM, as a service manager would. It
 // may be called more than once.
@@ -212,7 +258,7 @@ func (p *relayProc) status(field string) (int64, error) {
 
 // metrics scrapes /metrics into series name (with labels) -> value.
 func (p *relayProc) metrics() (map[string]float64, error) {
-	resp, err := http.Get(p.httpURL() + "/metrics")
+	resp, err := p.hc.Get(p.httpURL() + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("scrape metrics: %w", err)
 	}
@@ -242,7 +288,7 @@ func (p *relayProc) profile(d time.Duration, path string) error {
 
 // fetch saves what a relay URL path serves to a file.
 func (p *relayProc) fetch(urlPath, path string) error {
-	resp, err := http.Get(p.httpURL() + urlPath)
+	resp, err := p.hc.Get(p.httpURL() + urlPath)
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", urlPath, err)
 	}

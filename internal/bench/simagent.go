@@ -48,8 +48,14 @@ type simAgent struct {
 }
 
 // dialSimAgent connects and registers a simulated agent.
-func dialSimAgent(ctx context.Context, relayURL, name string, labels map[string]string, onStart func(*simAgent, wire.Command)) (*simAgent, error) {
-	ws, _, err := simDialer.DialContext(ctx, relayURL+wire.AgentPath, nil)
+func dialSimAgent(ctx context.Context, to relayAddr, name string, labels map[string]string, onStart func(*simAgent, wire.Command)) (*simAgent, error) {
+	dialer := simDialer
+	if to.tls != nil {
+		d := *simDialer // the same buffer pool
+		d.TLSClientConfig = to.tls
+		dialer = &d
+	}
+	ws, _, err := dialer.DialContext(ctx, to.url+wire.AgentPath, nil)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: dial: %w", name, err)
 	}

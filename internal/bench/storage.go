@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -91,8 +92,13 @@ func (e *env) startTimes(ctx context.Context, db string, n int) ([]time.Duration
 	return out, nil
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
+// median is the middle value (of an even count, the upper middle one).
+func median[T cmp.Ordered](v []T) T {
+	var zero T
+	if len(v) == 0 {
+		return zero
+	}
+	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
 }

@@ -29,14 +29,14 @@ func (e *env) streamSimulated(ctx context.Context) error {
 	}
 	defer p.stop()
 	started := make(chan *emitter, 1)
-	agents, err := dialAgents(ctx, p.url(), 1, 1, "s2", map[string]string{"pool": "s2"}, func(a *simAgent, c wire.Command) {
+	agents, err := dialAgents(ctx, p.to(), 1, 1, "s2", map[string]string{"pool": "s2"}, func(a *simAgent, c wire.Command) {
 		started <- &emitter{a: a, cmd: c.ID}
 	})
 	if err != nil {
 		return err
 	}
 	defer closeAgents(agents)
-	d, err := dialDash(ctx, p.url(), "swbench-s2")
+	d, err := dialDash(ctx, p.to(), "swbench-s2")
 	if err != nil {
 		return err
 	}
@@ -91,6 +91,7 @@ func (e *env) streamSimulated(ctx context.Context) error {
 		fmt.Sprintf("%s/s (%s); %d B lost; %d disconnects; fell behind and caught up %.0f times; CPU in use: %s", mb(rate), fmtDur(elapsed),
 			res.missing+max(0, sc.s2Bytes-res.received), len(d.drops), behind, cores),
 		ptr(rate >= 200e6 && res.missing == 0 && res.received == sc.s2Bytes))
+	e.rep.figure("S2 MB/s", rate/1e6)
 	in := float64(sc.s2Bytes) / sentAt.Sub(began).Seconds()
 	st := float64(sc.s2Bytes) / storedAt.Sub(began).Seconds()
 	e.rep.add("S5", "stored vs ingested bytes/s during S2 (simulated agent)", "no growing backlog",
