@@ -237,7 +237,7 @@ func TestReplayOutputAndErrors(t *testing.T) {
 // exit code says it was interrupted; space pauses, q stops.
 func TestReplayInTmux(t *testing.T) {
 	f := newReplayFixture(t)
-	id, _, _ := f.run(t, "printf '\\033[?1049h\\033[?25lALT SCREEN\\n'; sleep 4; printf 'later\\n'")
+	id, _, _ := f.run(t, "printf '\\033[?1049h\\033[?25lALT SCREEN\\n'; sleep 8; printf 'later\\n'")
 	tm := proctest.StartTmux(t, 80, 24, fmt.Sprintf("env SWITCHBOARD_RELAY=ws://%s PS1='$ ' sh", f.addr))
 	tm.WaitText("$")
 	tm.Text("echo before-replay; " + filepath.Join(bin, "tui") + " replay " + id)
@@ -261,27 +261,27 @@ func TestReplayInTmux(t *testing.T) {
 		t.Errorf("the replay went on after ^C:\n%s", scr)
 	}
 
-	// Space pauses: the replay, whose pause is cut to 1 s, does not end
+	// Space pauses: the replay, whose pause is cut to 3 s, does not end
 	// while paused; space again plays it to its end.
-	tm.Text("clear; " + filepath.Join(bin, "tui") + " replay --idle-limit 1s " + id + `; echo "rc=$?"`)
+	tm.Text("clear; " + filepath.Join(bin, "tui") + " replay --idle-limit 3s " + id + `; echo "rc=$?"`)
 	tm.Keys("Enter")
 	tm.WaitText("ALT SCREEN")
 	tm.Keys("Space")
-	time.Sleep(2 * time.Second)
+	time.Sleep(4 * time.Second)
 	if scr := tm.Screen(); strings.Contains(scr, "rc=") {
 		t.Fatalf("the replay ended while paused:\n%s", scr)
 	}
 	tm.Keys("Space")
 	tm.WaitText("rc=0")
 
-	// q stops at once, before the recording's 4 s pause is over.
+	// q stops at once, well before the recording's 8 s pause is over.
 	tm.Text("clear; " + filepath.Join(bin, "tui") + " replay " + id + `; echo "rc=$?"`)
 	tm.Keys("Enter")
 	tm.WaitText("ALT SCREEN")
 	shown := time.Now()
 	tm.Keys("q")
 	tm.WaitText("rc=0")
-	if took := time.Since(shown); took >= 4*time.Second {
+	if took := time.Since(shown); took >= 6*time.Second {
 		t.Errorf("q took %v to stop the replay", took)
 	}
 }
