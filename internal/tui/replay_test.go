@@ -113,10 +113,18 @@ func TestReplayViewIdleLimitAndSearch(t *testing.T) {
 	h.checkGeometry()
 }
 
+// TestReplayRefusesARunningCommand, and one with more output than a
+// replay holds.
 func TestReplayRefusesARunningCommand(t *testing.T) {
 	h := newHarness(t, 120, 30, fourAgents()...)
 	h.b.hist = []wire.Command{running("c-run", "a-1", "build-1", "sleep 100", t0)}
 	h.key("down", "h", "p")
 	h.contains("replayed once it has ended")
+	h.lacks("replay ·")
+
+	huge := exited(running("c-huge", "a-1", "build-1", "yes", t0), 0, time.Minute)
+	huge.OutputBytes = maxReplayBytes + 1
+	h.send(openReplayMsg{huge})
+	h.contains("too much output to replay here")
 	h.lacks("replay ·")
 }

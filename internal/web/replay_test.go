@@ -103,7 +103,8 @@ func TestReplayInTheBrowser(t *testing.T) {
 }
 
 // TestReplayOfAnUnknownCommandSaysSo: a replay whose recording cannot be
-// fetched says why.
+// fetched says why, and one too large to hold is refused before it is
+// fetched.
 func TestReplayOfAnUnknownCommandSaysSo(t *testing.T) {
 	e := newEnv(t, relay.Config{})
 	p := e.openPage("a")
@@ -113,15 +114,19 @@ func TestReplayOfAnUnknownCommandSaysSo(t *testing.T) {
     document.body.append(host);
     const r = new Replay('c-nope', host, () => {});
     await r.load();
-    window.__replayText = host.querySelector('.replay-time').textContent;
+    const big = new Replay('c-big', host, () => {});
+    await big.load(65 << 20);
+    window.__replayText = host.querySelector('.replay-time').textContent + ' | ' +
+      host.querySelectorAll('.replay-time')[1].textContent;
     r.dispose();
+    big.dispose();
   });
   return true;
 })()`)
 	p.waitFor("the replay's answer", "window.__replayText")
 	got := eval[string](p, "window.__replayText")
-	if !strings.Contains(got, "Cannot replay: 404") {
-		t.Errorf("a replay of an unknown command says %q", got)
+	if !strings.Contains(got, "Cannot replay: 404") || !strings.Contains(got, "65 MiB of output is more than the page replays (64 MiB)") {
+		t.Errorf("replays of an unknown and a huge command say %q", got)
 	}
 }
 

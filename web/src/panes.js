@@ -164,7 +164,7 @@ function startReplay(id) {
   t.replay = new Replay(id, t.pane, () => stopReplay(id));
   t.pane.classList.add('replaying');
   updatePane(t);
-  t.replay.load();
+  t.replay.load(state.commands.get(id)?.output_bytes ?? 0);
   t.replay.el.focus();
 }
 

@@ -12,6 +12,9 @@ export const SPEEDS = [0.5, 1, 2, 4, 8, 16];
 export const IDLE_LIMITS = [0, 0.5, 1, 2, 5]; // seconds; 0: keep pauses
 const SEEK_STEP = 10000; // ms
 const REFRESH = 200; // ms between updates of the position shown
+// MAX_REPLAY_BYTES is the most output the page replays: it holds the
+// whole recording, as text and in the terminal's buffer.
+export const MAX_REPLAY_BYTES = 64 << 20;
 
 // parseCast reads an asciicast v2 file: its header and its output and
 // resize events, times in ms.
@@ -92,9 +95,14 @@ export class Replay {
     return el;
   }
 
-  // load fetches the recording and starts playing it.
-  async load() {
+  // load fetches the recording of a command of size bytes of output and
+  // starts playing it.
+  async load(size = 0) {
     try {
+      if (size > MAX_REPLAY_BYTES) {
+        throw new Error(`${Math.round(size / (1 << 20))} MiB of output is more than the page replays ` +
+          `(${MAX_REPLAY_BYTES >> 20} MiB): tui replay or tui export ${this.id}`);
+      }
       const r = await fetch(`api/commands/${encodeURIComponent(this.id)}/asciicast`, { credentials: 'same-origin', cache: 'no-store' });
       if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
       const { header, events } = parseCast(await r.text());
