@@ -247,7 +247,11 @@ func TestReplayInTmux(t *testing.T) {
 		t.Fatalf("during the replay: alternate screen and cursor %q", got)
 	}
 	tm.Keys("C-c")
-	tm.WaitText("before-replay")
+	// The shell's next prompt, not only the restored screen: keys typed
+	// before it are echoed by the terminal on a line of their own.
+	tm.WaitFor("the prompt after the replay", func(s string) bool {
+		return strings.Contains(s, "before-replay\n$")
+	})
 	if got := tm.Run("display-message", "-p", "-t", "main", "#{alternate_on} #{cursor_flag}"); got != "0 1\n" {
 		t.Errorf("after ^C: alternate screen and cursor %q, want both restored", got)
 	}
