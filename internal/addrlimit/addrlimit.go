@@ -2,8 +2,9 @@
 // cost, counted per remote address (an IPv4 address, or an IPv6 /64,
 // which one host usually holds whole) and in total: a Gate counts their
 // open connections, and Failures is a budget of failed authentications
-// that throttles an address once it is spent. The relay's SSH server uses
-// both; they are safe for concurrent use and take no other lock.
+// that throttles an address once it is spent. The relay's HTTP and
+// WebSocket side (relay/preauth.go) and its SSH server use both; they are
+// safe for concurrent use and take no other lock.
 package addrlimit
 
 import (

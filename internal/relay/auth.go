@@ -135,7 +135,7 @@ func (r *Relay) authenticate(req *http.Request, h *wire.Hello) (principal, error
 		tok, err = r.tokens.check(r.ctx, h.Token, now)
 	}
 	if err != nil {
-		r.failures.failed(addrKey(req.RemoteAddr), now)
+		r.failures.Failed(addrKey(req.RemoteAddr), now)
 		r.auditDenied(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", err.Error())
 		return p, err
 	}

@@ -33,7 +33,7 @@ func (r *Relay) requestPrincipal(req *http.Request) (principal, int, error) {
 		return p, 0, nil
 	}
 	now := time.Now()
-	if wait, blocked := r.failures.blocked(addrKey(req.RemoteAddr), now); blocked {
+	if wait, blocked := r.failures.Blocked(addrKey(req.RemoteAddr), now); blocked {
 		return p, http.StatusTooManyRequests, fmt.Errorf("too many failed authentications from your address: try again in %s", wait.Round(time.Second))
 	}
 	var tok store.Token
@@ -49,7 +49,7 @@ func (r *Relay) requestPrincipal(req *http.Request) (principal, int, error) {
 		return p, http.StatusUnauthorized, errors.New("sign in first, or send a token as Authorization: Bearer")
 	}
 	if err != nil {
-		r.failures.failed(addrKey(req.RemoteAddr), now)
+		r.failures.Failed(addrKey(req.RemoteAddr), now)
 		r.auditDenied(principal{remote: p.remote, token: tok.Name, role: tok.Role}, "auth_failure", "", err.Error())
 		return p, http.StatusUnauthorized, err
 	}

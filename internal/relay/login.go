@@ -111,7 +111,7 @@ func (r *Relay) handleLogin(w http.ResponseWriter, req *http.Request) {
 	}
 	p := principal{remote: remoteIP(req.RemoteAddr)}
 	now := time.Now()
-	if wait, blocked := r.failures.blocked(addrKey(req.RemoteAddr), now); blocked {
+	if wait, blocked := r.failures.Blocked(addrKey(req.RemoteAddr), now); blocked {
 		r.metrics.refused.WithLabelValues("auth_failures").Inc()
 		httpError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed authentications from your address: try again in %s", wait.Round(time.Second)))
 		return
@@ -122,7 +122,7 @@ func (r *Relay) handleLogin(w http.ResponseWriter, req *http.Request) {
 	}
 	p.token, p.role = tok.Name, tok.Role
 	if err != nil {
-		r.failures.failed(addrKey(req.RemoteAddr), now)
+		r.failures.Failed(addrKey(req.RemoteAddr), now)
 		r.auditDenied(p, "auth_failure", "", "login: "+err.Error())
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"switchboard/internal/addrlimit"
 )
 
 // What a peer that has not authenticated may cost: a connection that has
@@ -21,52 +21,22 @@ import (
 // its request headers.
 
 // gate counts the connections that have not authenticated yet, per
-// address (an IPv4 address, or an IPv6 /64) and in total.
+// address and in total (addrlimit.Gate, as the SSH server's), and the TCP
+// connections ConnState reported, by connection.
 type gate struct {
-	perAddr, total int
+	*addrlimit.Gate
 
-	mu     sync.Mutex
-	n      int
-	byAddr map[string]int
-	conns  map[net.Conn]string // TCP connections counted by enterConn, and their address
+	mu    sync.Mutex
+	conns map[net.Conn]string // TCP connections counted by enterConn, and their address
 }
 
 func newGate(perAddr, total int) *gate {
-	return &gate{perAddr: perAddr, total: total, byAddr: make(map[string]int), conns: make(map[net.Conn]string)}
+	return &gate{Gate: addrlimit.NewGate(perAddr, total), conns: make(map[net.Conn]string)}
 }
 
-// enter counts one more connection from addr, or reports why it may not.
-func (g *gate) enter(addr string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	switch {
-	case g.byAddr[addr] >= g.perAddr:
-		return fmt.Errorf("%d connections from %s have not authenticated yet, the limit", g.byAddr[addr], addr)
-	case g.n >= g.total:
-		return fmt.Errorf("%d connections have not authenticated yet, the limit", g.n)
-	}
-	g.byAddr[addr]++
-	g.n++
-	return nil
-}
-
-// leave undoes enter.
-func (g *gate) leave(addr string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.leaveLocked(addr)
-}
-
-func (g *gate) leaveLocked(addr string) {
-	g.n--
-	if g.byAddr[addr]--; g.byAddr[addr] <= 0 {
-		delete(g.byAddr, addr)
-	}
-}
-
-// enterConn is enter for a TCP connection that ConnState reports.
+// enterConn is Enter for a TCP connection that ConnState reports.
 func (g *gate) enterConn(c net.Conn, addr string) error {
-	if err := g.enter(addr); err != nil {
+	if err := g.Enter(addr); err != nil {
 		return err
 	}
 	g.mu.Lock()
@@ -75,28 +45,20 @@ func (g *gate) enterConn(c net.Conn, addr string) error {
 	return nil
 }
 
-// leaveConn is leave for a connection enterConn counted; others are ignored.
+// leaveConn is Leave for a connection enterConn counted; others are ignored.
 func (g *gate) leaveConn(c net.Conn) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if addr, ok := g.conns[c]; ok {
-		delete(g.conns, c)
-		g.leaveLocked(addr)
+	addr, ok := g.conns[c]
+	delete(g.conns, c)
+	g.mu.Unlock()
+	if ok {
+		g.Leave(addr)
 	}
 }
 
-// addrKey is the address limits are kept per: the IP address, or for
-// IPv6 its /64, which one host usually holds whole.
-func addrKey(remote string) string {
-	ip := net.ParseIP(remoteIP(remote))
-	if ip == nil {
-		return remoteIP(remote)
-	}
-	if ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-	}
-	return ip.String()
-}
+// addrKey is the address limits are kept per (addrlimit.Key): the IP
+// address, or for IPv6 its /64, which one host usually holds whole.
+func addrKey(remote string) string { return addrlimit.Key(remote) }
 
 // tcpGateFactor is how many more TCP connections that have not sent a
 // request an address (and the relay) may have than WebSockets waiting for
@@ -130,83 +92,21 @@ func (r *Relay) connState(c net.Conn, s http.ConnState) {
 
 // admitUnauthenticated decides, before the upgrade, whether a WebSocket
 // request may wait for its hello, and answers a refusal with HTTP 429.
-// The caller calls r.gate.leave(addr) once the connection has
+// The caller calls r.gate.Leave(addr) once the connection has
 // authenticated or ended.
 func (r *Relay) admitUnauthenticated(w http.ResponseWriter, req *http.Request) (addr string, ok bool) {
 	addr = addrKey(req.RemoteAddr)
-	if wait, blocked := r.failures.blocked(addr, time.Now()); blocked {
+	if wait, blocked := r.failures.Blocked(addr, time.Now()); blocked {
 		r.metrics.refused.WithLabelValues("auth_failures").Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 		http.Error(w, fmt.Sprintf("too many failed authentications from %s: try again in %s", addr, wait.Round(time.Second)), http.StatusTooManyRequests)
 		return addr, false
 	}
-	if err := r.gate.enter(addr); err != nil {
+	if err := r.gate.Enter(addr); err != nil {
 		r.metrics.refused.WithLabelValues("unauthenticated_limit").Inc()
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return addr, false
 	}
 	return addr, true
-}
-
-// maxThrottled bounds the addresses failures remembers.
-const maxThrottled = 4096
-
-// failures throttles authentication per address: each address has a
-// budget of failures (perMinute, refilled evenly over a minute); once it
-// is spent, its connections and logins are refused before their token is
-// looked at.
-type failures struct {
-	perMinute int
-
-	mu     sync.Mutex
-	byAddr map[string]*rate.Limiter
-}
-
-func newFailures(perMinute int) *failures {
-	return &failures{perMinute: perMinute, byAddr: make(map[string]*rate.Limiter)}
-}
-
-// blocked reports whether addr has spent its budget, and how long until
-// it may try again.
-func (f *failures) blocked(addr string, now time.Time) (time.Duration, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l := f.byAddr[addr]
-	if l == nil || l.TokensAt(now) >= 1 {
-		return 0, false
-	}
-	return time.Duration((1 - l.TokensAt(now)) / float64(l.Limit()) * float64(time.Second)), true
-}
-
-// failed spends one failure of addr's budget.
-func (f *failures) failed(addr string, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l := f.byAddr[addr]
-	if l == nil {
-		if len(f.byAddr) >= maxThrottled {
-			f.forgetRecoveredLocked(now)
-		}
-		l = rate.NewLimiter(rate.Limit(float64(f.perMinute)/60), f.perMinute)
-		f.byAddr[addr] = l
-	}
-	l.AllowN(now, 1)
-}
-
-// forgetRecoveredLocked drops the addresses whose budget is whole again,
-// and when none is, half of the others: an attacker with more addresses
-// than this keeps would get a fresh budget from each new one anyway.
-func (f *failures) forgetRecoveredLocked(now time.Time) {
-	for addr, l := range f.byAddr {
-		if l.TokensAt(now) >= float64(f.perMinute) {
-			delete(f.byAddr, addr)
-		}
-	}
-	for addr := range f.byAddr {
-		if len(f.byAddr) < maxThrottled/2 {
-			break
-		}
-		delete(f.byAddr, addr)
-	}
 }

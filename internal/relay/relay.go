@@ -16,7 +16,7 @@
 // live sessions and connections per token; nothing else is taken under
 // it but a transport.Conn's queue, to close one), then the hub's locks
 // (internal/hub), then the transport's (internal/transport). tokens.mu,
-// gate.mu and failures.mu are leaves.
+// gate.mu and the locks of addrlimit's Gate and Failures are leaves.
 //
 // Goroutines of this package (the hub's and the transport's are listed
 // in their packages):
@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/internal/addrlimit"
 	"switchboard/internal/auth"
 	"switchboard/internal/hub"
 	"switchboard/internal/store"
@@ -52,10 +53,10 @@ type Relay struct {
 	engine   *transport.Engine
 	metrics  *metrics
 	tokens   *tokens
-	sessions store.Sessions // nil when authentication is off
-	gate     *gate          // WebSockets not yet authenticated
-	tcpGate  *gate          // TCP connections that sent no request yet (where Serve wired it)
-	failures *failures      // failed authentications per address
+	sessions store.Sessions      // nil when authentication is off
+	gate     *gate               // WebSockets not yet authenticated
+	tcpGate  *gate               // TCP connections that sent no request yet (where Serve wired it)
+	failures *addrlimit.Failures // failed authentications per address
 	hosts    hostCheck
 
 	ctx    context.Context // ends when Run's context ends
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 		connsByToken: make(map[string]int),
 		gate:         newGate(cfg.MaxUnauthenticatedPerAddr, cfg.MaxUnauthenticated),
 		tcpGate:      newGate(tcpGateFactor*cfg.MaxUnauthenticatedPerAddr, tcpGateFactor*cfg.MaxUnauthenticated),
-		failures:     newFailures(cfg.AuthFailuresPerMinute),
+		failures:     addrlimit.NewFailures(cfg.AuthFailuresPerMinute),
 		hosts:        newHostCheck(cfg),
 	}
 	if r.hub, err = hub.New(hub.Config{Version: cfg.Version, Logger: cfg.Logger, HeartbeatEvery: cfg.HeartbeatEvery,
@@ -228,7 +229,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request, kind string, rea
 	}
 	c, ok := r.upgrade(w, req, kind, readTimeout)
 	if !ok {
-		r.gate.leave(addr)
+		r.gate.Leave(addr)
 		return
 	}
 	// The connection goes on in a goroutine of its own and this handler
@@ -245,11 +246,11 @@ func (r *Relay) runConn(c *transport.Conn, req *http.Request, act auth.Action, s
 	defer func() { <-c.Done() }()
 	h, ok := r.readHello(c)
 	if !ok {
-		r.gate.leave(addrKey(req.RemoteAddr))
+		r.gate.Leave(addrKey(req.RemoteAddr))
 		return
 	}
 	who, ok := r.authorize(c, req, h, act)
-	r.gate.leave(addrKey(req.RemoteAddr)) // authenticated, or refused and closing
+	r.gate.Leave(addrKey(req.RemoteAddr)) // authenticated, or refused and closing
 	if !ok {
 		return
 	}

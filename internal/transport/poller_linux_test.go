@@ -20,6 +20,19 @@ import (
 // client connected to it (over TLS with withTLS).
 func polledPair(t *testing.T, withTLS bool) (*socket, net.Conn) {
 	t.Helper()
+	ps, ln := onePoller(t)
+	s, client := socketPair(t, ps, ln, withTLS)
+	t.Cleanup(func() {
+		client.Close()
+		s.close()
+	})
+	return s, client
+}
+
+// onePoller starts a poller and a loopback listener for the test; both
+// end with it, after the test's own cleanups.
+func onePoller(t *testing.T) (*pollers, net.Listener) {
+	t.Helper()
 	ps, err := newPollers(1, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -28,14 +41,11 @@ func polledPair(t *testing.T, withTLS bool) (*socket, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	s, client := socketPair(t, ps, ln, withTLS)
 	t.Cleanup(func() {
-		client.Close()
-		s.close()
+		ln.Close()
 		ps.stop()
 	})
-	return s, client
+	return ps, ln
 }
 
 // socketPair connects a client to ln and detaches the accepted end into
@@ -46,14 +56,7 @@ func socketPair(t *testing.T, ps *pollers, ln net.Listener, withTLS bool) (*sock
 	if withTLS {
 		return tlsSocketPair(t, ps, ln, func(c net.Conn) net.Conn { return c })
 	}
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := dialAccept(t, ln)
 	s, err := ps.detach(server)
 	if err != nil {
 		t.Fatal(err)
@@ -61,19 +64,24 @@ func socketPair(t *testing.T, ps *pollers, ln net.Listener, withTLS bool) (*sock
 	return s, client
 }
 
-// tlsSocketPair is socketPair over TLS; the client's TLS runs over
-// wrap(its TCP connection).
-func tlsSocketPair(t *testing.T, ps *pollers, ln net.Listener, wrap func(net.Conn) net.Conn) (*socket, *tls.Conn) {
+// dialAccept connects a client to ln and accepts it.
+func dialAccept(t *testing.T, ln net.Listener) (client, server net.Conn) {
 	t.Helper()
-	ln = Listener(ln)
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := ln.Accept()
-	if err != nil {
+	if server, err = ln.Accept(); err != nil {
 		t.Fatal(err)
 	}
+	return client, server
+}
+
+// tlsSocketPair is socketPair over TLS; the client's TLS runs over
+// wrap(its TCP connection).
+func tlsSocketPair(t *testing.T, ps *pollers, ln net.Listener, wrap func(net.Conn) net.Conn) (*socket, *tls.Conn) {
+	t.Helper()
+	client, server := dialAccept(t, Listener(ln))
 	serverCfg, clientCfg := testTLSConfigs(t)
 	tc, tclient := tls.Server(server, serverCfg), tls.Client(wrap(client), clientCfg)
 	handshook := make(chan error, 1)
@@ -159,15 +167,7 @@ func TestPolledSocketWriteDeadline(t *testing.T) {
 // twoPolled returns two sockets on one poller and their clients.
 func twoPolled(t *testing.T, withTLS bool) (a, b *socket, ca, cb net.Conn) {
 	t.Helper()
-	ps, err := newPollers(1, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ps, ln := onePoller(t)
 	a, ca = socketPair(t, ps, ln, withTLS)
 	b, cb = socketPair(t, ps, ln, withTLS)
 	t.Cleanup(func() {
@@ -175,7 +175,6 @@ func twoPolled(t *testing.T, withTLS bool) (a, b *socket, ca, cb net.Conn) {
 		cb.Close()
 		a.close()
 		b.close()
-		ps.stop()
 	})
 	return a, b, ca, cb
 }

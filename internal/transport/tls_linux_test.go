@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -44,24 +43,6 @@ func (d dribble) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
-}
-
-// onePoller starts a poller and a listener for the test.
-func onePoller(t *testing.T) (*pollers, net.Listener) {
-	t.Helper()
-	ps, err := newPollers(1, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ln.Close()
-		ps.stop()
-	})
-	return ps, ln
 }
 
 // frames returns messages of the given sizes and the client frames that
