@@ -93,6 +93,7 @@ func run(args []string) error {
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
+	standby := fs.Bool("standby", false, "Be a standby for the relay serving the same store: wait, without listening, for as long as that relay holds the store, and serve once it is gone (one relay at a time serves a store). Without it, a relay finding its store served waits 10 s, then refuses to start.")
 	sshOpts := defineSSHFlags(fs)
 	retention := defineRetentionFlags(fs)
 	clusterOpts := defineClusterFlags(fs)
@@ -130,6 +131,9 @@ func run(args []string) error {
 	if err := clusterOpts.check(spec); err != nil {
 		return err
 	}
+	if *standby && clusterOpts.on() {
+		return errors.New("--standby is for a relay outside a cluster: relays of a cluster (--cluster) serve one store together")
+	}
 	retain, err := retention.config()
 	if err != nil {
 		return err
@@ -137,20 +141,20 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := spec.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	ctx, lost := context.WithCancelCause(ctx)
 	defer lost(nil)
 	if !clusterOpts.on() { // relays of a cluster serve the store together
-		release, err := lockServing(ctx, st, log, lost)
+		release, err := lockServing(ctx, spec, *standby, log, lost)
 		if err != nil {
 			return err
 		}
 		defer release()
 	}
+	st, err := spec.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	if err := prepareStore(ctx, st, retain, log); err != nil {
 		return err
 	}

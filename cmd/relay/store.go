@@ -122,36 +122,54 @@ func redact(s string) string {
 }
 
 // serveWait is how long a starting relay waits for the store's serving
-// lock while another relay holds it: the session of a relay just killed
-// takes PostgreSQL a moment to end.
+// lock while another relay holds it, unless it is a standby: the session
+// of a relay just killed takes PostgreSQL a moment to end.
 const serveWait = 10 * time.Second
 
-// lockServing takes the store's serving lock (store.ServeLock), waiting
-// up to serveWait, so that two relays never serve one store at once;
-// stop is called if the lock is lost later to another relay.
-func lockServing(ctx context.Context, st relayStore, log *slog.Logger, stop context.CancelCauseFunc) (release func(), err error) {
-	sl, ok := st.(store.ServeLock)
-	if !ok {
-		return func() {}, nil
+// serveRetry is how often the lock is tried again while another holds it.
+const serveRetry = 250 * time.Millisecond
+
+// lock takes the store's serving lock, before the store is opened.
+func (s storeSpec) lock(ctx context.Context, lost func(error)) (release func(), err error) {
+	if s.postgres != "" {
+		return postgres.LockServing(ctx, s.postgres, lost)
 	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	return sqlite.LockServing(s.path)
+}
+
+// lockServing takes the store's serving lock (store.ErrServed), so that
+// two relays never serve one store at once, before the relay opens it (and
+// migrates it): it waits up to serveWait, or, for a standby, until the
+// lock is free. stop is called if the lock is lost later to another relay.
+func lockServing(ctx context.Context, spec storeSpec, standby bool, log *slog.Logger, stop context.CancelCauseFunc) (release func(), err error) {
 	lost := func(err error) {
 		log.Error("another relay serves this store now; stopping", "err", err)
 		stop(err)
 	}
 	deadline := time.Now().Add(serveWait)
-	for {
-		release, err = sl.LockServing(ctx, lost)
-		if !errors.Is(err, store.ErrServed) || time.Now().After(deadline) {
+	for waiting := false; ; waiting = true {
+		release, err = spec.lock(ctx, lost)
+		if !errors.Is(err, store.ErrServed) || (!standby && time.Now().After(deadline)) {
 			break
+		}
+		if standby && !waiting {
+			log.Info("standby: another relay serves this store; serving once it is gone", "store", spec.String())
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(serveRetry):
 		}
 	}
 	if errors.Is(err, store.ErrServed) {
-		return nil, fmt.Errorf("%w (waited %s): a store is served by one relay at a time; stop the other relay first (docs/reliability.md, failover)", err, serveWait)
+		return nil, fmt.Errorf("%w (waited %s): a store is served by one relay at a time; stop the other relay first, "+
+			"or start this one with --standby to take over when it is gone (docs/reliability.md, failover)", err, serveWait)
+	}
+	if err == nil && standby {
+		log.Info("standby: the store is free; serving it", "store", spec.String())
 	}
 	return release, err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,12 +23,13 @@ import (
 	"switchboard/internal/wire"
 )
 
-// TestFailover runs two relay binaries on one store in turn, an agent
-// and dashboards given both (the tui program full-screen in tmux, tui run
-// streaming to a file, and a client), and a command that writes numbered
-// lines, each also to a file of its own. Mid-stream the relay is killed
-// with SIGKILL and the other one started; later that one is killed too
-// and the first rejoins. The command never stops (its PTY is the
+// TestFailover runs two relay binaries on one store, one serving and the
+// other its standby (--standby: running, waiting for the store's serving
+// lock), an agent and dashboards given both (the tui program full-screen
+// in tmux, tui run streaming to a file, and a client), and a command that
+// writes numbered lines, each also to a file of its own. Mid-stream the
+// serving relay is killed with SIGKILL and the standby takes over; the
+// first one rejoins as the standby, and later the second is killed too. The command never stops (its PTY is the
 // agent's), the agent and the dashboards move by themselves, the tui
 // program says where it is, and at the end what tui run printed, what the
 // client received and what the store holds are each, SHA-256 equal, the
@@ -43,6 +45,7 @@ func testFailover(t *testing.T, store string) {
 	addrA, addrB := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	relays := "ws://" + addrA + ",ws://" + addrB
 	relayA := startRelay(t, addrA, store)
+	relayB := startStandby(t, addrB, store)
 	agent := start(t, "agent", "--relay", relays, "--name", "fo-worker", "--state-dir", t.TempDir())
 
 	cl, err := client.Dial(context.Background(), client.Config{Relay: "ws://" + addrA, Relays: []string{"ws://" + addrB}, Reconnect: true})
@@ -66,13 +69,19 @@ func testFailover(t *testing.T, store string) {
 	var got bytes.Buffer
 	follow(t, cl, id, &got, "line 100\r\n")
 
+	relaytest.Eventually(t, 20*time.Second, "the standby waiting", func() bool {
+		return strings.Contains(relayB.LogText(), "standby: another relay serves this store")
+	})
+	if _, err := http.Get("http://" + addrB + "/healthz"); err == nil || !relayB.Alive() {
+		t.Fatalf("the standby serves, or is gone, while the first relay serves:\n%s", relayB.LogText())
+	}
 	killed := time.Now()
 	relayA.Stop(syscall.SIGKILL)
-	relayB := startRelay(t, addrB, store)
+	waitServing(t, relayB, addrB)
 	served := time.Since(killed)
 	mark := lineCount(t, wrote) + 100 // printed after the kill: through B
 	moved, resumed := followMove(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark), killed)
-	t.Logf("measured: after the kill, the second relay served in %s; the client was on it in %s and had the next output in %s",
+	t.Logf("measured: after the kill, the standby served in %s; the client was on it in %s and had the next output in %s",
 		ms(served), ms(moved), ms(resumed))
 	scr.WaitText("● connected to " + addrB)
 	if !strings.Contains(cl.Relay(), addrB) {
@@ -82,9 +91,13 @@ func testFailover(t *testing.T, store string) {
 		return strings.Contains(agent.LogText(), `msg="connected to the relay" agent=fo-worker url=ws://`+addrB)
 	})
 
+	relayA = startStandby(t, addrA, store) // the first rejoins, as the standby
+	relaytest.Eventually(t, 20*time.Second, "the standby waiting", func() bool {
+		return strings.Contains(relayA.LogText(), "standby: another relay serves this store")
+	})
 	killed = time.Now()
 	relayB.Stop(syscall.SIGKILL)
-	relayA = startRelay(t, addrA, store) // the first rejoins, from the store
+	waitServing(t, relayA, addrA) // and takes over from the store
 	served = time.Since(killed)
 	mark = lineCount(t, wrote) + 100
 	moved, resumed = followMove(t, cl, id, &got, fmt.Sprintf("line %d\r\n", mark), killed)
@@ -120,6 +133,29 @@ func testFailover(t *testing.T, store string) {
 	if out, stderrL, code := tui(t, "", "logs", "--relay", "ws://"+addrB+",ws://"+addrA, id); code != 0 || out != want {
 		t.Fatalf("logs: code %d, %d bytes (want %d), %s", code, len(out), len(want), stderrL)
 	}
+}
+
+// startStandby runs the relay binary with --standby on store: it waits
+// for the store's serving lock and does not listen meanwhile.
+func startStandby(t *testing.T, addr, store string) *proc {
+	t.Helper()
+	return start(t, "relay", "--addr", addr, "--store", store, "--log-level", "info", "--insecure-no-auth", "--standby")
+}
+
+// waitServing waits until the relay p (a standby) serves at addr.
+func waitServing(t *testing.T, p *proc, addr string) {
+	t.Helper()
+	relaytest.EventuallyEvery(t, 5*time.Millisecond, 30*time.Second, "the standby serving", func() bool {
+		if !p.Alive() {
+			t.Fatalf("the standby exited:\n%s", p.LogText())
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
 
 // followMove is follow across a move to another relay: it reports how

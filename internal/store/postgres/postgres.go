@@ -8,11 +8,11 @@
 // replaced on the next use, so a restarted server costs the relay one
 // failed batch, which the relay retries.
 //
-// A serving relay also holds the schema's serving lock (serve.go: one
-// relay at a time) on a connection of its own, outside the pools; its one
-// goroutine (serveLock.watch, started by LockServing, ended by the release
-// it returns) checks that connection and takes the lock back after the
-// server cut it.
+// It also owns the schema's serving lock (serve.go: one relay at a
+// time), which a relay takes before it opens the store, on a connection
+// of its own outside the pools; its one goroutine (serveLock.watch,
+// started by LockServing, ended by the release it returns) checks that
+// connection and takes the lock back after the server cut it.
 //
 // Rows are laid out as in SQLite (package sqlrow): times in unix
 // nanoseconds, lists and maps as JSON. Text PostgreSQL cannot hold (a NUL

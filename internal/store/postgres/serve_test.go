@@ -16,18 +16,16 @@ import (
 // the holder is told it lost it.
 func TestServeLock(t *testing.T) {
 	ctx := context.Background()
-	first, url := openTest(t)
+	url := pgtest.URL(t)
 	lost := make(chan error, 1)
-	release, err := first.LockServing(ctx, func(err error) { lost <- err })
+	release, err := LockServing(ctx, url, func(err error) { lost <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := openURL(t, url)
-	if _, err := second.LockServing(ctx, nil); !errors.Is(err, store.ErrServed) {
+	if _, err := LockServing(ctx, url, nil); !errors.Is(err, store.ErrServed) {
 		t.Fatalf("a second lock on the schema: %v, want ErrServed", err)
 	}
-	other, _ := openTest(t)
-	releaseOther, err := other.LockServing(ctx, nil)
+	releaseOther, err := LockServing(ctx, pgtest.URL(t), nil)
 	if err != nil {
 		t.Fatalf("the lock of another schema: %v", err)
 	}
@@ -35,7 +33,7 @@ func TestServeLock(t *testing.T) {
 
 	pgtest.TerminateBackends(t, url) // the server cuts the holder's connection
 	time.Sleep(2*serveCheckEvery + serveCheckEvery/2)
-	if _, err := second.LockServing(ctx, nil); !errors.Is(err, store.ErrServed) {
+	if _, err := LockServing(ctx, url, nil); !errors.Is(err, store.ErrServed) {
 		t.Fatalf("after the cut, the holder did not take its lock back: %v", err)
 	}
 	select {
@@ -47,7 +45,7 @@ func TestServeLock(t *testing.T) {
 	pgtest.TerminateBackends(t, url)
 	var releaseSecond func()
 	for deadline := time.Now().Add(serveCheckEvery); releaseSecond == nil; {
-		if releaseSecond, err = second.LockServing(ctx, nil); err != nil && time.Now().After(deadline) {
+		if releaseSecond, err = LockServing(ctx, url, nil); err != nil && time.Now().After(deadline) {
 			t.Fatalf("the second store never took the lock while the holder's connection was cut: %v", err)
 		}
 	}
@@ -63,18 +61,17 @@ func TestServeLock(t *testing.T) {
 	release()
 }
 
-// TestServeLockReleased: a released lock may be taken at once, and a
-// closed store's lock goes with its connection.
+// TestServeLockReleased: a released lock may be taken at once; a schema
+// no store has opened yet can be locked.
 func TestServeLockReleased(t *testing.T) {
 	ctx := context.Background()
-	first, url := openTest(t)
-	release, err := first.LockServing(ctx, nil)
+	url := pgtest.URL(t)
+	release, err := LockServing(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	release()
-	second := openURL(t, url)
-	release2, err := second.LockServing(ctx, nil)
+	release2, err := LockServing(ctx, url, nil)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}

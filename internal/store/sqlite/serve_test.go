@@ -12,33 +12,33 @@ import (
 )
 
 // TestServeLock: one SQLite file serves one relay at a time; the lock is
-// the file's, apart from SQLite's own (both handles still read and write),
-// and goes when released.
+// the file's, apart from SQLite's own (a store opened beside it still
+// reads and writes), taken before the file exists (it is created) and
+// free again once released.
 func TestServeLock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sb.db")
-	first, second := openAt(t, path), openAt(t, path)
-	release, err := first.LockServing(ctx, nil)
+	release, err := LockServing(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := second.LockServing(ctx, nil); !errors.Is(err, store.ErrServed) {
+	if _, err := LockServing(path); !errors.Is(err, store.ErrServed) {
 		t.Fatalf("a second lock on the file: %v, want ErrServed", err)
 	}
-	if _, err := second.History(ctx, store.HistoryQuery{}); err != nil {
-		t.Fatalf("the store is still readable beside the lock: %v", err)
+	db := openAt(t, path)
+	if err := db.Apply(ctx, &store.Batch{}); err != nil {
+		t.Fatalf("the store writes beside the lock: %v", err)
 	}
-	if err := first.Apply(ctx, &store.Batch{}); err != nil {
-		t.Fatalf("the holder writes under its lock: %v", err)
+	if _, err := db.History(ctx, store.HistoryQuery{}); err != nil {
+		t.Fatalf("the store reads beside the lock: %v", err)
 	}
-	other := openAt(t, filepath.Join(t.TempDir(), "other.db"))
-	releaseOther, err := other.LockServing(ctx, nil)
+	releaseOther, err := LockServing(filepath.Join(t.TempDir(), "other.db"))
 	if err != nil {
 		t.Fatalf("another file's lock: %v", err)
 	}
 	releaseOther()
 	release()
-	release2, err := second.LockServing(ctx, nil)
+	release2, err := LockServing(path)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}

@@ -2,7 +2,8 @@
 // database file: its schema and the migrations that build it, the single
 // connection every batch is written through, and the pool of read-only
 // connections that output replay, history and startup read from, and the
-// serving relay's flock on the file (serve_unix.go: one relay at a time).
+// serving lock on the file that a relay takes before it opens it
+// (serve_unix.go: one relay at a time).
 //
 // Times are stored as unix nanoseconds and read back in UTC, so they round
 // trip exactly between the years 1678 and 2262; 0 stands for the zero time
