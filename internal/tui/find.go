@@ -201,17 +201,27 @@ func (t *term) lineAt(n int) uv.Line {
 // mark redraws the view rows that hold matches with the matches in
 // reverse video, the one jumped to also underlined.
 func (f *paneFind) mark(lines []string) {
-	q := strings.ToLower(f.query)
-	if q == "" || f.typing && f.cur.line < 0 {
+	if f.typing && f.cur.line < 0 {
 		return
 	}
 	w, _ := f.p.content()
+	markMatches(f.p.t, lines, w, f.query, f.cur, f.absLine)
+}
+
+// markMatches redraws the rows of lines (w cells wide; row i shows
+// absolute line absLine(i) of t) that hold q, ignoring case, with each
+// match in reverse video and cur also underlined.
+func markMatches(t *term, lines []string, w int, q string, cur findMatch, absLine func(i int) int) {
+	q = strings.ToLower(q)
+	if q == "" {
+		return
+	}
 	for i := range lines {
-		abs := f.absLine(i)
-		if abs < 0 || abs >= f.p.t.maxScroll()+f.p.t.rows {
+		abs := absLine(i)
+		if abs < 0 || abs >= t.maxScroll()+t.rows {
 			continue
 		}
-		l := f.p.t.lineAt(abs)
+		l := t.lineAt(abs)
 		found := matchLine(l, abs, q)
 		if len(found) == 0 {
 			continue
@@ -220,7 +230,7 @@ func (f *paneFind) mark(lines []string) {
 		for _, m := range found {
 			for x := m.col; x < m.col+m.width && x < len(l); x++ {
 				l[x].Style.Attrs |= uv.AttrReverse
-				if m == f.cur {
+				if m == cur {
 					l[x].Style.Underline = uv.UnderlineSingle
 				}
 			}

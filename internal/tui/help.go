@@ -32,7 +32,7 @@ func helpSections(k keyMap) [][]helpSection {
 		entry(k.ClearSel), entry(k.Run), entry(k.OpenRunning), entry(k.Forget)}}
 	panes := helpSection{"Panes", []helpEntry{{"1-4 ] [", "go to pane, next, previous"}, entry(k.Zoom),
 		entry(k.ClosePane), entry(k.CancelCmd), {"↑/k ↓/j", "scroll"}, {"pgup pgdn", "scroll a page"},
-		{"g G f", "oldest / follow / find text"}, {"esc", "back to the agent list"}}}
+		{"g G f p", "oldest/follow/find/replay"}, {"esc", "back to the agent list"}}}
 	return [][]helpSection{{anywhere, interactive, bar}, {list, panes}}
 }
 

@@ -49,6 +49,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m.findKey(msg) {
 		return nil
 	}
+	if cmd, ok := m.paneReplayKey(msg); ok {
+		return cmd
+	}
 	if cmd, ok := m.globalKey(msg); ok {
 		return cmd
 	}

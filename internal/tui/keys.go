@@ -14,7 +14,7 @@ type keyMap struct {
 	NextWaiting, QuickReply key.Binding
 	// Panes.
 	Interactive, Release, ClosePane, CancelCmd, RestartSession, Zoom, NextPane, PrevPane, FocusPane key.Binding
-	ScrollUp, ScrollDown, PageUp, PageDown, Top, Bottom, Find                                       key.Binding
+	ScrollUp, ScrollDown, PageUp, PageDown, Top, Bottom, Find, Replay                               key.Binding
 	// Command bar and pickers.
 	Send, HistPrev, HistNext, Back, Open key.Binding
 }
@@ -59,6 +59,7 @@ func defaultKeys() keyMap {
 		Top:            b("g/home", "oldest output", "g", "home"),
 		Bottom:         b("G/end", "follow output", "G", "end"),
 		Find:           b("f", "find in the pane (n/N, esc)", "f"),
+		Replay:         b("p", "replay a finished command", "p"),
 
 		Send:     b("enter", "run / open", "enter"),
 		HistPrev: b("↑", "previous command", "up"),

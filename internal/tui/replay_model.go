@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"switchboard/internal/client"
@@ -102,4 +103,13 @@ func (m *Model) startReplay() tea.Cmd {
 		m.dirty = true
 	}
 	return cmd
+}
+
+// paneReplayKey opens the focused pane's command as a replay (p).
+func (m *Model) paneReplayKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	p := m.panes.focused()
+	if p == nil || m.focus != focusPanes || !key.Matches(msg, m.c.keys.Replay) {
+		return nil, false
+	}
+	return m.openReplay(m.cmds[p.id]), true
 }

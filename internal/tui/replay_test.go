@@ -2,6 +2,7 @@ package tui
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,9 @@ func TestReplayViewIdleLimitAndSearch(t *testing.T) {
 	h.key("enter", "n") // one hit: n stays on it
 	h.contains("second", `"second" 1/1`)
 	h.lacks("third")
+	if !strings.Contains(h.m.View().Content, "\x1b[7msecond\x1b[m") {
+		t.Errorf("the match is not in reverse video:\n%q", h.m.View().Content)
+	}
 	h.key("/")
 	h.typeText("nowhere")
 	h.key("enter")
@@ -127,4 +131,24 @@ func TestReplayRefusesARunningCommand(t *testing.T) {
 	h.send(openReplayMsg{huge})
 	h.contains("too much output to replay here")
 	h.lacks("replay ·")
+}
+
+// TestReplayFromAPane: p on a pane of a finished command replays it.
+func TestReplayFromAPane(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	done := exited(running("c-done", "a-1", "build-1", "make", t0), 0, time.Second)
+	done.OutputBytes = 4
+	h.events(client.CommandChanged{Command: done})
+	h.send(openCommandMsg{done})
+	h.events(client.Output{CommandID: "c-done", Data: []byte("ok\r\n")}, client.OutputEnd{CommandID: "c-done", Offset: 4})
+	h.key("tab", "p")
+	h.contains("replay · build-1 · make", "loading the recording")
+	eventually(t, "a subscription from 0", func() bool {
+		return len(slices.DeleteFunc(h.b.Calls(), func(c string) bool { return c != "subscribe c-done 0" })) == 2
+	})
+	h.events(client.Output{CommandID: "c-done", Data: []byte("ok\r\n")}, client.OutputEnd{CommandID: "c-done", Offset: 4})
+	h.contains("replay · build-1 · make", "ok", "■ end")
+	h.key("esc")
+	h.lacks("replay ·")
+	h.contains("1 build-1 · make")
 }

@@ -27,7 +27,10 @@ func (v *replayView) View() []string {
 		lines = append(lines, st.faint.Render(fit(fmt.Sprintf(" loading the recording… %s of %s", byteSize(int64(len(v.out))),
 			byteSize(v.cmd.OutputBytes)), w)))
 	default:
-		screen, _ := v.t.view(w, body, 0)
+		screen, top := v.t.view(w, body, 0)
+		if f := v.find; !f.typing && len(f.hits) > 0 {
+			markMatches(v.t, screen, w, f.query, findMatch{line: -1}, func(i int) int { return v.t.maxScroll() + top + i })
+		}
 		lines = append(lines, screen...)
 	}
 	for len(lines) < h-1 {
