@@ -5,8 +5,10 @@
 // its fan-out to the dashboards that follow it, subscriptions by offset
 // (from the store, then memory, then live), input routed to a command's
 // agent, attention and its --notify-url poster, the persister, which
-// hands all of it to a store.Store in batches, and retention, which
-// removes old finished commands from the store in small steps.
+// hands all of it to a store.Store in batches, retention, which
+// removes old finished commands from the store in small steps, and the
+// search indexer, which reads stored output back into the store's
+// full-text index.
 //
 // The Hub interface (iface.go) is what the relay's sessions use; Local
 // implements it in one process. With Config.Bus (bus.go; internal/cluster
@@ -30,7 +32,7 @@
 //	  persister.mu      the next batch and the logs it watches (under Local.mu to queue a change)
 //	    outputLog.mu    one command's output and subscribers (under persister.mu to take output)
 //	dashboard.mu        a dashboard's subscriptions; never held with Local.mu; before outputLog.mu
-//	notifyPoster.mu, deniedLog.mu: leaves
+//	notifyPoster.mu, deniedLog.mu, indexer.mu: leaves
 //
 // Below all of them come the transport's locks (queueing to a Peer). The
 // hot path (an output frame) takes outputLog.mu alone: Local.mu only the
@@ -42,6 +44,7 @@
 //
 //	goroutine                      started by                         ended by
 //	persister                      Run                                Run's end, after drain (stores what is left)
+//	search indexer (indexer.go)    Run, when the store has an index   Run's context (its cursors are stored: a restart resumes)
 //	liveness (lost commands)       Run                                Run's context
 //	refusals' audit summary        Run                                Run's context (writes the last summary)
 //	--notify-url poster            Run, with Config.NotifyURL         Run's context (what is queued is dropped)

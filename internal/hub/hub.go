@@ -76,6 +76,7 @@ type Local struct {
 	log      *slog.Logger
 	store    store.Store
 	persist  *persister
+	index    *indexer      // nil when the store has no search index
 	notifier *notifyPoster // nil without Config.NotifyURL
 	metrics  *metrics
 	denied   *deniedLog // refusals waiting to be audited in a summary
@@ -130,6 +131,9 @@ func New(cfg Config, st store.Store, state store.State) (*Local, error) {
 		h.proxies = make(map[string]*dashboard)
 	}
 	h.persist = newPersister(st, h.log, h.metrics, h.onStored)
+	if ix, ok := st.(indexStore); ok {
+		h.index = newIndexer(ix, h.log, cfg.Registry)
+	}
 	cfg.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",
 			Help: "Agents connected now."}, h.countOnline),
@@ -170,6 +174,9 @@ func (h *Local) Run(ctx context.Context, drain func()) {
 	}
 	if h.bus != nil {
 		bg.Go(func() { h.bus.Run(pctx, h) }) // past drain: the last agents leaving are published
+	}
+	if h.index != nil {
+		bg.Go(func() { h.index.run(ctx) })
 	}
 	<-ctx.Done()
 	h.cancel()
@@ -352,6 +359,9 @@ func (h *Local) onStored(s stored) {
 		}
 	}
 	h.mu.Unlock()
+	if h.index != nil {
+		h.index.noteStored(s)
+	}
 	for _, l := range logs {
 		l.log.markStored(l.out.end, l.out.rows)
 	}

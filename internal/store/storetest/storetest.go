@@ -29,6 +29,7 @@ type Store interface {
 	store.AgentBindings
 	store.SSHKeys
 	store.Pruner
+	store.Search
 }
 
 // Harness is how the suite gets databases of one kind.
@@ -71,6 +72,7 @@ var tests = []struct {
 	{"ReadOutputLongHistory", testReadOutputLongHistory},
 	{"ResendCutDifferently", testResendCutDifferently},
 	{"Timing", testTiming},
+	{"Search", testSearch},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},

@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"switchboard/internal/store"
+	"switchboard/internal/store/sqlrow"
+)
+
+var _ store.Search = (*DB)(nil)
+
+const (
+	insertSearchLine   = "INSERT INTO search_line (command_id, n, off, text) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+	upsertSearchCursor = `INSERT INTO search_cursor (command_id, off, n, done) VALUES (?, ?, ?, ?)
+ON CONFLICT (command_id) DO UPDATE SET off = excluded.off, n = excluded.n, done = excluded.done`
+)
+
+// IndexBacklog returns the cursors of the commands not indexed to their
+// end, scanning the commands once (a relay's start).
+func (db *DB) IndexBacklog(ctx context.Context) ([]store.IndexCursor, error) {
+	rows, err := db.r.QueryContext(ctx, sqlrow.SelectIndexBacklog)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: index backlog: %w", db.path, err)
+	}
+	cs, err := sqlrow.ScanIndexBacklog(rows)
+	if err = errors.Join(err, rows.Close()); err != nil {
+		return nil, fmt.Errorf("store %s: index backlog: %w", db.path, err)
+	}
+	return cs, nil
+}
+
+// Index writes the updates in one transaction on the writer (which the
+// persister's batches then wait for: the indexer keeps its transactions
+// small).
+func (db *DB) Index(ctx context.Context, us []store.IndexUpdate) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		exists, err := tx.PrepareContext(ctx, fmt.Sprintf(sqlrow.SelectCommandExists, "?"))
+		if err != nil {
+			return err
+		}
+		defer exists.Close()
+		line, err := tx.PrepareContext(ctx, insertSearchLine)
+		if err != nil {
+			return err
+		}
+		defer line.Close()
+		for _, u := range us {
+			c := u.Cursor
+			var n int
+			if err := exists.QueryRowContext(ctx, c.CommandID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				continue // deleted meanwhile
+			}
+			for _, l := range u.Lines {
+				if _, err := line.ExecContext(ctx, c.CommandID, l.N, l.Off, l.Text); err != nil {
+					return fmt.Errorf("line %d of %s: %w", l.N, c.CommandID, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, upsertSearchCursor, c.CommandID, c.Off, c.Line, c.Done); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: index %d commands' output: %w%s", db.path, len(us), err, diagnose(db.path, err))
+	}
+	return nil
+}
+
+// DeleteIndex removes the commands' lines (the trigger takes them out of
+// the FTS index) and cursors.
+func (db *DB) DeleteIndex(ctx context.Context, ids []string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			for _, q := range []string{sqlrow.DeleteSearchLines, sqlrow.DeleteSearchCursor} {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf(q, "?"), id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: delete the index of %d commands: %w", db.path, len(ids), err)
+	}
+	return nil
+}
+
+// Search matches the terms with FTS5 (each a quoted phrase, so nothing
+// in a query is FTS5 syntax) and walks the matches newest first, so a
+// common word costs the first page of its matches, not all of them.
+func (db *DB) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
+	if len(q.Terms) == 0 {
+		return nil, fmt.Errorf("store %s: search: %w: no terms", db.path, store.ErrBadQuery)
+	}
+	filter, args := sqlrow.SearchFilter(q, "search_fts.rowid", func(i int) string { return fmt.Sprintf("?%d", i) }, 2,
+		func(p string) string { return "(SELECT value FROM json_each(" + p + "))" })
+	query := "SELECT " + sqlrow.SearchColumns + ` FROM search_fts
+JOIN search_line l ON l.id = search_fts.rowid JOIN commands c ON c.id = l.command_id
+WHERE search_fts MATCH ?1` + filter
+	hits, err := db.search(ctx, query, append([]any{matchExpr(q.Terms)}, args...), q.Context)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: search: %w", db.path, err)
+	}
+	return hits, nil
+}
+
+func (db *DB) search(ctx context.Context, query string, args []any, context int) ([]store.SearchHit, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	hits := []store.SearchHit{}
+	for rows.Next() {
+		h, err := sqlrow.ScanSearchHit(rows)
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, h)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	stmt := fmt.Sprintf(sqlrow.SelectSearchContext, "?", "?", "?")
+	err = sqlrow.AddContext(hits, context, func(id string, from, to int64, each func(int64, string)) error {
+		rows, err := db.r.QueryContext(ctx, stmt, id, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int64
+			var text string
+			if err := rows.Scan(&n, &text); err != nil {
+				return err
+			}
+			each(n, text)
+		}
+		return rows.Err()
+	})
+	return hits, err
+}
+
+// matchExpr is the terms as an FTS5 query: each a phrase of its tokens
+// (letters and digits only, so quoting needs no escapes), a prefix one
+// followed by *.
+func matchExpr(terms []store.SearchTerm) string {
+	var b strings.Builder
+	for i, t := range terms {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(`"` + strings.Join(t.Tokens, " ") + `"`)
+		if t.Prefix {
+			b.WriteByte('*')
+		}
+	}
+	return b.String()
+}

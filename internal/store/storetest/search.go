@@ -1,0 +1,175 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"switchboard/internal/store"
+	"switchboard/internal/wire"
+)
+
+// IndexAll indexes the stored output of the commands as the hub's indexer
+// does: from each one's cursor, the rest as a last line when final.
+func IndexAll(t testing.TB, s interface {
+	store.Store
+	store.Search
+}) {
+	t.Helper()
+	ctx := context.Background()
+	backlog, err := s.IndexBacklog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortCursors(backlog) // so that lines are indexed in one order
+	var us []store.IndexUpdate
+	for _, c := range backlog {
+		data, start, err := s.ReadOutput(ctx, c.CommandID, c.Off, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, off, n := store.NextLines(data, start, c.Line, c.Final)
+		c.Off, c.Line, c.Done = off, n, c.Final
+		us = append(us, store.IndexUpdate{Lines: lines, Cursor: c})
+	}
+	if err := s.Index(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func search(t *testing.T, s Store, q string, f func(*store.SearchQuery)) []store.SearchHit {
+	t.Helper()
+	terms, err := store.ParseSearch(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sq := store.SearchQuery{Terms: terms}
+	if f != nil {
+		f(&sq)
+	}
+	hits, err := s.Search(context.Background(), sq)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	return hits
+}
+
+func hitLines(hits []store.SearchHit) []string {
+	out := []string{}
+	for _, h := range hits {
+		out = append(out, fmt.Sprintf("%s:%d@%d %s", h.CommandID, h.Line, h.Offset, h.Text))
+	}
+	return out
+}
+
+func testSearch(t *testing.T, h Harness) {
+	s := h.open(t)
+	ctx := context.Background()
+	a1, a2 := LiveCommand("c-1", wire.StateExited, 0), LiveCommand("c-2", wire.StateRunning, time.Hour)
+	a1.AgentName, a2.AgentID, a2.AgentName = "build-1", "a-2", "build-2"
+	// c-1's lines are cut across chunks and carry escapes; c-2 is running
+	// and its last line is not ended yet.
+	out1 := "\x1b[1mcompiling\x1b[0m main.go\r\n\r\nok   pkg/a\r\npanic: runtime err"
+	out2 := "\x1b]0;title\x07starting\r\npanic: disk full\r\nstill runn"
+	Apply(t, s, store.Batch{Commands: []wire.Command{a1, a2}, Output: []store.Chunk{
+		{CommandID: "c-1", Offset: 0, Data: []byte(out1[:20])},
+		{CommandID: "c-1", Offset: 20, Data: []byte(out1[20:] + "or\r\ngoroutine 1 [running]:\r\nexit status 2")},
+		{CommandID: "c-2", Offset: 0, Data: []byte(out2)},
+	}})
+	backlog, err := s.IndexBacklog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.IndexCursor{{CommandID: "c-1", Final: true}, {CommandID: "c-2"}}
+	if sortCursors(backlog); !reflect.DeepEqual(backlog, want) {
+		t.Fatalf("backlog %+v, want %+v", backlog, want)
+	}
+	IndexAll(t, s)
+
+	got := hitLines(search(t, s, "panic:", nil))
+	wantHits := []string{"c-2:1@20 panic: disk full", "c-1:2@41 panic: runtime error"}
+	if !reflect.DeepEqual(got, wantHits) {
+		t.Fatalf("panic: hits %q, want %q (newest first)", got, wantHits)
+	}
+	if got := hitLines(search(t, s, "still", nil)); len(got) != 0 {
+		t.Fatalf("a line not ended in a running command was indexed: %q", got)
+	}
+	if got := hitLines(search(t, s, "status", nil)); !reflect.DeepEqual(got, []string{"c-1:4@87 exit status 2"}) {
+		t.Fatalf("a final command's last line: %q", got)
+	}
+	hits := search(t, s, "goroutine", func(q *store.SearchQuery) { q.Context = 2 })
+	if len(hits) != 1 || !reflect.DeepEqual(hits[0].Before, []string{"ok   pkg/a", "panic: runtime error"}) ||
+		!reflect.DeepEqual(hits[0].After, []string{"exit status 2"}) {
+		t.Fatalf("context: %+v", hits)
+	}
+	if h := hits[0]; h.AgentID != "a-1" || h.AgentName != "build-1" || !h.CreatedAt.Equal(a1.CreatedAt) {
+		t.Fatalf("hit's command fields: %+v", h)
+	}
+	for q, want := range map[string][]string{
+		`"runtime error"`: {"c-1:2@41 panic: runtime error"},
+		`"error runtime"`: {},
+		`compil*`:         {"c-1:0@0 compiling main.go"},
+		`compil`:          {},
+		`pkg/a ok`:        {"c-1:1@29 ok   pkg/a"},
+		`title`:           {}, // inside an OSC sequence
+		`1m`:              {}, // inside a CSI sequence
+	} {
+		if got := hitLines(search(t, s, q, nil)); !reflect.DeepEqual(got, want) {
+			t.Errorf("search %s: %q, want %q", q, got, want)
+		}
+	}
+	agent2 := func(q *store.SearchQuery) { q.AgentIDs = []string{"a-2"} }
+	if got := hitLines(search(t, s, "panic", agent2)); !reflect.DeepEqual(got, wantHits[:1]) {
+		t.Fatalf("agent a-2: %q", got)
+	}
+	if got := search(t, s, "panic", func(q *store.SearchQuery) { q.AgentIDs = []string{} }); len(got) != 0 {
+		t.Fatalf("no agents: %+v", got)
+	}
+	if got := hitLines(search(t, s, "panic", func(q *store.SearchQuery) { q.Since = a2.CreatedAt })); !reflect.DeepEqual(got, wantHits[:1]) {
+		t.Fatalf("since c-2: %q", got)
+	}
+	first := search(t, s, "panic", func(q *store.SearchQuery) { q.Limit = 1 })
+	next := search(t, s, "panic", func(q *store.SearchQuery) { q.Limit = 1; q.Before = first[0].Cursor })
+	if got := hitLines(append(first, next...)); !reflect.DeepEqual(got, wantHits) {
+		t.Fatalf("two pages of one: %q", got)
+	}
+
+	// c-2 goes on and ends: its line is completed and indexed once.
+	a2.State = wire.StateExited
+	Apply(t, s, store.Batch{Commands: []wire.Command{a2}, Output: []store.Chunk{{CommandID: "c-2", Offset: int64(len(out2)), Data: []byte("ing\r\n")}}})
+	IndexAll(t, s)
+	if got := hitLines(search(t, s, "running", nil)); !reflect.DeepEqual(got, []string{"c-2:2@38 still running", "c-1:3@63 goroutine 1 [running]:"}) {
+		t.Fatalf("a line completed later: %q", got)
+	}
+	if backlog, err := s.IndexBacklog(ctx); err != nil || len(backlog) != 0 {
+		t.Fatalf("backlog after both are indexed to their end: %+v, %v", backlog, err)
+	}
+
+	// Deleting a command's index removes its hits, and an update for a
+	// command that is not stored writes nothing.
+	if err := s.DeleteIndex(ctx, []string{"c-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitLines(search(t, s, "panic", nil)); !reflect.DeepEqual(got, wantHits[:1]) {
+		t.Fatalf("after deleting c-1's index: %q", got)
+	}
+	ghost := store.IndexUpdate{Lines: []store.IndexLine{{Text: "panic ghost"}}, Cursor: store.IndexCursor{CommandID: "c-gone", Off: 12}}
+	if err := s.Index(ctx, []store.IndexUpdate{ghost}); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitLines(search(t, s, "ghost", nil)); len(got) != 0 {
+		t.Fatalf("lines of a command not stored: %q", got)
+	}
+}
+
+func sortCursors(cs []store.IndexCursor) {
+	for i := range cs {
+		for j := i + 1; j < len(cs); j++ {
+			if cs[j].CommandID < cs[i].CommandID {
+				cs[i], cs[j] = cs[j], cs[i]
+			}
+		}
+	}
+}
