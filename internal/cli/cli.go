@@ -1,6 +1,6 @@
 // Package cli owns the scriptable subcommands of the tui program (agents,
 // run, history, logs, cancel, audit, session restart, wait, reply, export,
-// replay):
+// replay, search):
 // each connects with the shared dashboard client, does one thing, prints plain
 // text or JSON, and exits with a code a script can test.
 //
@@ -65,6 +65,7 @@ var Commands = map[string]func(ctx context.Context, env Env, args []string) int{
 	"reply":   reply,
 	"export":  export,
 	"replay":  replay,
+	"search":  search,
 }
 
 // Usage describes the subcommands, and how they reach the relay.
@@ -88,6 +89,8 @@ const Subcommands = `Subcommands:
   export  COMMAND_ID [-o FILE] [--input]    write a command's recording as asciicast v2
   replay  COMMAND_ID [--speed N] [--idle-limit D]
                                            play a command's recording in this terminal
+  search  QUERY [--agent A] [--label k=v]... [--since D] [--limit N] [--context N] [--json]
+                                           find lines of stored output, newest first
   audit   [--limit N] [--json]               the audit trail (admin tokens only)
   wait    --agent NAME --for waiting|idle [--timeout D]
                                            wait until an agent needs you, or is done

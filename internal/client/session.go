@@ -289,6 +289,8 @@ func (c *Client) onMessage(m wire.Message) {
 		c.reply(m.RequestID, m)
 	case *wire.TimingResult:
 		c.reply(m.RequestID, m)
+	case *wire.SearchResult:
+		c.reply(m.RequestID, m)
 	case *wire.Error:
 		if m.RequestID == "" || !c.reply(m.RequestID, m) {
 			c.emit(ServerError{m})

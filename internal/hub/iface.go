@@ -31,6 +31,9 @@ type Hub interface {
 	// the agents who may see; agent, if not empty, names the one agent
 	// (ErrNoAgent if who sees none of that id or name).
 	History(ctx context.Context, who Actor, q store.HistoryQuery, agent string) ([]wire.Command, error)
+	// Search finds lines of stored output, newest first, of the commands
+	// of the agents who may see (search.go); agent and labels narrow it.
+	Search(ctx context.Context, who Actor, q store.SearchQuery, agent string, labels wire.Strings) ([]wire.SearchHit, error)
 	// Command finds a command in memory or in the store (store.ErrNotFound
 	// if none); one that has just ended, once its end is stored.
 	Command(ctx context.Context, id string) (wire.Command, error)

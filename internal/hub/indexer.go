@@ -17,8 +17,8 @@ import (
 // writer, is not held up long; large enough that a commit's cost is
 // shared by many lines.
 const (
-	indexBatchBytes    = 512 << 10
-	indexBatchCommands = 256
+	indexBatchBytes    = 128 << 10
+	indexBatchCommands = 128
 	indexRetryMax      = 10 * time.Second
 )
 
@@ -223,7 +223,7 @@ func (x *indexer) indexBatch(ctx context.Context) error {
 	if len(picked) == 0 {
 		return nil
 	}
-	per := max(indexBatchBytes/len(picked), 16<<10)
+	per := max(indexBatchBytes/len(picked), 2*store.MaxIndexLine) // room for a whole line
 	updates := make([]store.IndexUpdate, len(picked))
 	var read int64
 	for i := range picked {

@@ -116,6 +116,8 @@ func (d *dashboardSession) handle(kind int, data []byte) {
 		d.forgetAgent(m)
 	case *wire.TimingQuery:
 		r.timingQuery(d, m)
+	case *wire.SearchQuery:
+		r.search(d, m)
 	default:
 		d.conn.SendError(wire.CodeBadMessage, fmt.Sprintf("%q is not a message a dashboard may send", m.MessageType()), "", "")
 	}

@@ -74,6 +74,7 @@ type SearchQuery struct {
 type SearchHit struct {
 	Cursor    int64 // the hit's place in index order: pass as Before for the next page
 	CommandID string
+	Command   string // its command line (wire.CommandSpec.Line)
 	AgentID   string
 	AgentName string
 	CreatedAt time.Time // the command's

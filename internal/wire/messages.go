@@ -309,6 +309,8 @@ const (
 	TypeQuickReplySent    = "quick_reply.sent"
 	TypeTimingQuery       = "timing"
 	TypeTimingResult      = "timing.result"
+	TypeSearchQuery       = "search"
+	TypeSearchResult      = "search.result"
 )
 
 func (*Hello) MessageType() string             { return TypeHello }
@@ -386,4 +388,6 @@ var newMessage = map[string]func() Message{
 	TypeQuickReplySent:    func() Message { return new(QuickReplySent) },
 	TypeTimingQuery:       func() Message { return new(TimingQuery) },
 	TypeTimingResult:      func() Message { return new(TimingResult) },
+	TypeSearchQuery:       func() Message { return new(SearchQuery) },
+	TypeSearchResult:      func() Message { return new(SearchResult) },
 }

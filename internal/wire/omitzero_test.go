@@ -140,6 +140,9 @@ func TestAbsentFieldsAsDocumented(t *testing.T) {
 		"resume entry": func() (Message, func(map[string]any) map[string]any) {
 			return &Welcome{Resume: []Ack{{}}}, first("resume")
 		},
+		"search hit": func() (Message, func(map[string]any) map[string]any) {
+			return &SearchResult{Hits: []SearchHit{{}}}, first("hits")
+		},
 	}
 	for name := range newMessage {
 		if _, ok := rows[name]; !ok {

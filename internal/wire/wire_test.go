@@ -45,6 +45,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&TimingResult{RequestID: "r", CommandID: "c", More: true, Next: 4, Events: []TimingEvent{
 			{TimeMS: 1, Kind: EventOutput, Offset: 2}, {TimeMS: 3, Kind: EventResize, Offset: 4, Cols: 80, Rows: 24},
 			{TimeMS: 5, Kind: EventInput, Offset: 6, Data: []byte{0, 255, 'a'}}}},
+		&SearchQuery{RequestID: "s", Query: `panic "exit status"`, Agent: "a", Labels: Strings{"pool": "ci"}, Since: at, Before: 9, Limit: 5, Context: 2},
+		&SearchResult{RequestID: "s", Next: 7, Hits: []SearchHit{{Cursor: 8, CommandID: "c", Command: "make", AgentID: "a", AgentName: "b",
+			CreatedAt: at, Line: 3, Offset: 40, Text: "panic: x", Before: []string{"a"}, After: []string{"b", ""}}}},
 	}
 	if len(msgs) != len(newMessage) {
 		t.Fatalf("test covers %d message types, wire defines %d", len(msgs), len(newMessage))

@@ -1,6 +1,7 @@
 package sqlrow
 
 import (
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -75,18 +76,25 @@ func SearchFilter(q store.SearchQuery, idCol string, param func(int) string, nex
 	return b.String(), args
 }
 
-// ScanSearchHit reads a hit's columns: id, command_id, n, off, text,
-// agent_id, agent_name, created_at.
+// ScanSearchHit reads a row of SearchColumns.
 func ScanSearchHit(rows Scanner) (store.SearchHit, error) {
 	var h store.SearchHit
 	var created int64
-	err := rows.Scan(&h.Cursor, &h.CommandID, &h.Line, &h.Offset, &h.Text, &h.AgentID, &h.AgentName, &created)
-	h.CreatedAt = FromNanos(created)
-	return h, err
+	var argv sql.NullString
+	var spec wire.CommandSpec
+	err := rows.Scan(&h.Cursor, &h.CommandID, &h.Line, &h.Offset, &h.Text, &h.AgentID, &h.AgentName, &created, &argv, &spec.Shell)
+	if err != nil {
+		return h, err
+	}
+	if err := parseJSON(argv, &spec.Argv); err != nil {
+		return h, fmt.Errorf("command %s argv: %w", h.CommandID, err)
+	}
+	h.CreatedAt, h.Command = FromNanos(created), spec.Line()
+	return h, nil
 }
 
 // SearchColumns are ScanSearchHit's, l being search_line and c commands.
-const SearchColumns = "l.id, l.command_id, l.n, l.off, l.text, c.agent_id, c.agent_name, c.created_at"
+const SearchColumns = "l.id, l.command_id, l.n, l.off, l.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
 
 // AddContext gives each hit up to n lines before and after it, which
 // read (SelectSearchContext) calls each with, in order.

@@ -104,7 +104,7 @@ func testSearch(t *testing.T, h Harness) {
 		!reflect.DeepEqual(hits[0].After, []string{"exit status 2"}) {
 		t.Fatalf("context: %+v", hits)
 	}
-	if h := hits[0]; h.AgentID != "a-1" || h.AgentName != "build-1" || !h.CreatedAt.Equal(a1.CreatedAt) {
+	if h := hits[0]; h.AgentID != "a-1" || h.AgentName != "build-1" || !h.CreatedAt.Equal(a1.CreatedAt) || h.Command != "true" {
 		t.Fatalf("hit's command fields: %+v", h)
 	}
 	for q, want := range map[string][]string{

@@ -25,11 +25,10 @@ CREATE TABLE search_cursor (
 	done       INTEGER NOT NULL        -- 1: the command is final and indexed to its end
 ) STRICT;
 
--- The FTS index follows search_line: lines deleted (a command's removal)
--- leave its index too.
-CREATE TRIGGER search_line_insert AFTER INSERT ON search_line BEGIN
-	INSERT INTO search_fts (rowid, text) VALUES (new.id, new.text);
-END;
+-- Lines deleted (a command's removal) leave the FTS index too. Lines
+-- are added to it by the statement that follows their insert (Index), not
+-- by a trigger: FTS5 flushes its pending terms at every savepoint, and a
+-- trigger's insert is one per row.
 CREATE TRIGGER search_line_delete AFTER DELETE ON search_line BEGIN
 	INSERT INTO search_fts (search_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
