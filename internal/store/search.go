@@ -28,6 +28,8 @@ type Search interface {
 	// Search returns the lines that match q, newest first.
 	Search(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 	// DeleteIndex removes the index rows and cursors of these commands.
+	// (Retention's Pruner.RemoveStep removes them with the rest of a
+	// command: sqlrow.PerCommandTables.)
 	DeleteIndex(ctx context.Context, commandIDs []string) error
 }
 

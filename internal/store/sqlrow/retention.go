@@ -16,9 +16,15 @@ type PerCommand struct {
 // PerCommandTables are the tables RemoveStep empties of a command, in
 // order. A table added to keep more of a command's rows (an index of its
 // output) must be listed here, or retention leaves its rows behind.
+//
+// The search index's rows count no bytes: Written counts only output and
+// timing, so counting the index's as removed would overstate the room
+// removals leave.
 var PerCommandTables = []PerCommand{
 	{Table: "output", Key: "off", Data: "data"},
 	{Table: "timing", Key: "seq", Data: "data"},
+	{Table: "search_line", Key: "n"},
+	{Table: "search_cursor", Key: "command_id"},
 }
 
 // SelectFinished reads up to param(2) finished commands created and ended

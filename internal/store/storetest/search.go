@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +172,50 @@ func sortCursors(cs []store.IndexCursor) {
 				cs[i], cs[j] = cs[j], cs[i]
 			}
 		}
+	}
+}
+
+// testSearchRemovedWithCommand: retention's removal of a command takes
+// its lines out of the index, and its cursor, and leaves others'.
+func testSearchRemovedWithCommand(t *testing.T, h Harness) {
+	s := h.open(t)
+	ctx := context.Background()
+	var out strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&out, "needle %d\r\n", i)
+	}
+	Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand("c-old", wire.StateExited, 0), EndedCommand("c-keep", wire.StateExited, time.Hour)},
+		Output: []store.Chunk{{CommandID: "c-old", Data: []byte(out.String())}, {CommandID: "c-keep", Data: []byte("needle kept\r\n")}}})
+	IndexAll(t, s)
+	IndexAll(t, s) // the pass that finds nothing more marks them done
+	if got := len(search(t, s, "needle", nil)); got != 21 {
+		t.Fatalf("%d hits before the removal, want 21", got)
+	}
+	for steps := 0; ; steps++ {
+		r, err := s.RemoveStep(ctx, "c-old", 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Done {
+			break
+		}
+		if steps > 20 {
+			t.Fatal("removal does not end")
+		}
+	}
+	if got := hitLines(search(t, s, "needle", nil)); !reflect.DeepEqual(got, []string{"c-keep:0@0 needle kept"}) {
+		t.Fatalf("hits after c-old's removal: %q", got)
+	}
+	if backlog, err := s.IndexBacklog(ctx); err != nil || len(backlog) != 0 {
+		t.Fatalf("backlog after the removal: %+v, %v", backlog, err)
+	}
+	// Hits join their command, so lines left behind would show only
+	// under a command of the same id: store one again.
+	Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand("c-old", wire.StateExited, 0)}})
+	if got := hitLines(search(t, s, "needle", nil)); !reflect.DeepEqual(got, []string{"c-keep:0@0 needle kept"}) {
+		t.Fatalf("lines of the removed c-old are still indexed: %q", got)
+	}
+	if backlog, err := s.IndexBacklog(ctx); err != nil || len(backlog) != 1 || backlog[0].Off != 0 {
+		t.Fatalf("the removed c-old's cursor is still stored: %+v, %v", backlog, err)
 	}
 }

@@ -73,6 +73,7 @@ var tests = []struct {
 	{"ResendCutDifferently", testResendCutDifferently},
 	{"Timing", testTiming},
 	{"Search", testSearch},
+	{"SearchRemovedWithCommand", testSearchRemovedWithCommand},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},
