@@ -31,7 +31,7 @@ func TestCLISearch(t *testing.T) {
 		}
 	}
 	var out string
-	relaytest.Eventually(t, 20*time.Second, "both lines indexed", func() bool {
+	relaytest.Eventually(t, 60*time.Second, "both lines indexed", func() bool {
 		var code int
 		out, _, code = tui(t, addr, "search", "panic", "--context", "1")
 		return code == 0 && strings.Count(out, "  > ") == 2
