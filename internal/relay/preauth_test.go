@@ -28,6 +28,7 @@ import (
 	"switchboard/internal/relaytest"
 	"switchboard/internal/store/sqlite"
 	"switchboard/internal/tlsconf"
+	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
 
@@ -109,7 +110,8 @@ func TestHugeFirstMessageRefused(t *testing.T) {
 	check("agent over tls", &websocket.Dialer{TLSClientConfig: trust}, url+wire.AgentPath)
 }
 
-// startTLSRelay runs a relay without authentication behind TLS and
+// startTLSRelay runs a relay without authentication behind TLS, as
+// cmd/relay serves it (through transport.Listener), and
 // returns its wss URL and the CA file that signed its certificate.
 func startTLSRelay(t *testing.T) (url, caFile string) {
 	t.Helper()
@@ -126,6 +128,7 @@ func startTLSRelay(t *testing.T) (url, caFile string) {
 	}
 	srv := httptest.NewUnstartedServer(rl.Handler())
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Listener = transport.Listener(srv.Listener) // as cmd/relay serves TLS: agents read by the pollers
 	srv.StartTLS()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -133,7 +133,7 @@ func TestConnWritesInOrderAcrossFrameSizes(t *testing.T) {
 func testConnWritesInOrderAcrossFrameSizes(t *testing.T, mode streamMode) {
 	p := newConnPair(t, mode, 1<<30)
 	var want [][]byte
-	for i, n := range []int{0, 1, 125, 126, 4 << 10, 4<<10 + 1, 65535, 65536, 300 << 10} {
+	for i, n := range []int{0, 1, 125, 126, 4 << 10, 4<<10 + 1, 65535, 65536, 300 << 10, maxCollected + 1} {
 		b := bytes.Repeat([]byte{byte('a' + i)}, n)
 		want = append(want, b)
 		kind := websocket.BinaryMessage

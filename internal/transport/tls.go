@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -66,20 +67,41 @@ type tlsConn struct {
 	owned  atomic.Bool
 	polled atomic.Bool
 
-	mu  sync.Mutex
-	out []byte // records written by tls.Conn and not yet taken by the stream
+	mu         sync.Mutex
+	out        []byte // records written by tls.Conn and not yet taken by the stream
+	encrypting bool   // the stream is encrypting a batch: its records are not bounded
 
 	in []byte // read, not yet decrypted; only under the poller's socket.mu
 }
+
+// maxCollected bounds the records a tlsConn holds for the stream beyond
+// the batch being encrypted (which is taken as soon as it is made): what
+// reading makes tls.Conn write (alerts, answers to key updates a peer
+// asks for) waits for the next write, and must not pile up without end.
+const maxCollected = 4 * maxBatchBytes
+
+// errTooMuchCollected fails a record written past maxCollected; tls.Conn
+// then fails the connection.
+var errTooMuchCollected = errors.New("tls: more records waiting than a peer may cause")
 
 func (c *tlsConn) Write(p []byte) (int, error) {
 	if !c.owned.Load() {
 		return c.Conn.Write(p)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.out)+len(p) > maxCollected && !c.encrypting {
+		return 0, errTooMuchCollected
+	}
 	c.out = append(c.out, p...)
-	c.mu.Unlock()
 	return len(p), nil
+}
+
+// setEncrypting says whether the stream is encrypting a batch.
+func (c *tlsConn) setEncrypting(on bool) {
+	c.mu.Lock()
+	c.encrypting = on
+	c.mu.Unlock()
 }
 
 // take returns the records collected so far, leaving spare (emptied) to
@@ -161,6 +183,10 @@ func (s *tlsStream) setWriteDeadline(t time.Time) {
 // encrypt hands bufs to tls.Conn as one write, so that a batch becomes as
 // few records as its size allows.
 func (s *tlsStream) encrypt(bufs [][]byte) error {
+	if s.conn != nil {
+		s.conn.setEncrypting(true)
+		defer s.conn.setEncrypting(false)
+	}
 	if len(bufs) == 1 {
 		_, err := s.tc.Write(bufs[0])
 		return err

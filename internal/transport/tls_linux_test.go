@@ -204,3 +204,38 @@ func TestPolledTLSCloseNotifyEnds(t *testing.T) {
 	}
 	client.Close()
 }
+
+// TestTLSConnCollectsWithinBound: once owned, what tls.Conn writes is
+// collected, not written, up to maxCollected; past it a write fails (a
+// peer that keeps asking for key updates cannot grow it without end).
+func TestTLSConnCollectsWithinBound(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	c := &tlsConn{Conn: server}
+	c.owned.Store(true)
+	rec := make([]byte, 64<<10)
+	n := 0
+	for ; n < 2*maxCollected/len(rec); n++ {
+		if _, err := c.Write(rec); err != nil {
+			if !errors.Is(err, errTooMuchCollected) {
+				t.Fatalf("write %d: %v", n, err)
+			}
+			break
+		}
+	}
+	if n != maxCollected/len(rec) {
+		t.Fatalf("%d records of %d bytes collected, want %d (maxCollected)", n, len(rec), maxCollected/len(rec))
+	}
+	if got := c.take(nil); len(got) != maxCollected {
+		t.Fatalf("took %d bytes, want %d", len(got), maxCollected)
+	}
+	if _, err := c.Write(rec); err != nil {
+		t.Fatalf("write after the stream took the records: %v", err)
+	}
+	c.setEncrypting(true) // a writer's batch, however large, is not refused
+	for i := range 2 * maxCollected / len(rec) {
+		if _, err := c.Write(rec); err != nil {
+			t.Fatalf("batch record %d: %v", i, err)
+		}
+	}
+}
