@@ -61,8 +61,18 @@ func testFailover(t *testing.T, store string) {
 	dir := t.TempDir()
 	wrote, stop := filepath.Join(dir, "wrote"), filepath.Join(dir, "stop")
 	script := fmt.Sprintf(`i=1; while [ $i -le 200 ] || [ ! -e %s ]; do echo "line $i" >> %s; echo "line $i"; i=$((i+1)); sleep 0.005; done`, stop, wrote)
-	run := startTUIRun(t, "--relay", relays, "--agent", "fo-worker", "--shell", "--", script)
+	run := startTUI(t, "run", "--relay", relays, "--agent", "fo-worker", "--shell", "--", script)
 	id := commandOf(t, cl, "fo-worker")
+	logs := startTUI(t, "logs", "--follow", "--relay", relays, id)
+	relaytest.Eventually(t, 20*time.Second, "the agent working", func() bool {
+		for _, a := range cl.State().Agents {
+			if a.Name == "fo-worker" && a.Attention == wire.AttentionWorking {
+				return true
+			}
+		}
+		return false
+	})
+	wait := startTUI(t, "wait", "--relay", relays, "--agent", "fo-worker", "--for", "idle")
 	if err := cl.Subscribe(id, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +114,11 @@ func testFailover(t *testing.T, store string) {
 	t.Logf("measured: after the second kill, the first relay served again in %s; the client was on it in %s and had the next output in %s",
 		ms(served), ms(moved), ms(resumed))
 	scr.WaitText("● connected to " + addrA)
+	for _, p := range []tuiProc{logs, wait} {
+		if !p.Alive() {
+			t.Fatalf("%s ended before the command: exit %d, stderr:\n%s", p.args, p.ExitCode(), readFile(t, p.stderr))
+		}
+	}
 	if err := os.WriteFile(stop, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,15 +128,24 @@ func testFailover(t *testing.T, store string) {
 	if !run.Exits(60 * time.Second) {
 		t.Fatal("tui run did not end with the command")
 	}
+	if !logs.Exits(60*time.Second) || !wait.Exits(60*time.Second) {
+		t.Fatal("tui logs --follow or tui wait did not end with the command")
+	}
 	stdout := readFile(t, run.stdout)
-	for what, have := range map[string]string{"tui run": stdout, "the client": got.String(), "the store": storedOutput(t, store, id, len(want))} {
+	for what, have := range map[string]string{"tui run": stdout, "tui logs --follow": readFile(t, logs.stdout),
+		"the client": got.String(), "the store": storedOutput(t, store, id, len(want))} {
 		if sha256.Sum256([]byte(have)) != sha256.Sum256([]byte(want)) {
 			t.Errorf("%s has %d bytes, not the %d the command wrote", what, len(have), len(want))
 		}
 	}
-	stderr := readFile(t, run.stderr)
-	if run.ExitCode() != 0 || strings.Count(stderr, "run: moved to the relay") != 2 {
-		t.Errorf("tui run: exit %d, stderr:\n%s", run.ExitCode(), stderr)
+	for _, p := range []tuiProc{run, logs, wait} {
+		stderr := readFile(t, p.stderr)
+		if p.ExitCode() != 0 || strings.Count(stderr, p.args[0]+": moved to the relay") != 2 {
+			t.Errorf("tui %s: exit %d, stderr:\n%s", p.args[0], p.ExitCode(), stderr)
+		}
+	}
+	if out := readFile(t, wait.stdout); !strings.HasPrefix(out, "fo-worker idle") {
+		t.Errorf("tui wait printed %q", out)
 	}
 	// Read back through the relays named down first, then up.
 	out, stderrH, code := tui(t, "", "history", "--json", "--relay", "ws://"+addrB+",ws://"+addrA)
@@ -191,19 +215,21 @@ func followMove(t *testing.T, cl *client.Client, id string, got *bytes.Buffer, u
 	return moved, resumed
 }
 
-// tuiRun is a tui run process whose stdout and stderr go to files.
-type tuiRun struct {
+// tuiProc is a tui subcommand's process whose stdout and stderr go to
+// files.
+type tuiProc struct {
 	*proc
+	args           []string
 	stdout, stderr string
 }
 
-// startTUIRun starts tui run with args, its output kept apart from its
-// complaints.
-func startTUIRun(t *testing.T, args ...string) tuiRun {
+// startTUI starts the tui program with args (a subcommand and its
+// flags), its output kept apart from its complaints.
+func startTUI(t *testing.T, args ...string) tuiProc {
 	t.Helper()
 	dir := t.TempDir()
-	r := tuiRun{stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr")}
-	script := fmt.Sprintf(`exec "$0" run "$@" >%s 2>%s`, r.stdout, r.stderr)
+	r := tuiProc{args: args, stdout: filepath.Join(dir, "stdout"), stderr: filepath.Join(dir, "stderr")}
+	script := fmt.Sprintf(`exec "$0" "$@" >%s 2>%s`, r.stdout, r.stderr)
 	r.proc = proctest.Start(t, "/bin", "sh", nil, append([]string{"-c", script, filepath.Join(bin, "tui")}, args...)...)
 	return r
 }
