@@ -21,6 +21,13 @@ const (
 	// replayRefresh is how often the position shown moves while nothing
 	// is due.
 	replayRefresh = 200 * time.Millisecond
+	// A seek (or a jump at high speed) that would parse more than
+	// replayMaxFeed bytes at once parses only the last replayTail of
+	// them, from a screen clear or a line's start, as a pane that falls
+	// behind does: the screen is what those bytes draw, and Update stays
+	// short however long the recording.
+	replayMaxFeed = 1 << 20
+	replayTail    = 256 << 10
 )
 
 // The replay's speeds and idle limits, which +/- and i step through.
@@ -64,6 +71,7 @@ type replayView struct {
 	p           *recording.Player
 	clock       *recording.Clock
 	t           *term
+	fed         int64 // bytes parsed by the emulator, for tests
 	gen         int
 	w, h        int
 
@@ -157,14 +165,21 @@ func (v *replayView) apply(frames []recording.Frame) {
 			buf = append(buf, f.Data...)
 			continue
 		}
-		if len(buf) > 0 {
-			v.t.write(buf)
-			buf = buf[:0]
-		}
+		v.feed(buf)
+		buf = buf[:0]
 		v.t.resize(f.Cols, f.Rows)
 	}
-	if len(buf) > 0 {
-		v.t.write(buf)
+	v.feed(buf)
+}
+
+// feed writes output to the emulator, only its tail when it is long.
+func (v *replayView) feed(b []byte) {
+	if len(b) > replayMaxFeed {
+		b = b[tailCut(b, replayTail, v.t.rows+2):]
+	}
+	if len(b) > 0 {
+		v.t.write(b)
+		v.fed += int64(len(b))
 	}
 }
 

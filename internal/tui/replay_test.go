@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -151,4 +152,28 @@ func TestReplayFromAPane(t *testing.T) {
 	h.key("esc")
 	h.lacks("replay ·")
 	h.contains("1 build-1 · make")
+}
+
+// TestReplayLongRecordingSeeksByItsTail: seeking in a recording of
+// megabytes parses a bounded tail, and shows what the end of it drew.
+func TestReplayLongRecordingSeeksByItsTail(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	var out strings.Builder
+	for i := 1; out.Len() < 3<<20; i++ {
+		fmt.Fprintf(&out, "line %07d %s\r\n", i, strings.Repeat("x", 60))
+	}
+	out.WriteString("the last line\r\n")
+	c := exited(running("c-big", "a-1", "build-1", "make", t0), 0, time.Minute)
+	c.OutputBytes = int64(out.Len())
+	h.b.timing = map[string][]wire.TimingEvent{"c-big": {{TimeMS: 60000, Kind: wire.EventOutput, Offset: 0}}}
+	h.send(openReplayMsg{c})
+	h.events(client.Output{CommandID: "c-big", Data: []byte(out.String())}, client.OutputEnd{CommandID: "c-big", Offset: c.OutputBytes})
+	h.contains("0:00.0 / 1:00.0")
+	h.key("G")
+	h.contains("the last line", "1:00.0 / 1:00.0")
+	h.key("g", "G")
+	h.contains("the last line")
+	if fed := h.m.replay.fed; fed > 2*replayTail {
+		t.Errorf("two seeks to the end of %d bytes parsed %d", out.Len(), fed)
+	}
 }

@@ -150,3 +150,34 @@ func (p *page) choose(sel, value string) {
   return s.value === %q;
 })()`, sel, value, value))
 }
+
+// TestReplaySeekOverMegabytesWritesItsTail: a seek over megabytes of
+// output gives xterm.js only its last part, which draws the screen.
+func TestReplaySeekOverMegabytesWritesItsTail(t *testing.T) {
+	e := newEnv(t, relay.Config{})
+	p := e.openPage("a")
+	eval[bool](p, `(() => {
+  import('./replay.js').then(({ Replay }) => {
+    const host = document.createElement('div');
+    document.body.append(host);
+    const r = new Replay('c-big', host, () => {});
+    let s = '';
+    for (let i = 0; s.length < 3 << 20; i++) s += 'line ' + i + ' ' + 'x'.repeat(60) + '\r\n';
+    r.events = [{ t: 0, data: s + 'the last line\r\n' }];
+    r.build();
+    r.seek(0);
+    r.term.write('', () => {
+      window.__tail = { last: r.text().includes('the last line'), lines: r.term.buffer.active.length };
+      r.dispose();
+    });
+  });
+  return true;
+})()`)
+	p.waitFor("the replay to parse", "window.__tail")
+	if !eval[bool](p, "window.__tail.last") {
+		t.Fatalf("the last line is not on screen")
+	}
+	if n := eval[int](p, "window.__tail.lines"); n > 5000 {
+		t.Errorf("xterm.js holds %d lines: it parsed more than the tail", n)
+	}
+}

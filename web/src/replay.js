@@ -15,6 +15,8 @@ const REFRESH = 200; // ms between updates of the position shown
 // MAX_REPLAY_BYTES is the most output the page replays: it holds the
 // whole recording, as text and in the terminal's buffer.
 export const MAX_REPLAY_BYTES = 64 << 20;
+const MAX_FEED = 1 << 20; // characters; more at once are cut to their last TAIL
+const TAIL = 256 << 10;
 
 // parseCast reads an asciicast v2 file: its header and its output and
 // resize events, times in ms.
@@ -183,11 +185,24 @@ export class Replay {
         out += f.data;
         continue;
       }
-      if (out) (this.term.write(out), (out = ''));
+      this.write(out);
+      out = '';
       this.term.resize(f.cols, f.rows);
     }
-    if (out) this.term.write(out);
+    this.write(out);
     this.pos = t;
+  }
+
+  // write gives xterm.js output; of a long run (a seek over megabytes),
+  // only its last TAIL characters, from a line's start: the screen is what
+  // they draw, and the page need not parse the rest.
+  write(out) {
+    if (out.length > MAX_FEED) {
+      const from = out.length - TAIL;
+      const nl = out.indexOf('\n', from);
+      out = out.slice(nl >= 0 ? nl + 1 : from);
+    }
+    if (out) this.term.write(out);
   }
 
   // tick plays what is due, shows the position, and waits for the next
