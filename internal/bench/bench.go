@@ -21,7 +21,7 @@ type Config struct {
 	// Quick runs every scenario for a few seconds at reduced scale and
 	// checks only correctness.
 	Quick bool
-	// Only names the scenarios to run (S1 … S5); empty runs all.
+	// Only names the scenarios to run (S1 … S5, S7); empty runs all.
 	Only []string
 	// WorkDir holds the databases and the S2 file; default a temporary
 	// directory removed afterwards.
@@ -161,6 +161,9 @@ type env struct {
 	rep  *Report
 	work string
 	tls  *tlsFiles // in the TLS pass: relays serve wss://
+	// s1PerMsg is the relay's CPU per message in S1's window, when S1
+	// ran: what S7 compares three relays with.
+	s1PerMsg time.Duration
 }
 
 func (e *env) logf(format string, args ...any) {
@@ -236,6 +239,7 @@ var scenarios = []scenario{
 	{"S3", runEcho},
 	{"S4", runIdle},
 	{"S5", runStorage},
+	{"S7", runCluster},
 }
 
 // Run runs the scenarios and returns what they found. An error means the
@@ -248,7 +252,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Log = &lockedWriter{w: cfg.Log} // relays, agents and scenarios log at once
 	for _, name := range cfg.Only {
 		if !slices.ContainsFunc(scenarios, func(s scenario) bool { return strings.EqualFold(s.name, name) }) {
-			return nil, fmt.Errorf("no scenario %q: there are S1 to S5", name)
+			return nil, fmt.Errorf("no scenario %q: there are S1 to S5 and S7", name)
 		}
 	}
 	e := &env{cfg: cfg, sc: fullScale, rep: &Report{Quick: cfg.Quick}, work: cfg.WorkDir}

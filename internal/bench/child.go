@@ -16,7 +16,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"switchboard/internal/agent"
+	"switchboard/internal/cluster"
 	"switchboard/internal/relay"
+	"switchboard/internal/store"
+	"switchboard/internal/store/postgres"
 	"switchboard/internal/store/sqlite"
 	"switchboard/internal/tlsconf"
 	"switchboard/internal/transport"
@@ -83,7 +86,7 @@ func serveRelay(addr, dbPath, certFile, keyFile string) error {
 		log.Warn("raise file descriptor limit", "err", err)
 	}
 
-	st, err := sqlite.Open(ctx, dbPath)
+	st, bus, err := openChildStore(ctx, dbPath, log)
 	if err != nil {
 		return err
 	}
@@ -91,8 +94,13 @@ func serveRelay(addr, dbPath, certFile, keyFile string) error {
 	// The load generator stands for thousands of machines from one
 	// address: the per-address limit on connections waiting for their
 	// hello would turn S4's connect storm into retries.
-	r, err := relay.New(ctx, relay.Config{Version: "swbench", Logger: log, NoAuth: true,
-		MaxUnauthenticated: 1 << 20, MaxUnauthenticatedPerAddr: 1 << 20}, st)
+	cfg := relay.Config{Version: "swbench", Logger: log, NoAuth: true,
+		MaxUnauthenticated: 1 << 20, MaxUnauthenticatedPerAddr: 1 << 20}
+	if bus != nil {
+		defer bus.Close()
+		cfg.Bus = bus
+	}
+	r, err := relay.New(ctx, cfg, st)
 	if err != nil {
 		return err
 	}
@@ -126,6 +134,26 @@ func serveRelay(addr, dbPath, certFile, keyFile string) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// openChildStore opens the relay child's store: the SQLite file, or for
+// S7 the PostgreSQL schema and the cluster's bus the environment names.
+func openChildStore(ctx context.Context, dbPath string, log *slog.Logger) (store.Store, *cluster.Bus, error) {
+	url := os.Getenv(envStore)
+	if url == "" {
+		st, err := sqlite.Open(ctx, dbPath)
+		return st, nil, err
+	}
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	bus, err := cluster.Connect(ctx, cluster.Config{URL: os.Getenv(envCluster), ID: os.Getenv(envRelayID), Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, bus, nil
 }
 
 // exitWithParent ends a child if the generator dies without stopping it.

@@ -3,7 +3,12 @@
 // its own (so that its CPU time and memory can be read from /proc), drives
 // it over real WebSockets, and measures the scenarios of the performance
 // issue: fan-in and fan-out (S1), one stream as fast as it goes (S2),
-// interactive echo (S3), many idle connections (S4) and storage (S5).
+// interactive echo (S3), many idle connections (S4) and storage (S5); and
+// S7, S1's load over three relays joined by NATS on one PostgreSQL schema
+// (cluster.go: the relay children get the store and the bus from their
+// environment; NATS is nats-server from PATH, else in this process), with
+// agents and dashboards on different relays, and the time the extra hop
+// between relays adds to S3's echo.
 // With Config.TLS it runs S1, S2 and S3 again over wss:// (the relay
 // serving TLS with a local CA's certificate, every client and agent
 // trusting it). RunAB compares two relay binaries (an older one built

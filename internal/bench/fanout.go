@@ -359,6 +359,9 @@ func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64
 	r.figure("S1 p50 ms", lat.p50.Seconds()*1e3)
 	r.figure("S1 p99 ms", lat.p99.Seconds()*1e3)
 	r.figure("S1 relay cores", w.cpu.relay)
+	if msgs := float64(w.sent) / float64(sc.s1MsgSize); msgs > 0 {
+		e.s1PerMsg = time.Duration(w.cpu.relay * w.dur.Seconds() / msgs * 1e9)
+	}
 	r.add("S1", "relay CPU", "< 1 core", fmt.Sprintf("%.2f cores (CPU in use: %s)", w.cpu.relay, w.cpu), ptr(w.cpu.relay < 1))
 	in := float64(w.sent) / w.dur.Seconds()
 	st := float64(w.stored) / w.dur.Seconds()

@@ -37,7 +37,7 @@ func TestQuick(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log:\n%s", log.String())
 	}
-	for _, want := range []string{"S1", "S2", "S3", "S4", "S5", "S1 TLS", "S2 TLS", "S3 TLS"} {
+	for _, want := range []string{"S1", "S2", "S3", "S4", "S5", "S1 TLS", "S2 TLS", "S3 TLS", "S7"} {
 		if !rowsFor(rep, want) {
 			t.Errorf("no result for %s", want)
 		}

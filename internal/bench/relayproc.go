@@ -27,6 +27,11 @@ const (
 	envAddr  = "SWBENCH_RELAY_ADDR"
 	envDB    = "SWBENCH_RELAY_DB"
 
+	// S7's relays: a PostgreSQL store and a cluster (cluster.go).
+	envStore   = "SWBENCH_RELAY_STORE"
+	envCluster = "SWBENCH_RELAY_CLUSTER"
+	envRelayID = "SWBENCH_RELAY_ID"
+
 	envAgentChild = "SWBENCH_AGENT_CHILD"
 	envAgentRelay = "SWBENCH_AGENT_RELAY"
 	envAgentName  = "SWBENCH_AGENT_NAME"
@@ -46,6 +51,7 @@ type relayOptions struct {
 	db   string
 	bin  string   // an external relay binary; empty: this executable as a relay child
 	args []string // extra arguments for bin
+	env  []string // extra environment for a relay child
 	log  io.Writer
 	tls  *tlsFiles // serve wss:// with these; nil: ws://
 }
@@ -101,6 +107,7 @@ func startRelay(ctx context.Context, opts relayOptions) (*relayProc, error) {
 		if opts.tls != nil {
 			cmd.Env = append(cmd.Env, envTLSCert+"="+opts.tls.certFile, envTLSKey+"="+opts.tls.keyFile)
 		}
+		cmd.Env = append(cmd.Env, opts.env...)
 	}
 	cmd.Stdout, cmd.Stderr = opts.log, opts.log
 	began := time.Now()

@@ -88,7 +88,15 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	nc, err := nats.Connect(cfg.URL, nats.Name("switchboard relay "+cfg.ID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.log.Warn("cluster bus disconnected", "err", err) }),
-		nats.ReconnectHandler(func(*nats.Conn) { b.log.Info("cluster bus reconnected") }))
+		nats.ReconnectHandler(func(*nats.Conn) {
+			b.log.Info("cluster bus reconnected")
+			b.mu.Lock()
+			m := b.member
+			b.mu.Unlock()
+			if m != nil {
+				go m.Reconnected() // not on nats.go's callback goroutine, which the hub's requests may wait behind
+			}
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.URL, err)
 	}
@@ -203,6 +211,19 @@ func (b *Bus) Alive(relay string) bool {
 	defer b.mu.Unlock()
 	t, ok := b.seen[relay]
 	return ok && time.Since(t) < deadAfter
+}
+
+// Leader implements hub.Bus: this relay's id is the least of the live
+// relays' (each relay decides alone, from the heartbeats it heard).
+func (b *Bus) Leader() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, t := range b.seen {
+		if id < b.cfg.ID && time.Since(t) < deadAfter {
+			return false
+		}
+	}
+	return true
 }
 
 // request is what relays ask each other (hand-off, release).

@@ -43,6 +43,7 @@
 //	heartbeat (beat)           Run's context
 //	event consumer (consume)   Run's context; nats.go's ordered consumer runs its callback
 //	release answer             its ReleaseAgent's return, within 3 s
+//	reconnected                hub.Local.Reconnected's return (asks again for forwarded subscriptions)
 //	nats.go's own: a reader, a flusher, one per subscription's callbacks (P.hb, the
 //	req, fwd and dash subjects); Close (cmd/relay, after Run) ends them
 package cluster

@@ -147,3 +147,35 @@ func TestClusterPostgresRestart(t *testing.T) {
 		return err == nil && c.State == wire.StateExited
 	})
 }
+
+// TestClusterRelayGone kills a relay whose agent knows no other: the
+// relay left (the first live one) publishes the agent offline within
+// seconds, takes its running command over, and marks it lost after
+// --lost-after, as one relay does for an agent that stays away.
+func TestClusterRelayGone(t *testing.T) {
+	s := newSystem(t, "")
+	s.extra = []string{"--lost-after", "3s"}
+	g1 := s.relay("g1")
+	s.relay("g2")
+	s.agent("lonely", "g1")
+	d2 := s.dashboard("g2")
+	waitAgent(t, d2, "lonely", wire.AgentIdle)
+	cmds, err := d2.Run(context.Background(), wire.Targets{Agents: []string{"lonely"}}, wire.CommandSpec{Shell: "sleep 120"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cmds[0].ID
+	relaytest.Eventually(t, 10*time.Second, "the command running", func() bool {
+		return commandState(d2, id) == wire.StateRunning
+	})
+	g1.proc.Stop(syscall.SIGKILL)
+	g1.proc.Exits(10 * time.Second)
+	waitAgent(t, d2, "lonely", wire.AgentOffline)
+	relaytest.Eventually(t, 20*time.Second, "the command lost", func() bool {
+		return commandState(d2, id) == wire.StateLost
+	})
+	relaytest.Eventually(t, 10*time.Second, "the loss stored", func() bool {
+		c, err := storedCommand(s.direct, id)
+		return err == nil && c.State == wire.StateLost
+	})
+}

@@ -45,6 +45,7 @@ type system struct {
 	direct string // the schema, straight
 	relays map[string]*relayProc
 	states map[string]string // agents' state directories, by name: an agent keeps its id
+	extra  []string          // more flags for every relay
 }
 
 type relayProc struct {
@@ -71,8 +72,9 @@ func (s *system) relay(id string) *relayProc {
 		r = &relayProc{id: id, addr: proctest.FreeAddr(t)}
 		s.relays[id] = r
 	}
-	r.proc = proctest.Start(t, bin, "relay", nil, "--addr", r.addr, "--store", s.pg, "--insecure-no-auth",
-		"--cluster", s.nats.URL(), "--relay-id", id, "--log-level", "info", "--agent-timeout", "3s")
+	args := []string{"--addr", r.addr, "--store", s.pg, "--insecure-no-auth",
+		"--cluster", s.nats.URL(), "--relay-id", id, "--log-level", "info", "--agent-timeout", "3s"}
+	r.proc = proctest.Start(t, bin, "relay", nil, append(args, s.extra...)...)
 	relaytest.Eventually(t, 20*time.Second, "relay "+id+" /healthz", func() bool {
 		resp, err := http.Get("http://" + r.addr + "/healthz")
 		if err != nil {

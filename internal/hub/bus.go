@@ -34,6 +34,9 @@ type Bus interface {
 	ToDashboard(relay, dash string, kind int, data []byte)
 	// Alive reports whether relay was heard from lately.
 	Alive(relay string) bool
+	// Leader reports whether this relay comes first of the live ones: it
+	// takes over what a relay that went silent drove.
+	Leader() bool
 	// Run delivers the shared log and the other relays' requests to m
 	// until ctx ends.
 	Run(ctx context.Context, m Member)
@@ -53,6 +56,8 @@ type Member interface {
 	Deliver(dash string, kind int, data []byte)
 	// RelayGone says relay was not heard from for too long.
 	RelayGone(relay string)
+	// Reconnected says the bus was away and is back.
+	Reconnected()
 }
 
 // BusEvent is one event as relays publish it: the message encoded with

@@ -196,6 +196,9 @@ func (h *Local) mirrorCommandLocked(origin string, c wire.Command) (moved []stri
 // handOffLocked offers the commands queued here for an agent held by
 // another relay to that relay, once each is stored.
 func (h *Local) handOffLocked(a *agentState) {
+	if !h.bus.Alive(a.holder) {
+		return // its agents are published offline (RelayGone), or come here
+	}
 	for _, cs := range a.queue {
 		if cs.owner != "" || !cs.stored || cs.handingOff || cs.cmd.State != wire.StateQueued {
 			continue
@@ -377,8 +380,8 @@ func (h *Local) claim(id, agentID string, end int64) {
 	if cs != nil && cs.owner == "" {
 		return
 	}
-	if cs != nil && !cs.cmd.State.Final() {
-		c = cs.cmd // the log's copy is newer than the store's
+	if cs != nil && !cs.cmd.State.Final() && cs.cmd.State != wire.StateQueued {
+		c = cs.cmd // the log's copy is newer; a queued one's env is the store's alone
 	}
 	if c.State.Final() {
 		return
@@ -389,12 +392,24 @@ func (h *Local) claim(id, agentID string, end int64) {
 	h.commands[id] = fresh
 	if a := h.agents[agentID]; a != nil {
 		a.live[id] = fresh
+		if cs != nil {
+			a.unqueue(cs)
+		}
+		if c.State == wire.StateQueued {
+			a.queue = append(a.queue, fresh)
+			h.dispatchLocked(a)
+		}
 	}
+	h.commandChangedLocked(fresh) // every relay learns its new owner now
 	h.log.Info("command taken over", "command_id", id, "agent_id", agentID, "resume", end)
 }
 
 // RelayGone implements Member: the dashboards that relay proxied here
-// are gone with it.
+// are gone with it; and the first live relay (Bus.Leader) takes over what
+// it drove: its agents are published offline, and its commands become
+// this relay's: queued ones are dispatched or handed on, running ones are
+// lost after --lost-after unless their agent connects again (and takes
+// them over from here).
 func (h *Local) RelayGone(relay string) {
 	h.mu.Lock()
 	var gone []*dashboard
@@ -404,8 +419,32 @@ func (h *Local) RelayGone(relay string) {
 			delete(h.proxies, key)
 		}
 	}
+	type orphan struct{ id, agentID string }
+	var orphans []orphan
+	if h.bus.Leader() {
+		for _, a := range h.agents {
+			if a.holder == relay && a.conn == nil {
+				a.info.Status, a.info.Running = wire.AgentOffline, 0
+				a.holder, a.offlineSince = "", time.Now() // as the others do when it comes back to them
+				info := a.info
+				h.bus.Publish(BusEvent{Kind: wire.TypeAgentEvent, Subject: info.ID, AgentID: info.ID, Was: relay,
+					Data: wire.MustEncode(&wire.AgentEvent{Agent: info})})
+			}
+		}
+		for id, cs := range h.commands {
+			if cs.owner == relay && !cs.cmd.State.Final() {
+				orphans = append(orphans, orphan{id, cs.cmd.AgentID})
+			}
+		}
+	}
 	h.mu.Unlock()
 	for _, pd := range gone {
 		pd.proxyEnd()
+	}
+	for _, o := range orphans {
+		h.claim(o.id, o.agentID, 0)
+	}
+	if len(orphans) > 0 {
+		h.log.Info("took over a silent relay's commands", "relay", relay, "commands", len(orphans))
 	}
 }

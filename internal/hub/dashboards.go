@@ -55,6 +55,7 @@ type dashboardSub struct {
 	isRemote  bool
 	remote    string
 	resyncing bool
+	askedAt   time.Time // when the owner was last asked for it
 }
 
 // stop ends the subscription: its catch-up, if running, and its place in

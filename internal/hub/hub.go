@@ -232,6 +232,9 @@ func (h *Local) watchLiveness(ctx context.Context) {
 			return
 		case now := <-t.C:
 			h.loseAbandoned(now)
+			if h.bus != nil {
+				h.resync(false)
+			}
 		}
 	}
 }

@@ -2,7 +2,10 @@ package hub
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"switchboard/internal/transport"
 	"switchboard/internal/wire"
@@ -19,8 +22,8 @@ import (
 // ownerLocked is the live relay that owns command id, as d may see it; ""
 // when this relay serves it.
 func (h *Local) ownerLocked(d *dashboard, id string) string {
-	if h.bus == nil {
-		return ""
+	if h.bus == nil || d.proxyOf != "" {
+		return "" // a proxy's requests are this relay's to answer
 	}
 	cs := h.commands[id]
 	if cs == nil || cs.owner == "" || cs.owner == unknownOwner || !h.seesAgentLocked(d.who, cs.cmd.AgentID) {
@@ -93,7 +96,9 @@ func (h *Local) Proxy(origin string, r ProxyRequest) {
 	}
 	switch m := m.(type) {
 	case *wire.Subscribe:
-		h.subscribe(pd, m)
+		if h.ownsOrStored(m.CommandID) {
+			h.subscribe(pd, m)
+		} // else: it moved on; its relay follows it when the log says where (rehome)
 	case *wire.Unsubscribe:
 		pd.Unsubscribe(m.CommandID)
 	case *wire.Resize:
@@ -126,9 +131,14 @@ func (h *Local) Deliver(dash string, kind int, data []byte) {
 	if d == nil {
 		return
 	}
-	if kind == transport.Binary {
+	if kind&^urgent == transport.Binary {
 		if data = d.remoteFrame(data); data != nil {
-			d.peer.SendSoon(transport.Message{Kind: transport.Binary, Data: data})
+			m := transport.Message{Kind: transport.Binary, Data: data}
+			if kind&urgent != 0 {
+				d.peer.SendNow(m)
+			} else {
+				d.peer.SendSoon(m)
+			}
 		}
 		return
 	}
@@ -184,6 +194,7 @@ func (d *dashboard) remoteFrame(data []byte) []byte {
 // forwardSubscribeLocked asks sub's owner for the output from sub.next;
 // d.mu is held.
 func (h *Local) forwardSubscribeLocked(d *dashboard, sub *dashboardSub, id string) {
+	sub.askedAt = time.Now()
 	if d.remotes == nil {
 		d.remotes = make(map[string]bool)
 	}
@@ -191,6 +202,57 @@ func (h *Local) forwardSubscribeLocked(d *dashboard, sub *dashboardSub, id strin
 	h.bus.Forward(sub.remote, ProxyRequest{Dash: d.id, Client: d.client, Who: d.who, Op: OpSubscribe,
 		Data: wire.MustEncode(&wire.Subscribe{CommandID: id, Offset: sub.next})})
 }
+
+// ownsOrStored reports whether this relay serves command id: it owns it,
+// or it is over, or known only to the store.
+func (h *Local) ownsOrStored(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs := h.commands[id]
+	return cs == nil || cs.owner == "" || cs.cmd.State.Final()
+}
+
+// askAgain is how long a forwarded subscription waits for its owner's
+// subscribed before asking again: the request, or the answer, may have
+// been lost between relays, or gone to a relay that no longer owns it.
+const askAgain = 2 * time.Second
+
+// resync asks again for the forwarded subscriptions that are waiting too
+// long for an answer, and for those waiting for an owner that is now
+// known. After a reconnection to NATS (all) it asks for every one.
+func (h *Local) resync(all bool) {
+	h.mu.Lock()
+	ds := make([]*dashboard, 0, len(h.dashboards))
+	for d := range h.dashboards {
+		ds = append(ds, d)
+	}
+	owners := make(map[string]string)
+	h.mu.Unlock()
+	for _, d := range ds {
+		d.mu.Lock()
+		for id, sub := range d.subs {
+			if !sub.isRemote {
+				continue
+			}
+			if sub.remote == "" {
+				owners[id] = ""
+				continue
+			}
+			if all || (sub.resyncing && time.Since(sub.askedAt) > askAgain) {
+				sub.resyncing = true
+				h.forwardSubscribeLocked(d, sub, id)
+			}
+		}
+		d.mu.Unlock()
+	}
+	if len(owners) > 0 {
+		h.rehome(slices.Collect(maps.Keys(owners)))
+	}
+}
+
+// Reconnected implements Member: messages between relays may have been
+// lost while this relay was away from NATS.
+func (h *Local) Reconnected() { h.resync(true) }
 
 // rehome moves the subscriptions of commands whose owner changed to the
 // new owner, from the offset each needs next: forwarded ones, and those
@@ -310,8 +372,16 @@ func (p *busPeer) Send(m transport.Message) bool {
 	return true
 }
 
+// urgent marks a message its relay sends on at once (SendNow): the echo
+// of keys someone is typing, which would otherwise wait up to 2 ms for
+// other output to share its write.
+const urgent = 0x80
+
 func (p *busPeer) SendSoon(m transport.Message) bool { return p.Send(m) }
-func (p *busPeer) SendNow(m transport.Message) bool  { return p.Send(m) }
+func (p *busPeer) SendNow(m transport.Message) bool {
+	m.Kind |= urgent
+	return p.Send(m)
+}
 func (p *busPeer) SendIfRoom(m transport.Message) (queued, closing bool) {
 	return p.Send(m), false
 }
