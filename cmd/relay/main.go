@@ -93,7 +93,7 @@ func run(args []string) error {
 	pprof := fs.Bool("pprof", false, "Serve Go profiling data at /debug/pprof/ (for diagnosis; exposes internals).")
 	logLevel := fs.String("log-level", "info", "Log level: debug, info, warn or error.")
 	logFormat := fs.String("log-format", "text", "Log format: text or json. Logs go to standard error.")
-	standby := fs.Bool("standby", false, "Be a standby for the relay serving the same store: wait, without listening, for as long as that relay holds the store, and serve once it is gone (one relay at a time serves a store). Without it, a relay finding its store served waits 10 s, then refuses to start.")
+	standby := fs.Bool("standby", false, "Be a standby for the relay serving the same store: wait, without listening, for as long as that relay holds the store, and serve once it is gone (one relay at a time serves a store). Without it, a relay finding its store served waits 10 s, then refuses to start. Not with --cluster, whose relays serve a store together.")
 	sshOpts := defineSSHFlags(fs)
 	retention := defineRetentionFlags(fs)
 	clusterOpts := defineClusterFlags(fs)

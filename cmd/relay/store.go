@@ -20,7 +20,7 @@ import (
 
 const (
 	defaultDB = "var/switchboard.db"
-	storeHelp = "Where history goes: postgres://USER@HOST:PORT/DB?… (PostgreSQL; relays may share one, serving it one at a time), or sqlite:PATH or a PATH (a SQLite file, created if missing). Default: the file --db names."
+	storeHelp = "Where history goes: postgres://USER@HOST:PORT/DB?… (PostgreSQL; relays may share one: serving it one at a time, or together with --cluster), or sqlite:PATH or a PATH (a SQLite file, created if missing). Default: the file --db names."
 )
 
 // relayStore is what the relay and `relay token` need of a store.

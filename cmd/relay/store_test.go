@@ -52,3 +52,14 @@ func TestStoreSpecHidesPassword(t *testing.T) {
 		t.Fatalf("%s shows the password", s)
 	}
 }
+
+// TestStandbyNotInACluster: --standby waits for a store's serving lock,
+// which relays of a cluster do not take: the two are refused together,
+// before anything is opened.
+func TestStandbyNotInACluster(t *testing.T) {
+	err := run([]string{"--standby", "--cluster", "nats://127.0.0.1:1", "--relay-id", "r1",
+		"--store", "postgres://u@127.0.0.1:1/db", "--insecure-no-auth", "--log-level", "error"})
+	if err == nil || !strings.Contains(err.Error(), "--standby is for a relay outside a cluster") {
+		t.Fatalf("--standby with --cluster: %v", err)
+	}
+}
