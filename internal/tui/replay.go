@@ -157,19 +157,33 @@ func (v *replayView) seek(at time.Duration) {
 	v.clock.Set(v.p.Position(), v.c.now())
 }
 
-// apply plays frames into the emulator, consecutive output in one write.
+// apply plays frames into the emulator, consecutive output in one
+// write. Frames' data lie end to end in v.out, so a run of them is one
+// slice of it, never copied.
 func (v *replayView) apply(frames []recording.Frame) {
-	var buf []byte
+	from, to := int64(-1), int64(-1)
 	for _, f := range frames {
 		if !f.Resize() {
-			buf = append(buf, f.Data...)
+			if from < 0 || f.Offset != to {
+				v.feedRange(from, to)
+				from = f.Offset
+			}
+			to = f.Offset + int64(len(f.Data))
 			continue
 		}
-		v.feed(buf)
-		buf = buf[:0]
+		v.feedRange(from, to)
+		from, to = -1, -1
 		v.t.resize(f.Cols, f.Rows)
 	}
-	v.feed(buf)
+	v.feedRange(from, to)
+}
+
+// feedRange feeds the output from offset from to offset to; from < 0:
+// nothing.
+func (v *replayView) feedRange(from, to int64) {
+	if from >= 0 {
+		v.feed(v.out[from:to])
+	}
 }
 
 // feed writes output to the emulator, only its tail when it is long.
