@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"switchboard/internal/relay"
 )
@@ -93,6 +94,16 @@ func TestReplayInTheBrowser(t *testing.T) {
 	// Typing into the replay sends nothing.
 	p.do(chromedp.Click(chromedp.CSS(pane+" .replay-term"), chromedp.NodeVisible), typeKeys("abc\r"))
 	p.do(chromedp.Sleep(300 * time.Millisecond))
+	if sent := eval[[]string](p, `window.__sent`); len(sent) > 0 {
+		t.Errorf("the page sent %v during the replay", sent)
+	}
+
+	// Keys: space plays (from the start, at the end), → seeks 10 s on.
+	p.choose(pane+" .replay-speed", "1")
+	p.do(chromedp.Click(chromedp.CSS(pane+" .replay-term"), chromedp.NodeVisible), typeKeys(" "))
+	p.waitFor("space to play", r+".playing || "+r+".pos < "+r+".duration")
+	p.do(chromedp.KeyEvent(kb.ArrowRight))
+	p.waitFor("→ to the end", r+".pos === "+r+".duration && !"+r+".playing")
 	if sent := eval[[]string](p, `window.__sent`); len(sent) > 0 {
 		t.Errorf("the page sent %v during the replay", sent)
 	}
