@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"switchboard/internal/agent"
+	"switchboard/internal/flagenv"
 	"switchboard/internal/wire"
 )
 
@@ -51,7 +52,7 @@ func notifyCommand(args []string, stdin *os.File, stderr io.Writer) int {
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	positional, err := parseInterspersed(fs, args)
+	positional, err := flagenv.ParseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -101,22 +102,6 @@ func notifyCommand(args []string, stdin *os.File, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// parseInterspersed parses flags wherever they are among the arguments
-// and returns the others in order.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return rest, nil
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // notifyArgs reads the positional arguments: a state, hook JSON, or both.

@@ -68,7 +68,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&sshKeys, "ssh-key", "An SSH public key (\"ssh-ed25519 AAAA…\", quoted, or a .pub file) whose holder logs in over SSH as the new token. Repeatable.")
 	out := fs.String("out", "", "Write the new token's secret to this file (created, mode 0600; never an existing file or a link) instead of standard output.")
 	fs.Usage = flagenv.Usage(fs, tokenUsage)
-	pos, err := parseInterleaved(fs, args[1:])
+	pos, err := flagenv.ParseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func signinCommand(args []string, stdout, stderr io.Writer) error {
 	tokenFile := fs.String("token-file", "", "File holding the token to sign in as. Default: the admin.token that the relay writes on its first start, beside --db.")
 	url := fs.String("url", "http://127.0.0.1:8080", "The relay's address as a browser reaches it.")
 	fs.Usage = flagenv.Usage(fs, signinUsage)
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if _, err := flagenv.ParseInterleaved(fs, args); err != nil {
 		return err
 	}
 	spec, err := storeAt()
@@ -203,22 +203,6 @@ func storeArgs(fs *flag.FlagSet) func() (storeSpec, error) {
 		}
 	}
 	return storeAt
-}
-
-// parseInterleaved parses fs's flags wherever they stand among args and
-// returns the other arguments: `relay token revoke NAME --db DB` reads
-// --db.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
-	}
 }
 
 // parseLabels reads label=value pairs.

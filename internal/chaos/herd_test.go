@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -378,6 +379,21 @@ func TestReconnectStampede(t *testing.T) {
 	for _, d := range dash {
 		reconnects += d.reconnected()
 	}
+	// Connections the restarted relay closed during the recovery, by kind
+	// and why ("peer": the peer left or stopped answering; "handshake": no
+	// hello in time): the read pollers must not cost agents their
+	// connections while a stampede keeps them busy.
+	var closed []string
+	for line := range strings.Lines(relay.metricLines()) {
+		if rest, ok := strings.CutPrefix(line, "switchboard_disconnects_total"); ok {
+			closed = append(closed, strings.TrimSpace(rest))
+		}
+	}
+	if len(closed) == 0 {
+		closed = []string{"none"}
+	}
+	result(t, "connections the relay closed during the recovery: %s; agents welcomed more than once after the restart: %d of %d",
+		strings.Join(closed, ", "), reconnectedAgain(sims), agents)
 	result(t, "after SIGKILL: relay serving in %.2fs; all %d agents online %.2fs after the kill; all %d dashboards reconnected at %.2fs; every agent acknowledged and every dashboard consistent at %.2fs (%d dashboard reconnect attempts; CPU used meanwhile: relay %.1fs, test process %.1fs)",
 		restartedIn.Seconds(), agents, tAgents.Seconds(), dashboards, tDash.Seconds(), tAll.Seconds(), reconnects, relayCPU, selfCPU)
 
@@ -460,4 +476,19 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// reconnectedAgain counts the agents welcomed more than twice, that is
+// more than once after the restart (once before it and once after is
+// the rule).
+func reconnectedAgain(sims []*simAgent) int {
+	n := 0
+	for _, s := range sims {
+		s.mu.Lock()
+		if s.sessions > 2 {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
 }

@@ -138,3 +138,19 @@ func Logger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
 }
+
+// ParseInterleaved parses fs's flags wherever they stand among args and
+// returns the other arguments in order: `relay token revoke NAME --db DB`
+// reads --db, `agent notify waiting --relay URL` reads --relay.
+func ParseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
+	}
+}

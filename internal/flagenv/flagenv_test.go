@@ -2,10 +2,12 @@ package flagenv
 
 import (
 	"flag"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -124,5 +126,19 @@ func TestLoadToken(t *testing.T) {
 	_ = os.WriteFile(empty, []byte("\n"), 0o600)
 	if _, err := LoadToken("", empty); err == nil {
 		t.Error("an empty token file accepted")
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	db := fs.String("db", "", "")
+	quiet := fs.Bool("quiet", false, "")
+	pos, err := ParseInterleaved(fs, []string{"revoke", "--db", "f.db", "NAME", "-quiet", "more"})
+	if err != nil || strings.Join(pos, " ") != "revoke NAME more" || *db != "f.db" || !*quiet {
+		t.Fatalf("got %q, db %q, quiet %v, %v", pos, *db, *quiet, err)
+	}
+	if _, err := ParseInterleaved(fs, []string{"a", "--nope"}); err == nil {
+		t.Fatal("an unknown flag after a positional argument was accepted")
 	}
 }

@@ -29,9 +29,12 @@ func (ps *pollers) detachTLS(tc *tls.Conn, conn *tlsConn) (*socket, error) {
 	return s, nil
 }
 
-// plainPool holds buffers for what one tls.Conn.Read decrypts: at most a
-// record, 16 KiB.
-var plainPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// plainPool holds buffers for what tls.Conn.Read decrypts, as large as a
+// poller's read buffer: one tls.Conn.Read gives at most a record (16 KiB),
+// and the records of one read are decrypted into one buffer before the
+// frame parser sees them, so that a large frame is not reassembled from
+// record-sized pieces.
+var plainPool = sync.Pool{New: func() any { b := make([]byte, pollReadBuf); return &b }}
 
 // decryptLocked hands data read off the socket (nil: none) to tls.Conn,
 // and what it decrypts to the frame parser and the handler; it reports
@@ -48,9 +51,10 @@ func (s *socket) decryptLocked(data []byte) bool {
 	}
 	bp := plainPool.Get().(*[]byte)
 	defer plainPool.Put(bp)
+	buf := *bp
 	for {
-		n, err := s.tls.tc.Read(*bp)
-		if n > 0 && !s.feedLocked((*bp)[:n]) {
+		n, err := s.decryptSome(buf)
+		if n > 0 && !s.feedLocked(buf[:n]) {
 			if len(c.in) > 0 {
 				c.in = bytes.Clone(c.in)
 			} else {
@@ -59,7 +63,7 @@ func (s *socket) decryptLocked(data []byte) bool {
 			return false
 		}
 		switch {
-		case err == nil:
+		case err == nil: // buf was full
 		case errors.Is(err, errWouldBlock):
 			c.in = nil // all taken: a record cut short waits inside tls.Conn
 			return true
@@ -71,4 +75,18 @@ func (s *socket) decryptLocked(data []byte) bool {
 			return false
 		}
 	}
+}
+
+// decryptSome fills buf with what tls.Conn decrypts, until it is full
+// (nil error) or tls.Conn has nothing more (its error).
+func (s *socket) decryptSome(buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := s.tls.tc.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
