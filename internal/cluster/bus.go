@@ -286,12 +286,15 @@ func (b *Bus) Forward(relay string, r hub.ProxyRequest) {
 	}
 }
 
-// ToDashboard implements hub.Bus. The message is [kind][len(dash)][dash][data]:
-// no headers to build on output's path.
+// ToDashboard implements hub.Bus. The message is
+// [kind][len(dash)][dash][len(from)][from][data], from being this relay's
+// id: no headers to build on output's path.
 func (b *Bus) ToDashboard(relay, dash string, kind int, data []byte) {
-	buf := make([]byte, 0, 2+len(dash)+len(data))
+	buf := make([]byte, 0, 3+len(dash)+len(b.cfg.ID)+len(data))
 	buf = append(buf, byte(kind), byte(len(dash)))
 	buf = append(buf, dash...)
+	buf = append(buf, byte(len(b.cfg.ID)))
+	buf = append(buf, b.cfg.ID...)
 	buf = append(buf, data...)
 	if err := b.nc.Publish(b.subject("dash", relay), buf); err != nil {
 		b.log.Debug("send to another relay's dashboard", "relay", relay, "err", err)
@@ -300,10 +303,15 @@ func (b *Bus) ToDashboard(relay, dash string, kind int, data []byte) {
 
 var errShort = errors.New("short message")
 
-func parseToDashboard(buf []byte) (kind int, dash string, data []byte, err error) {
-	if len(buf) < 2 || len(buf) < 2+int(buf[1]) {
-		return 0, "", nil, errShort
+func parseToDashboard(buf []byte) (kind int, dash, from string, data []byte, err error) {
+	if len(buf) < 3 || len(buf) < 3+int(buf[1]) {
+		return 0, "", "", nil, errShort
 	}
 	n := int(buf[1])
-	return int(buf[0]), string(buf[2 : 2+n]), buf[2+n:], nil
+	dash, rest := string(buf[2:2+n]), buf[2+n:]
+	if len(rest) < 1+int(rest[0]) {
+		return 0, "", "", nil, errShort
+	}
+	m := int(rest[0])
+	return int(buf[0]), dash, string(rest[1 : 1+m]), rest[1+m:], nil
 }

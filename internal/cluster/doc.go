@@ -16,7 +16,7 @@
 //	P.relay.<relay id>.fwd                   core NATS: a dashboard's request forwarded to the
 //	                                          relay owning its command (headers: who, op, dashboard)
 //	P.dash.<relay id>                        core NATS: what an owner sends another relay's dashboard,
-//	                                          [kind][len(id)][dashboard id][message]
+//	                                          [kind][len][dashboard id][len][sender relay id][message]
 //	P.hb                                     core NATS: each relay's id every 500 ms; a relay
 //	                                          not heard for 2 s is gone
 //

@@ -186,9 +186,9 @@ func (b *Bus) onForward(msg *nats.Msg) {
 }
 
 func (b *Bus) onDashboard(msg *nats.Msg) {
-	kind, dash, data, err := parseToDashboard(msg.Data)
+	kind, dash, from, data, err := parseToDashboard(msg.Data)
 	if err != nil {
 		return
 	}
-	b.member.Deliver(dash, kind, data)
+	b.member.Deliver(from, dash, kind, data)
 }

@@ -53,7 +53,8 @@ type Member interface {
 	Adopt(c wire.Command) error
 	ReleaseAgent(agentID, to string) map[string]int64
 	Proxy(origin string, r ProxyRequest)
-	Deliver(dash string, kind int, data []byte)
+	// Deliver is a message relay from sent a dashboard of this relay.
+	Deliver(from, dash string, kind int, data []byte)
 	// RelayGone says relay was not heard from for too long.
 	RelayGone(relay string)
 	// Reconnected says the bus was away and is back.

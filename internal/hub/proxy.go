@@ -120,11 +120,13 @@ func (d *dashboard) proxyEnd() {
 	d.Leave()
 }
 
-// Deliver implements Member: a message another relay sent a dashboard of
+// Deliver implements Member: a message relay from sent a dashboard of
 // this one. Output frames are checked against the subscription's next
 // offset: a repeat is cut, and a gap (a frame lost between relays)
-// subscribes again from the first byte missing.
-func (h *Local) Deliver(dash string, kind int, data []byte) {
+// subscribes again from the first byte missing. Frames and subscribed
+// count only from the relay the subscription was forwarded to: one that
+// served it before may still be sending.
+func (h *Local) Deliver(from, dash string, kind int, data []byte) {
 	h.mu.Lock()
 	d := h.dashByID[dash]
 	h.mu.Unlock()
@@ -132,7 +134,7 @@ func (h *Local) Deliver(dash string, kind int, data []byte) {
 		return
 	}
 	if kind&^urgent == transport.Binary {
-		if data = d.remoteFrame(data); data != nil {
+		if data = d.remoteFrame(from, data); data != nil {
 			m := transport.Message{Kind: transport.Binary, Data: data}
 			if kind&urgent != 0 {
 				d.peer.SendNow(m)
@@ -149,24 +151,29 @@ func (h *Local) Deliver(dash string, kind int, data []byte) {
 	switch m := m.(type) {
 	case *wire.Subscribed:
 		d.mu.Lock()
-		if sub := d.subs[m.CommandID]; sub != nil && sub.isRemote {
+		if sub := d.subs[m.CommandID]; sub != nil && sub.isRemote && sub.remote == from {
 			sub.resyncing = false
 		}
 		d.mu.Unlock()
 		return // the dashboard had its own at subscribe
 	case *wire.OutputEnd:
 		d.mu.Lock()
-		if sub := d.subs[m.CommandID]; sub != nil && sub.isRemote && m.Offset >= sub.next {
+		sub := d.subs[m.CommandID]
+		stale := sub != nil && sub.isRemote && sub.remote != from
+		if sub != nil && sub.isRemote && !stale && m.Offset >= sub.next {
 			delete(d.subs, m.CommandID)
 		}
 		d.mu.Unlock()
+		if stale {
+			return // from a relay that served it before: its owner will end it
+		}
 	}
 	d.peer.Send(transport.Message{Kind: transport.Text, Data: data})
 }
 
 // remoteFrame returns the part of a forwarded output frame the dashboard
 // still needs, or nil.
-func (d *dashboard) remoteFrame(data []byte) []byte {
+func (d *dashboard) remoteFrame(from string, data []byte) []byte {
 	f, err := wire.ParseFrame(data)
 	if err != nil || f.Kind != wire.FrameOutput {
 		return nil
@@ -174,7 +181,7 @@ func (d *dashboard) remoteFrame(data []byte) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sub := d.subs[f.CommandID]
-	if sub == nil || !sub.isRemote || sub.resyncing || f.End() <= sub.next {
+	if sub == nil || !sub.isRemote || sub.remote != from || sub.resyncing || f.End() <= sub.next {
 		return nil
 	}
 	if f.Offset > sub.next {
