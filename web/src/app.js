@@ -7,6 +7,7 @@ import { h, setText, statusBadge, stateBadge, isFinal, commandText, relTime, dur
 import { initPanes, open, updatePane, renderTabs, layoutTerms, termSize } from './panes.js';
 import { initSignIn, showLogin, login, logout, begin } from './signin.js';
 import { initAttention, renderAttention, noteAgent, snapshotShown } from './attention.js';
+import { initSearch, searchResult, searchError } from './search.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_LISTED = 200; // commands shown in the list
@@ -40,6 +41,7 @@ initPanes({ state, conn, request, canOperate, scheduleRender,
 
 initSignIn({ state, conn, render, renderConn, updatePane });
 initAttention({ state, request, open, canOperate, showNotice: (t) => showNotice(t) });
+initSearch({ state, request, open });
 
 // For tests and the curious: the live state, read-only by convention.
 window.switchboard = { state, terminals: state.terms, agents: state.agents, commands: state.commands, conn, flow, stats, open,
@@ -59,6 +61,8 @@ function receive(m) {
       return runAccepted(m);
     case 'history.result':
       return historyResult(m);
+    case 'search.result':
+      return searchResult(m);
     case 'quick_reply.sent':
       return void state.requests.delete(m.request_id);
     case 'subscribed':
@@ -155,6 +159,7 @@ function runAccepted(m) {
 }
 
 function relayError(m) {
+  if (searchError(m)) return void state.requests.delete(m.request_id);
   state.requests.delete(m.request_id);
   const t = m.command_id && state.terms.get(m.command_id);
   if (t && m.code === 'not_found') {

@@ -18,7 +18,10 @@ export function initPanes(a) {
 }
 
 // open shows a command's terminal, creating it if needed.
-export function open(id, { activate = true, focus = true } = {}) {
+// from, when set, starts the pane's output there (a search hit's line),
+// with note written above it: a pane open already is opened anew.
+export function open(id, { activate = true, focus = true, from = null, note = '' } = {}) {
+  if (from !== null && state.terms.has(id)) closeTab(id);
   let t = state.terms.get(id);
   if (!t) {
     const pane = makePane(id);
@@ -34,6 +37,11 @@ export function open(id, { activate = true, focus = true } = {}) {
     });
     state.terms.set(id, t);
     updatePane(t);
+    if (from !== null) {
+      t.offset = from;
+      t.started = true; // not skipped to near the end
+      t.term.write(`\x1b[2m[switchboard: ${note}]\x1b[0m\r\n`);
+    }
     t.subscribe();
     if (!state.commands.has(id)) app.request({ type: 'history', command_id: id }, 'refresh');
   }

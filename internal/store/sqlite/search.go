@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,13 +15,14 @@ import (
 var _ store.Search = (*DB)(nil)
 
 const (
-	// insertSearchLines writes a JSON array of [command_id, n, off, text]
-	// rows in one statement. FTS5 flushes what it holds in memory to a new
-	// segment at every statement's savepoint, so a statement per line
-	// made a segment per line and then merged them (seq 1 30000 took over
-	// 20 s under the race detector); one statement makes one.
-	insertSearchLines = `INSERT INTO search_line (command_id, n, off, text)
-SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`
+	// insertSearchLines begins the insert of lines, as many rows of
+	// (command_id, n, off, text) as one statement holds (linesPerInsert).
+	// FTS5 flushes what it holds in memory to a new segment at every
+	// statement's savepoint, so a statement per line made a segment per
+	// line and then merged them (seq 1 30000 took 20 s under the race
+	// detector); search_fts is filled by one statement after them.
+	insertSearchLines  = "INSERT INTO search_line (command_id, n, off, text) VALUES "
+	linesPerInsert     = 2000
 	upsertSearchCursor = `INSERT INTO search_cursor (command_id, off, n, done) VALUES (?, ?, ?, ?)
 ON CONFLICT (command_id) DO UPDATE SET off = excluded.off, n = excluded.n, done = excluded.done`
 )
@@ -40,54 +41,90 @@ func (db *DB) IndexBacklog(ctx context.Context) ([]store.IndexCursor, error) {
 	return cs, nil
 }
 
-// Index writes the updates in one transaction on the writer (which the
-// persister's batches then wait for: the indexer keeps its transactions
-// small).
+// Index writes the updates in one transaction on the writer, which the
+// persister's batches wait for (the indexer keeps its transactions
+// small). The commit does not wait for the disk (synchronous NORMAL for
+// it alone): the index is made from stored output, and a commit a power
+// cut undoes takes its cursors with it, so the lines are indexed again;
+// the persister's next commit syncs the WAL, these frames included.
 func (db *DB) Index(ctx context.Context, us []store.IndexUpdate) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		exists, err := tx.PrepareContext(ctx, fmt.Sprintf(sqlrow.SelectCommandExists, "?"))
+	err := db.withSync(ctx, SyncNormal, func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		defer exists.Close()
-		var rows []any
-		for _, u := range us {
-			c := u.Cursor
-			var n int
-			if err := exists.QueryRowContext(ctx, c.CommandID).Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				continue // deleted meanwhile
-			}
-			for _, l := range u.Lines {
-				rows = append(rows, []any{c.CommandID, l.N, l.Off, l.Text})
-			}
-			if _, err := tx.ExecContext(ctx, upsertSearchCursor, c.CommandID, c.Off, c.Line, c.Done); err != nil {
-				return err
-			}
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		js, err := json.Marshal(rows)
-		if err != nil {
+		if err := indexTx(ctx, tx, us); err != nil {
+			_ = tx.Rollback() // err says why
 			return err
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM search_line").Scan(&last); err != nil {
-			return err
-		}
-		if _, err = tx.ExecContext(ctx, insertSearchLines, string(js)); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO search_fts (rowid, text) SELECT id, text FROM search_line WHERE id > ?", last)
-		return err
+		return tx.Commit()
 	})
 	if err != nil {
 		return fmt.Errorf("store %s: index %d commands' output: %w%s", db.path, len(us), err, diagnose(db.path, err))
 	}
 	return nil
+}
+
+// withSync runs f on the writer's connection with synchronous set to s,
+// then back to the store's own setting.
+func (db *DB) withSync(ctx context.Context, s Sync, f func(*sql.Conn) error) (err error) {
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if s != db.sync {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+string(s)); err != nil {
+			return err
+		}
+		defer func() {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+string(db.sync)); rerr != nil {
+				// A connection left less durable than the store's
+				// setting must not write another batch.
+				err = errors.Join(err, rerr, conn.Raw(func(any) error { return driver.ErrBadConn }))
+			}
+		}()
+	}
+	return f(conn)
+}
+
+func indexTx(ctx context.Context, tx *sql.Tx, us []store.IndexUpdate) error {
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM search_line").Scan(&last); err != nil {
+		return err
+	}
+	exists, err := tx.PrepareContext(ctx, fmt.Sprintf(sqlrow.SelectCommandExists, "?"))
+	if err != nil {
+		return err
+	}
+	defer exists.Close()
+	var args []any
+	for _, u := range us {
+		c := u.Cursor
+		var n int
+		if err := exists.QueryRowContext(ctx, c.CommandID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			continue // deleted meanwhile
+		}
+		for _, l := range u.Lines {
+			args = append(args, c.CommandID, l.N, l.Off, l.Text)
+		}
+		if _, err := tx.ExecContext(ctx, upsertSearchCursor, c.CommandID, c.Off, c.Line, c.Done); err != nil {
+			return err
+		}
+	}
+	for len(args) > 0 {
+		n := min(len(args)/4, linesPerInsert)
+		q := insertSearchLines + strings.Repeat("(?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?) ON CONFLICT DO NOTHING"
+		if _, err := tx.ExecContext(ctx, q, args[:4*n]...); err != nil {
+			return err
+		}
+		args = args[4*n:]
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO search_fts (rowid, text) SELECT id, text FROM search_line WHERE id > ?", last)
+	return err
 }
 
 // DeleteIndex removes the commands' lines (the trigger takes them out of

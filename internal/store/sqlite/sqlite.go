@@ -42,6 +42,7 @@ type DB struct {
 	writes writeStmts
 	reads  readStmts
 	timing timingStmts
+	sync   Sync // the writer's synchronous setting, which Index lowers for its own commits
 
 	written atomic.Int64 // output and timing bytes applied (Written)
 }
@@ -91,7 +92,7 @@ func open(ctx context.Context, path string, o options) (_ *DB, err error) {
 	if err := prepareFiles(path); err != nil {
 		return nil, err
 	}
-	db := &DB{path: path}
+	db := &DB{path: path, sync: o.sync}
 	defer func() {
 		if err != nil {
 			_ = db.Close() // the setup error says more than a close error would
