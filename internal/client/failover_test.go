@@ -194,3 +194,39 @@ func waitAgentIdle(t *testing.T, cl *client.Client, name string) {
 		}
 	}
 }
+
+// TestRetryWaitGrowsPerRound: with every relay down, each relay of a
+// round is tried after the same wait, and the wait doubles once the round
+// is over, so moving to the next relay costs no more than retrying one.
+func TestRetryWaitGrowsPerRound(t *testing.T) {
+	a := relaytest.Start(t, relay.Config{})
+	b := relaytest.Start(t, relay.Config{})
+	a.Stop()
+	b.Stop()
+	cl, err := client.Dial(context.Background(), client.Config{Relay: a.URL(), Relays: []string{b.URL()}, Reconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var waits []client.ConnState
+	for len(waits) < 6 {
+		select {
+		case ev := <-cl.Events():
+			if cs, ok := ev.(client.ConnState); ok && cs.State == client.Reconnecting {
+				waits = append(waits, cs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d attempts", len(waits))
+		}
+	}
+	for i, cs := range waits {
+		bound := (100 * time.Millisecond) << (i / 2) // 100, 100, 200, 200, 400, 400 ms
+		addr := a.Addr
+		if i%2 == 1 {
+			addr = b.Addr
+		}
+		if cs.RetryIn < bound/2 || cs.RetryIn > bound || !strings.Contains(cs.Relay, addr) {
+			t.Fatalf("attempt %d: %s to %s, want %s..%s to %s", i, cs.RetryIn, cs.Relay, bound/2, bound, addr)
+		}
+	}
+}

@@ -138,9 +138,14 @@ func (c *Client) loop(s *session, err error) {
 			}
 			c.ring.After(lasted)
 		}
-		for {
+		for tried := 1; ; tried++ {
+			// The wait grows once per round of the ring, not per
+			// attempt: each relay is tried as soon as the first, so a
+			// move costs no more than a retry of the same relay.
 			wait := backoff/2 + rand.N(backoff/2+1)
-			backoff = min(backoff*2, 5*time.Second)
+			if tried%c.ring.Len() == 0 {
+				backoff = min(backoff*2, 5*time.Second)
+			}
 			next := c.ring.Current()
 			c.emit(ConnState{State: Reconnecting, RetryIn: wait, Err: err, Relay: next, Failed: failed})
 			select {
