@@ -19,6 +19,7 @@ type Backend interface {
 	State() client.State
 	Run(ctx context.Context, targets wire.Targets, spec wire.CommandSpec) ([]wire.Command, error)
 	History(ctx context.Context, q wire.HistoryQuery) ([]wire.Command, error)
+	Search(ctx context.Context, q wire.SearchQuery) (*wire.SearchResult, error)
 	Timing(ctx context.Context, commandID string) ([]wire.TimingEvent, error)
 	Subscribe(commandID string, offset int64) error
 	Unsubscribe(commandID string) error

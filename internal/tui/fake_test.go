@@ -17,17 +17,19 @@ import (
 
 // fakeBackend records what the model asks of the relay.
 type fakeBackend struct {
-	events chan any
-	mu     sync.Mutex
-	state  client.State
-	calls  []string
-	inputs []byte
-	reply  []byte
-	runs   []wire.CommandSpec
-	runErr error
-	hist   []wire.Command
-	timing map[string][]wire.TimingEvent
-	nextID int
+	events   chan any
+	mu       sync.Mutex
+	state    client.State
+	calls    []string
+	inputs   []byte
+	reply    []byte
+	runs     []wire.CommandSpec
+	runErr   error
+	hist     []wire.Command
+	timing   map[string][]wire.TimingEvent
+	hits     []wire.SearchHit // what Search answers
+	searched []string         // the queries Search was asked
+	nextID   int
 }
 
 // newFakeBackend returns a backend whose event channel is closed: tests
@@ -91,6 +93,13 @@ func (f *fakeBackend) SignIn(context.Context) (string, time.Time, error) {
 
 func (f *fakeBackend) History(context.Context, wire.HistoryQuery) ([]wire.Command, error) {
 	return f.hist, nil
+}
+
+func (f *fakeBackend) Search(_ context.Context, q wire.SearchQuery) (*wire.SearchResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.searched = append(f.searched, q.Query)
+	return &wire.SearchResult{Hits: f.hits}, nil
 }
 
 func (f *fakeBackend) Timing(_ context.Context, id string) ([]wire.TimingEvent, error) {

@@ -24,7 +24,7 @@ func entry(b key.Binding) helpEntry { return helpEntry{b.Help().Key, b.Help().De
 // columns that fit an 80-column terminal side by side.
 func helpSections(k keyMap) [][]helpSection {
 	anywhere := helpSection{"Anywhere", []helpEntry{entry(k.Help), entry(k.Quit),
-		{"tab/⇧tab", "next / previous area"}, entry(k.Command), entry(k.Filter), entry(k.History),
+		{"tab/⇧tab", "next / previous area"}, entry(k.Command), entry(k.Filter), entry(k.History), entry(k.Search),
 		entry(k.RestartSession), {"n r", "next waiting / quick reply"}}}
 	interactive := helpSection{"Typing into a process", []helpEntry{entry(k.Interactive), entry(k.Release)}}
 	bar := helpSection{"Command bar", []helpEntry{{"enter", "run"}, {"↑ ↓", "earlier / later commands"}, entry(k.Back)}}

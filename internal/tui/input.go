@@ -35,6 +35,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.replay.Update(msg)
 	case m.picker != nil:
 		return m.picker.Update(msg)
+	case m.search != nil:
+		return m.search.Update(msg)
 	case m.focus == focusBar:
 		if key.Matches(msg, k.NextFocus, k.PrevFocus) {
 			return m.cycleFocus(msg)
@@ -86,6 +88,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return m.list.startFilter(), true
 	case key.Matches(msg, k.History):
 		return m.openHistory(), true
+	case key.Matches(msg, k.Search):
+		m.search = newSearchView(m.c, m.b)
+		m.search.SetSize(m.w, m.h-2)
+		return nil, true
 	case key.Matches(msg, k.Interactive):
 		m.enterInteractive()
 	case key.Matches(msg, k.FocusPane):
@@ -272,7 +278,7 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 }
 
 func (m *Model) onClick(msg tea.MouseClickMsg) {
-	if m.interactive || m.picker != nil || m.showHelp {
+	if m.interactive || m.picker != nil || m.search != nil || m.showHelp {
 		return
 	}
 	mouse := msg.Mouse()

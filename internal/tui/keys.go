@@ -7,7 +7,7 @@ import (
 // keyMap holds every binding; the help view is generated from it.
 type keyMap struct {
 	// Global.
-	Quit, Help, NextFocus, PrevFocus, Command, Filter, History key.Binding
+	Quit, Help, NextFocus, PrevFocus, Command, Filter, History, Search key.Binding
 	// Agent list.
 	Up, Down, Select, SelectAll, ClearSel, Run, OpenRunning, Forget key.Binding
 	// Attention: anywhere but typing into a process.
@@ -31,6 +31,7 @@ func defaultKeys() keyMap {
 		Command:   b(":", "command bar", ":"),
 		Filter:    b("/", "filter agents", "/"),
 		History:   b("h", "history of agent", "h"),
+		Search:    b("S", "search all output", "S"),
 
 		Up:          b("↑/k", "up", "up", "k"),
 		Down:        b("↓/j", "down", "down", "j"),

@@ -85,6 +85,7 @@ type Model struct {
 	bar    *cmdBar
 	panes  *paneSet
 	picker *historyPicker
+	search *searchView // S: search all output
 	// replay, when set, is a past command played back (replay.go).
 	replay *replayView
 	// confirm, when set, is a question waiting for y or another key.
@@ -198,10 +199,16 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.picker.loaded(msg)
 		}
 	case openCommandMsg:
-		m.picker = nil
+		m.picker, m.search = nil, nil
 		m.openPane(msg.cmd)
 	case closePickerMsg:
 		m.picker = nil
+	case searchMsg:
+		if m.search != nil {
+			m.search.loaded(msg)
+		}
+	case closeSearchMsg:
+		m.search = nil
 	case signInMsg:
 		m.signin = msg
 	case forgetMsg:
@@ -292,6 +299,9 @@ func (m *Model) layoutPanes() {
 		m.panes.SetSize(m.w, mainH)
 	} else {
 		m.panes.SetSize(m.w-m.listW, mainH)
+	}
+	if m.search != nil {
+		m.search.SetSize(m.w, mainH)
 	}
 	if m.picker != nil {
 		m.picker.SetSize(m.w, mainH)

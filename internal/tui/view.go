@@ -47,6 +47,9 @@ func (m *Model) render() string {
 	if m.replay != nil {
 		lines = m.replay.View()
 	}
+	if m.search != nil {
+		lines = overlay(lines, m.w, m.search.View())
+	}
 	if m.picker != nil {
 		lines = overlay(lines, m.w, m.picker.View())
 	}
@@ -216,7 +219,7 @@ func (m *Model) cursor() *tea.Cursor {
 			c.X += m.listW
 		}
 		return c
-	case m.showHelp || m.picker != nil || m.confirm != nil || m.replay != nil:
+	case m.showHelp || m.picker != nil || m.search != nil || m.confirm != nil || m.replay != nil:
 		return nil
 	case m.focus == focusBar:
 		c := m.bar.cursor()
