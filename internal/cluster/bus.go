@@ -199,6 +199,7 @@ func (b *Bus) eventMsg(ev hub.BusEvent, id string) *nats.Msg {
 	m.Header.Set("Sb-Agent", ev.AgentID)
 	m.Header.Set("Sb-Holder", ev.Holder)
 	m.Header.Set("Sb-Was", ev.Was)
+	m.Header.Set("Sb-Epoch", strconv.FormatUint(ev.Epoch, 10))
 	return m
 }
 
@@ -231,6 +232,7 @@ type request struct {
 	Op      string        `json:"op"`
 	From    string        `json:"from"`
 	Command *wire.Command `json:"command,omitempty"`
+	Epoch   uint64        `json:"epoch,omitempty"`
 	AgentID string        `json:"agent_id,omitempty"`
 }
 
@@ -260,8 +262,8 @@ func (b *Bus) ask(ctx context.Context, relay string, r request) (answer, error) 
 }
 
 // Handoff implements hub.Bus.
-func (b *Bus) Handoff(ctx context.Context, relay string, c wire.Command) error {
-	_, err := b.ask(ctx, relay, request{Op: "handoff", Command: &c})
+func (b *Bus) Handoff(ctx context.Context, relay string, c wire.Command, epoch uint64) error {
+	_, err := b.ask(ctx, relay, request{Op: "handoff", Command: &c, Epoch: epoch})
 	return err
 }
 

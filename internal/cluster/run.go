@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -84,8 +85,9 @@ func (b *Bus) consume(ctx context.Context, m hub.Member) {
 		}
 		seq := md.Sequence.Stream
 		h := msg.Headers()
+		epoch, _ := strconv.ParseUint(h.Get("Sb-Epoch"), 10, 64)
 		ev := hub.BusEvent{Kind: h.Get("Sb-Kind"), Subject: h.Get("Sb-Subject"), AgentID: h.Get("Sb-Agent"),
-			Holder: h.Get("Sb-Holder"), Was: h.Get("Sb-Was"), Data: msg.Data()}
+			Holder: h.Get("Sb-Holder"), Was: h.Get("Sb-Was"), Epoch: epoch, Data: msg.Data()}
 		m.ApplyEvent(seq, h.Get("Sb-Origin"), ev, seq <= last)
 		if seq >= last {
 			replayed()
@@ -155,7 +157,7 @@ func (b *Bus) onRequest(msg *nats.Msg) {
 		case "handoff":
 			if r.Command == nil {
 				a.Error = "handoff without a command"
-			} else if err := b.member.Adopt(*r.Command); err != nil {
+			} else if err := b.member.Adopt(*r.Command, r.Epoch); err != nil {
 				a.Error = err.Error()
 			}
 		case "release":

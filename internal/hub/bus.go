@@ -22,8 +22,9 @@ type Bus interface {
 	// Publish queues an event for the shared log, in call order. It never
 	// waits: it is called under Local.mu.
 	Publish(ev BusEvent)
-	// Handoff asks relay to adopt a queued command for its agent.
-	Handoff(ctx context.Context, relay string, c wire.Command) error
+	// Handoff asks relay to adopt a queued command for its agent; epoch
+	// is the command's ownership epoch here (the adopter's is the next).
+	Handoff(ctx context.Context, relay string, c wire.Command, epoch uint64) error
 	// Release asks relay to give up the running commands of an agent that
 	// connected here; it answers each one's end of stored output.
 	Release(ctx context.Context, relay, agentID string) (map[string]int64, error)
@@ -50,7 +51,7 @@ type Member interface {
 	ApplyEvent(seq uint64, origin string, ev BusEvent, replay bool)
 	// Replayed says the log before this relay started is applied.
 	Replayed()
-	Adopt(c wire.Command) error
+	Adopt(c wire.Command, epoch uint64) error
 	ReleaseAgent(agentID, to string) map[string]int64
 	Proxy(origin string, r ProxyRequest)
 	// Deliver is a message relay from sent a dashboard of this relay.
@@ -71,7 +72,12 @@ type BusEvent struct {
 	// connection ("" when offline); Was, for an offline event, the relay
 	// that held it: it is applied only where that relay still holds it.
 	Holder, Was string
-	Data        []byte
+	// Epoch, for a command event, counts the command's changes of owner:
+	// an event of an older epoch than a relay knows (a word from the
+	// relay that handed it over, later in the log than the hand-off) is
+	// not news about who owns it.
+	Epoch uint64
+	Data  []byte
 }
 
 // ProxyRequest is a dashboard's request forwarded to the relay that owns

@@ -31,6 +31,9 @@ const (
 // (ApplyEvent), which is when dashboards here see it too.
 func (h *Local) publishLocked(agentID, kind, subject string, data []byte) {
 	ev := BusEvent{Kind: kind, Subject: subject, AgentID: agentID, Data: data}
+	if cs := h.commands[subject]; cs != nil && kind == wire.TypeCommandEvent {
+		ev.Epoch = cs.epoch
+	}
 	if kind == wire.TypeAgentEvent {
 		if a := h.agents[agentID]; a != nil && a.conn != nil {
 			ev.Holder = h.me
@@ -117,7 +120,7 @@ func (h *Local) mirrorLocked(origin string, m wire.Message, ev BusEvent) (moved 
 			delete(h.agents, m.AgentID)
 		}
 	case *wire.CommandEvent:
-		return h.mirrorCommandLocked(origin, m.Command)
+		return h.mirrorCommandLocked(origin, m.Command, ev.Epoch)
 	}
 	return nil
 }
@@ -154,12 +157,15 @@ func (h *Local) mirrorAgentLocked(info wire.Agent, ev BusEvent) (moved []string)
 	return moved
 }
 
-func (h *Local) mirrorCommandLocked(origin string, c wire.Command) (moved []string) {
+func (h *Local) mirrorCommandLocked(origin string, c wire.Command, epoch uint64) (moved []string) {
 	a := h.agents[c.AgentID]
 	cs := h.commands[c.ID]
+	if cs != nil && epoch < cs.epoch {
+		return nil // from before its last change of owner
+	}
 	if cs == nil {
 		cs = h.newCommandState(c)
-		cs.owner, cs.stored = origin, true
+		cs.owner, cs.stored, cs.epoch = origin, true, epoch
 		if c.State.Final() {
 			h.addRecent(cs)
 			return nil
@@ -175,7 +181,7 @@ func (h *Local) mirrorCommandLocked(origin string, c wire.Command) (moved []stri
 		moved = append(moved, c.ID)
 	}
 	env := cs.cmd.Env
-	cs.cmd, cs.owner, cs.dispatched = c, origin, false
+	cs.cmd, cs.owner, cs.dispatched, cs.epoch = c, origin, false, epoch
 	if cs.cmd.Env == nil {
 		cs.cmd.Env = env
 	}
@@ -204,14 +210,14 @@ func (h *Local) handOffLocked(a *agentState) {
 			continue
 		}
 		cs.handingOff = true
-		to, c := a.holder, cs.cmd
-		h.handoffs.Go(func() { h.handOff(cs, to, c) })
+		to, c, epoch := a.holder, cs.cmd, cs.epoch
+		h.handoffs.Go(func() { h.handOff(cs, to, c, epoch) })
 	}
 }
 
-func (h *Local) handOff(cs *commandState, to string, c wire.Command) {
+func (h *Local) handOff(cs *commandState, to string, c wire.Command, epoch uint64) {
 	ctx, cancel := context.WithTimeout(h.ctx, handoffWait)
-	err := h.bus.Handoff(ctx, to, c)
+	err := h.bus.Handoff(ctx, to, c, epoch)
 	cancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -224,22 +230,22 @@ func (h *Local) handOff(cs *commandState, to string, c wire.Command) {
 		a.unqueue(cs)
 	}
 	if cs.owner == "" {
-		cs.owner = to
+		cs.owner, cs.epoch = to, max(cs.epoch, epoch+1)
 		h.handoffs.Go(func() { h.rehome([]string{c.ID}) })
 	}
 }
 
 // Adopt implements Member: a queued command for an agent connected here,
 // from the relay where it was asked for. Adopting one twice is harmless.
-func (h *Local) Adopt(c wire.Command) error {
-	err := h.adopt(c)
+func (h *Local) Adopt(c wire.Command, epoch uint64) error {
+	err := h.adopt(c, epoch)
 	if err == nil {
 		h.rehome([]string{c.ID}) // dashboards here that followed it elsewhere
 	}
 	return err
 }
 
-func (h *Local) adopt(c wire.Command) error {
+func (h *Local) adopt(c wire.Command, epoch uint64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a := h.agents[c.AgentID]
@@ -258,6 +264,7 @@ func (h *Local) adopt(c wire.Command) error {
 		h.commands[c.ID] = cs
 	}
 	cs.cmd, cs.owner, cs.stored, cs.dispatched = c, "", true, false
+	cs.epoch = max(cs.epoch, epoch+1)
 	a.live[c.ID] = cs
 	if !slices.Contains(a.queue, cs) {
 		a.queue = append(a.queue, cs)
@@ -389,6 +396,9 @@ func (h *Local) claim(id, agentID string, end int64) {
 	c.OutputBytes = end
 	fresh := h.newCommandState(c)
 	fresh.stored = true
+	if cs != nil {
+		fresh.epoch = cs.epoch + 1
+	}
 	h.commands[id] = fresh
 	if a := h.agents[agentID]; a != nil {
 		a.live[id] = fresh

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/internal/store"
 	"switchboard/internal/transport"
 	"switchboard/internal/wire"
 )
@@ -210,13 +211,19 @@ func (h *Local) forwardSubscribeLocked(d *dashboard, sub *dashboardSub, id strin
 		Data: wire.MustEncode(&wire.Subscribe{CommandID: id, Offset: sub.next})})
 }
 
-// ownsOrStored reports whether this relay serves command id: it owns it,
-// or it is over, or known only to the store.
+// ownsOrStored reports whether this relay serves command id to another
+// relay's dashboard: it owns it, or it is over. One this relay has not
+// heard of yet is not its to serve (the dashboard's relay asks again).
 func (h *Local) ownsOrStored(id string) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	cs := h.commands[id]
-	return cs == nil || cs.owner == "" || cs.cmd.State.Final()
+	serve := cs != nil && (cs.owner == "" || cs.cmd.State.Final())
+	h.mu.Unlock()
+	if cs != nil {
+		return serve
+	}
+	cmds, err := h.store.History(h.ctx, store.HistoryQuery{ID: id, Limit: 1})
+	return err == nil && len(cmds) == 1 && cmds[0].State.Final()
 }
 
 // askAgain is how long a forwarded subscription waits for its owner's

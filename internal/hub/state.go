@@ -64,7 +64,8 @@ type commandState struct {
 	// owner is the relay that drives the command (cluster.go): "" for
 	// this one; another's id for a copy kept from the shared log.
 	owner      string
-	handingOff bool // a hand-off to the agent's relay is in flight
+	epoch      uint64 // its changes of owner so far (BusEvent.Epoch)
+	handingOff bool   // a hand-off to the agent's relay is in flight
 }
 
 // snapshot is the command as dashboards see it now.

@@ -50,6 +50,9 @@ func (h *Local) subscribe(d *dashboard, m *wire.Subscribe) {
 			return
 		}
 		if h.bus != nil && !stored.State.Final() {
+			if d.proxyOf != "" {
+				return // not this relay's to serve: the dashboard's relay asks again
+			}
 			h.subscribeRemote(d, m, "") // its owner's word is on its way
 			h.rehome([]string{m.CommandID})
 			return
