@@ -85,7 +85,8 @@ type Model struct {
 	bar    *cmdBar
 	panes  *paneSet
 	picker *historyPicker
-	search *searchView // S: search all output
+	search *searchView               // S: search all output
+	seeks  map[string]wire.SearchHit // panes a search result opened, until its line is found
 	// replay, when set, is a past command played back (replay.go).
 	replay *replayView
 	// confirm, when set, is a question waiting for y or another key.
@@ -203,6 +204,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.openPane(msg.cmd)
 	case closePickerMsg:
 		m.picker = nil
+	case openHitMsg:
+		m.openHit(msg)
 	case searchMsg:
 		if m.search != nil {
 			m.search.loaded(msg)
@@ -263,6 +266,7 @@ func (m *Model) frameWait(now time.Time) time.Duration {
 // stepPanes parses pending output, sharing the frame budget between the
 // panes that have some.
 func (m *Model) stepPanes() {
+	defer m.seekHits()
 	busy := 0
 	for _, p := range m.panes.panes {
 		if p.pending() > 0 {

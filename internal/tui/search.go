@@ -25,11 +25,16 @@ type (
 	}
 	// closeSearchMsg: the search view was dismissed.
 	closeSearchMsg struct{}
+	// openHitMsg: open the hit's command in a pane, at the hit.
+	openHitMsg struct {
+		cmd wire.Command
+		hit wire.SearchHit
+	}
 )
 
 // searchView finds lines of stored output across every command the
 // token may see (S): a query is typed, enter asks the relay, and enter on
-// a result opens its command in a pane.
+// a result opens its command in a pane at the line (seekHits).
 type searchView struct {
 	c       *common
 	b       Backend
@@ -144,10 +149,42 @@ func (s *searchView) open(h wire.SearchHit) tea.Cmd {
 		defer cancel()
 		cmds, err := b.History(ctx, wire.HistoryQuery{CommandID: h.CommandID})
 		if err != nil || len(cmds) == 0 {
-			return openCommandMsg{wire.Command{ID: h.CommandID, AgentID: h.AgentID, AgentName: h.AgentName,
-				CommandSpec: wire.CommandSpec{Shell: h.Command}, CreatedAt: h.CreatedAt}}
+			return openHitMsg{wire.Command{ID: h.CommandID, AgentID: h.AgentID, AgentName: h.AgentName,
+				CommandSpec: wire.CommandSpec{Shell: h.Command}, CreatedAt: h.CreatedAt}, h}
 		}
-		return openCommandMsg{cmds[0]}
+		return openHitMsg{cmds[0], h}
+	}
+}
+
+// openHit opens the hit's command in a pane and remembers to find the
+// hit's line there once the output up to it is shown.
+func (m *Model) openHit(msg openHitMsg) {
+	m.search = nil
+	m.openPane(msg.cmd)
+	if m.seeks == nil {
+		m.seeks = make(map[string]wire.SearchHit)
+	}
+	m.seeks[msg.cmd.ID] = msg.hit
+}
+
+// seekHits starts, in each pane a search result opened, a find of the
+// hit's line (find.go: highlighted, scrolled into view, n/N for others)
+// as soon as the pane shows the output up to it.
+func (m *Model) seekHits() {
+	for id, hit := range m.seeks {
+		i := m.panes.find(id)
+		if i < 0 {
+			delete(m.seeks, id)
+			continue
+		}
+		p, st := m.panes.panes[i], m.streams[id]
+		if st == nil || p.pending() > 0 || (st.next <= hit.Offset && !st.ended) {
+			continue
+		}
+		delete(m.seeks, id)
+		p.find = newPaneFind(p)
+		p.find.typing, p.find.query = false, hit.Text
+		p.find.jump(1)
 	}
 }
 

@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,9 +33,20 @@ func TestSearchViewOpensHitsCommand(t *testing.T) {
 	h.key("down", "enter")
 	h.lacks("Search all output")
 	eventually(t, "subscribe to c-old", func() bool { return slices.Contains(h.b.Calls(), "subscribe c-old 0") })
-	h.events(client.Output{CommandID: "c-old", Offset: 0, Data: []byte("building release\r\npanic: first\r\n")},
-		client.OutputEnd{CommandID: "c-old", Offset: 32})
-	h.contains("1 build-1 · make release", "panic: first")
+	// The pane shows the hit's line, found as the pane's find does, not
+	// the end of the output.
+	var out strings.Builder
+	for i := 1; i <= 200; i++ {
+		if i == 60 {
+			out.WriteString("panic: first\r\n")
+		}
+		fmt.Fprintf(&out, "line %d\r\n", i)
+	}
+	h.events(client.Output{CommandID: "c-old", Offset: 0, Data: []byte(out.String())},
+		client.OutputEnd{CommandID: "c-old", Offset: int64(out.Len())})
+	h.contains("1 build-1 · make release", "panic: first", "line 59 ", "lines back")
+	h.lacks("line 200 ")
+	h.key("esc")
 
 	h.key("S", "x", "esc")
 	h.lacks("Search all output")
