@@ -90,6 +90,9 @@ type (
 	CommandChanged struct{ Command wire.Command }
 	// AgentRemoved: an admin forgot the agent; it has left the state.
 	AgentRemoved struct{ AgentID string }
+	// CommandRemoved: retention removed the finished command from
+	// history; it has left the state.
+	CommandRemoved struct{ CommandID string }
 	// ConnState reports the connection: Connected, Reconnecting (with the
 	// wait before the next attempt) or Offline (the client has stopped).
 	ConnState struct {

@@ -252,6 +252,12 @@ func (c *Client) onMessage(m wire.Message) {
 		delete(c.state.Agents, m.AgentID)
 		c.mu.Unlock()
 		c.emit(AgentRemoved{AgentID: m.AgentID})
+	case *wire.CommandRemoved:
+		c.mu.Lock()
+		c.state.Seq = m.Seq
+		delete(c.state.Commands, m.CommandID)
+		c.mu.Unlock()
+		c.emit(CommandRemoved{CommandID: m.CommandID})
 	case *wire.CommandEvent:
 		c.mu.Lock()
 		c.state.Seq = m.Seq

@@ -66,8 +66,9 @@ func asciicastStatus(t *testing.T, addr, id string) int {
 // TestRetainRemovesOldFinishedCommands: with the real relay at --retain
 // 2s, a finished command is in history, its logs and its recording, and
 // then, two seconds after it ended, nowhere (history, tui logs, the
-// asciicast endpoint say so), with an audit row naming it; a command
-// that runs all along stays, output and all.
+// asciicast endpoint say so, and a connected dashboard's state drops it),
+// with an audit row naming it; a command that runs all along stays,
+// output and all. On SQLite and PostgreSQL.
 func TestRetainRemovesOldFinishedCommands(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "sb.db")
@@ -114,6 +115,11 @@ func testRetain(t *testing.T, storeAt string, audit func() []string) {
 		t.Fatalf("asciicast of %s: %d", old, code)
 	}
 	relaytest.Eventually(t, 15*time.Second, old+" removed", func() bool { return !slices.Contains(historyIDs(t, addr), old) })
+	// The connected dashboard was told (command.removed).
+	relaytest.Eventually(t, 5*time.Second, old+" gone from the dashboard's state", func() bool {
+		_, ok := cl.State().Commands[old]
+		return !ok
+	})
 	if _, stderr, code := tui(t, addr, "logs", old); code == 0 || !strings.Contains(stderr, "not found") && !strings.Contains(stderr, "no command") {
 		t.Errorf("tui logs of a removed command: code %d, %q", code, stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/internal/store"
+	"switchboard/internal/wire"
 )
 
 // Retention (relay --retain, --max-db-size): one goroutine removes the
@@ -225,7 +226,7 @@ func (r *retainer) removeFinished(ctx context.Context, before time.Time, target 
 			if sized && b.bytes >= target {
 				break
 			}
-			if err := r.removeCommand(ctx, f.ID, &b); err != nil {
+			if err := r.removeCommand(ctx, f, &b); err != nil {
 				r.audit(b)
 				return newest, err
 			}
@@ -252,7 +253,8 @@ type batchResult struct {
 
 // removeCommand removes one command in steps of cfg.StepRows rows,
 // pausing between them. A command the hub holds live is skipped.
-func (r *retainer) removeCommand(ctx context.Context, id string, b *batchResult) error {
+func (r *retainer) removeCommand(ctx context.Context, f store.Finished, b *batchResult) error {
+	id := f.ID
 	if r.h.holdsLive(id) {
 		return nil
 	}
@@ -273,7 +275,7 @@ func (r *retainer) removeCommand(ctx context.Context, id string, b *batchResult)
 		if step.Done {
 			b.ids = append(b.ids, id)
 			r.m.commands.Inc()
-			r.h.forgetRemoved(id)
+			r.h.forgetRemoved(f)
 			return nil
 		}
 		if err := r.yield(ctx); err != nil {
@@ -354,15 +356,19 @@ func (h *Local) holdsLive(id string) bool {
 }
 
 // forgetRemoved drops a removed command from memory, so that snapshots
-// and history no longer show it.
-func (h *Local) forgetRemoved(id string) {
+// and history no longer show it, and tells the dashboards that may see
+// it (command.removed), which may hold it however old it is.
+func (h *Local) forgetRemoved(f store.Finished) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	cs := h.commands[id]
-	if cs == nil || !cs.cmd.State.Final() {
-		return
+	if cs := h.commands[f.ID]; cs != nil {
+		if !cs.cmd.State.Final() {
+			return // not the command the store had (it never is)
+		}
+		delete(h.commands, f.ID)
+		h.recent = slices.DeleteFunc(h.recent, func(r string) bool { return r == f.ID })
 	}
-	delete(h.commands, id)
-	h.recent = slices.DeleteFunc(h.recent, func(r string) bool { return r == id })
-	h.snapCache = nil
+	h.broadcastLocked(f.AgentID, wire.TypeCommandRemoved, f.ID, func(seq uint64) wire.Message {
+		return &wire.CommandRemoved{Seq: seq, CommandID: f.ID}
+	})
 }

@@ -61,6 +61,7 @@ func (b *Batch) DataBytes() int64 {
 // Finished is a finished command as retention sees it.
 type Finished struct {
 	ID          string
+	AgentID     string
 	CreatedAt   time.Time
 	EndedAt     time.Time
 	OutputBytes int64

@@ -38,6 +38,12 @@ func (m *Model) onEvent(ev any) {
 		m.updateTarget()
 	case client.CommandChanged:
 		m.onCommand(ev.Command)
+	case client.CommandRemoved:
+		// Retention removed it from history; a pane showing it keeps it
+		// (what it shows is all there was).
+		if m.panes.find(ev.CommandID) < 0 {
+			delete(m.cmds, ev.CommandID)
+		}
 	case client.ConnState:
 		m.onConnState(ev)
 	case client.ServerError:

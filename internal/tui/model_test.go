@@ -702,3 +702,21 @@ func TestConnectionNamesTheRelayWhenSeveral(t *testing.T) {
 	h.contains("● connected to wss://10.0.0.2:8443")
 	h.checkGeometry()
 }
+
+// TestCommandRemoved: the relay's command.removed (retention) drops a
+// finished command from the dashboard's state, unless a pane shows it.
+func TestCommandRemoved(t *testing.T) {
+	h := newHarness(t, 100, 24, fourAgents()...)
+	t0 := time.Now().Add(-time.Hour)
+	h.events(client.CommandChanged{Command: exited(running("c-old", "a-2", "build-2", "old job", t0), 0, time.Second)},
+		client.CommandChanged{Command: exited(running("c-shown", "a-2", "build-2", "shown job", t0), 0, time.Second)})
+	h.m.openPane(h.m.cmds["c-shown"])
+	h.events(client.CommandRemoved{CommandID: "c-old"}, client.CommandRemoved{CommandID: "c-shown"})
+	if _, ok := h.m.cmds["c-old"]; ok {
+		t.Errorf("a removed command stayed in the dashboard's state")
+	}
+	if _, ok := h.m.cmds["c-shown"]; !ok {
+		t.Errorf("a removed command shown in a pane left the state under it")
+	}
+	h.contains("shown job")
+}

@@ -162,6 +162,13 @@ type AgentRemoved struct {
 	AgentID string `json:"agent_id"`
 }
 
+// CommandRemoved tells every dashboard that a finished command was
+// removed from history by retention (relay --retain, --max-db-size).
+type CommandRemoved struct {
+	Seq       uint64 `json:"seq"`
+	CommandID string `json:"command_id"`
+}
+
 // SignInQuery asks for a one-time code that signs a browser in as the
 // connection's own token: the page at the relay's address, opened with
 // #signin=CODE, posts it to /api/login. It works once, within
@@ -301,6 +308,7 @@ const (
 	TypeAgentForget       = "agent.forget"
 	TypeAgentForgetResult = "agent.forget.result"
 	TypeAgentRemoved      = "agent.removed"
+	TypeCommandRemoved    = "command.removed"
 	TypeSignInQuery       = "signin"
 	TypeSignInResult      = "signin.result"
 	TypeRestart           = "session.restart"
@@ -342,6 +350,7 @@ func (*SignInQuery) MessageType() string       { return TypeSignInQuery }
 func (*AgentForget) MessageType() string       { return TypeAgentForget }
 func (*AgentForgetResult) MessageType() string { return TypeAgentForgetResult }
 func (*AgentRemoved) MessageType() string      { return TypeAgentRemoved }
+func (*CommandRemoved) MessageType() string    { return TypeCommandRemoved }
 func (*SignInResult) MessageType() string      { return TypeSignInResult }
 func (*RestartSession) MessageType() string    { return TypeRestart }
 func (*AttentionReport) MessageType() string   { return TypeAttention }
@@ -381,6 +390,7 @@ var newMessage = map[string]func() Message{
 	TypeAgentForget:       func() Message { return new(AgentForget) },
 	TypeAgentForgetResult: func() Message { return new(AgentForgetResult) },
 	TypeAgentRemoved:      func() Message { return new(AgentRemoved) },
+	TypeCommandRemoved:    func() Message { return new(CommandRemoved) },
 	TypeSignInResult:      func() Message { return new(SignInResult) },
 	TypeRestart:           func() Message { return new(RestartSession) },
 	TypeAttention:         func() Message { return new(AttentionReport) },

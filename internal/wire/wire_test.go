@@ -41,6 +41,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		&QuickReply{RequestID: "r", Agent: "a", Text: "y\r"}, &QuickReplySent{RequestID: "r", CommandID: "c"},
 		&AgentForget{RequestID: "f", Agent: "build-1"}, &AgentForgetResult{RequestID: "f", AgentID: "a-1"},
 		&AgentRemoved{Seq: 3, AgentID: "a-1"},
+		&CommandRemoved{Seq: 4, CommandID: "c-1"},
 		&TimingQuery{RequestID: "r", CommandID: "c", From: 3},
 		&TimingResult{RequestID: "r", CommandID: "c", More: true, Next: 4, Events: []TimingEvent{
 			{TimeMS: 1, Kind: EventOutput, Offset: 2}, {TimeMS: 3, Kind: EventResize, Offset: 4, Cols: 80, Rows: 24},

@@ -56,6 +56,7 @@ function receive(m) {
     case 'agent':
     case 'agent.removed':
     case 'command':
+    case 'command.removed':
       return event(m);
     case 'run.accepted':
       return runAccepted(m);
@@ -104,8 +105,10 @@ function applySnapshot() {
   snapshotShown();
 }
 
-// event applies an agent or command event (or an agent's removal) in
-// relay order, once.
+// event applies an agent or command event (or an agent's or a finished
+// command's removal) in relay order, once. A removed command whose
+// terminal is open stays until it is closed: what it shows is all there
+// was.
 function event(m) {
   if (state.loading) return void state.loading.events.push(m);
   if (m.seq <= state.seq) return;
@@ -114,6 +117,8 @@ function event(m) {
   else if (m.type === 'agent.removed') {
     state.agents.delete(m.agent_id);
     state.selected.delete(m.agent_id);
+  } else if (m.type === 'command.removed') {
+    if (!state.terms.has(m.command_id)) state.commands.delete(m.command_id);
   } else setCommand(m.command);
   scheduleRender();
 }

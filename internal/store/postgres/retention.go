@@ -53,7 +53,7 @@ func (s *Store) Finished(ctx context.Context, before time.Time, n int) ([]store.
 			f              store.Finished
 			created, ended int64
 		)
-		err := r.Scan(&f.ID, &created, &ended, &f.OutputBytes)
+		err := r.Scan(&f.ID, &f.AgentID, &created, &ended, &f.OutputBytes)
 		f.CreatedAt, f.EndedAt = sqlrow.FromNanos(created), sqlrow.FromNanos(ended)
 		return f, err
 	})

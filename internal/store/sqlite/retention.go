@@ -44,7 +44,7 @@ func (db *DB) Finished(ctx context.Context, before time.Time, n int) ([]store.Fi
 			f              store.Finished
 			created, ended int64
 		)
-		if err := rows.Scan(&f.ID, &created, &ended, &f.OutputBytes); err != nil {
+		if err := rows.Scan(&f.ID, &f.AgentID, &created, &ended, &f.OutputBytes); err != nil {
 			return nil, fmt.Errorf("store %s: finished commands: %w", db.path, err)
 		}
 		f.CreatedAt, f.EndedAt = sqlrow.FromNanos(created), sqlrow.FromNanos(ended)

@@ -31,7 +31,7 @@ var PerCommandTables = []PerCommand{
 // before param(1), oldest created first: a walk of the creation index from
 // its start, which meets only the commands created before the cutoff.
 func SelectFinished(param func(int) string) string {
-	return `SELECT id, created_at, ended_at, output_bytes FROM commands
+	return `SELECT id, agent_id, created_at, ended_at, output_bytes FROM commands
 WHERE state NOT IN ` + liveStates + ` AND created_at < ` + param(1) + ` AND ended_at < ` + param(1) + `
 ORDER BY created_at, id LIMIT ` + param(2)
 }

@@ -59,8 +59,8 @@ func testRetentionFinished(t *testing.T, h Harness) {
 		t.Errorf("finished before T0+2h1m = %v, want %v", got, want)
 	}
 	fs, err := s.Finished(context.Background(), time.Time{}, 1)
-	if err != nil || len(fs) != 1 || !fs[0].CreatedAt.Equal(T0) || !fs[0].EndedAt.Equal(long.EndedAt) {
-		t.Errorf("Finished = %+v, %v; want c-long with its times", fs, err)
+	if err != nil || len(fs) != 1 || !fs[0].CreatedAt.Equal(T0) || !fs[0].EndedAt.Equal(long.EndedAt) || fs[0].AgentID != "a-1" {
+		t.Errorf("Finished = %+v, %v; want c-long with its agent and times", fs, err)
 	}
 }
 
