@@ -44,7 +44,8 @@ type Retention struct {
 
 const (
 	retentionBatch = 50   // commands per batch, and per audit row
-	reclaimPages   = 256  // pages per incremental vacuum step: 4 MiB of 16 KiB pages
+	reclaimPages   = 256  // pages per reclaim step: 4 MiB of 16 KiB pages
+	reclaimSteps   = 16   // reclaim steps per pass (the next pass goes on)
 	eventStepRows  = 1000 // events per transaction
 	sizeHeadroom   = 20   // remove down to MaxSize - MaxSize/sizeHeadroom
 )
@@ -86,6 +87,7 @@ type retainer struct {
 type retentionMetrics struct {
 	commands, rows, bytes, errors prometheus.Counter
 	lastPass, spaceUsed           prometheus.Gauge
+	commandsRemoved               int64 // what commands counted
 }
 
 func newRetainer(h *Local, st store.Store, cfg Retention, reg prometheus.Registerer) (*retainer, error) {
@@ -170,21 +172,33 @@ func (r *retainer) pass(ctx context.Context, now time.Time) error {
 // excess (and 5% of the limit besides). It returns when the newest of
 // them ended.
 func (r *retainer) removeForSize(ctx context.Context) (time.Time, error) {
-	held, err := r.measure(ctx)
-	if err != nil || held <= r.cfg.MaxSize {
-		return time.Time{}, err
+	var newest time.Time
+	for {
+		held, err := r.measure(ctx)
+		if err != nil || held <= r.cfg.MaxSize {
+			return newest, err
+		}
+		target := held - (r.cfg.MaxSize - r.cfg.MaxSize/sizeHeadroom)
+		reason := fmt.Sprintf("the store held %d bytes, over --max-db-size %d", held, r.cfg.MaxSize)
+		removedBefore := r.m.commandsRemoved
+		last, err := r.removeFinished(ctx, time.Time{}, target, reason)
+		if last.After(newest) {
+			newest = last
+		}
+		if err != nil {
+			return newest, err
+		}
+		if err := r.reclaim(ctx); err != nil {
+			return newest, err
+		}
+		// What a command holds besides its output and timing (its search
+		// index) is not counted as removed: measure again, and go on
+		// while something was removed and the store is still over.
+		if r.m.commandsRemoved == removedBefore {
+			_, err = r.measure(ctx)
+			return newest, err
+		}
 	}
-	target := held - (r.cfg.MaxSize - r.cfg.MaxSize/sizeHeadroom)
-	reason := fmt.Sprintf("the store held %d bytes, over --max-db-size %d", held, r.cfg.MaxSize)
-	newest, err := r.removeFinished(ctx, time.Time{}, target, reason)
-	if err != nil {
-		return newest, err
-	}
-	if err := r.reclaim(ctx); err != nil {
-		return newest, err
-	}
-	_, err = r.measure(ctx)
-	return newest, err
 }
 
 // measure is the data the store holds as --max-db-size counts it: the
@@ -197,6 +211,11 @@ func (r *retainer) measure(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	written := r.store.Written()
+	if r.store.SpaceShrinks() {
+		r.size, r.written, r.free = size, written, 0
+		r.m.spaceUsed.Set(float64(size))
+		return size, nil
+	}
 	grew := size - r.size
 	if grew < 0 {
 		r.free += grew
@@ -275,6 +294,7 @@ func (r *retainer) removeCommand(ctx context.Context, f store.Finished, b *batch
 		if step.Done {
 			b.ids = append(b.ids, id)
 			r.m.commands.Inc()
+			r.m.commandsRemoved++
 			r.h.forgetRemoved(f)
 			return nil
 		}
@@ -304,13 +324,13 @@ func (r *retainer) pruneEvents(ctx context.Context, before time.Time) error {
 }
 
 // reclaim gives the space of removed rows back, a bounded step at a
-// time.
+// time, and at most reclaimSteps steps a pass (the next pass goes on).
 func (r *retainer) reclaim(ctx context.Context) error {
 	if !r.dirty {
 		return nil
 	}
 	r.dirty = false
-	for {
+	for range reclaimSteps {
 		more, err := r.store.Reclaim(ctx, reclaimPages)
 		if err != nil || !more {
 			return err
@@ -319,6 +339,8 @@ func (r *retainer) reclaim(ctx context.Context) error {
 			return err
 		}
 	}
+	r.dirty = true // steps left for the next pass
+	return nil
 }
 
 // yield leaves the store to the persister for cfg.Pause.

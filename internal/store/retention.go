@@ -18,8 +18,8 @@ type Pruner interface {
 	// and running) created and ended before before, oldest created first.
 	// A zero before means whenever they ended.
 	Finished(ctx context.Context, before time.Time, n int) ([]Finished, error)
-	// RemoveStep removes, in one transaction, at most maxRows rows of one
-	// finished command: its output rows first, then its timing rows (and
+	// RemoveStep removes, in one transaction, at most maxRows rows (as
+	// Removed.Rows counts them) of one finished command: its output rows first, then its timing rows (and
 	// any other row kept per command), and, in the step that finds none
 	// left, the command itself (Removed.Done). A queued or running
 	// command is left alone (ErrLive); rows of a command that is not
@@ -35,6 +35,10 @@ type Pruner interface {
 	// (indexes and TOAST included) of the tables of its schema, which
 	// does not (removed rows' space is reused by later writes).
 	SpaceUsed(ctx context.Context) (int64, error)
+	// SpaceShrinks reports whether SpaceUsed falls as soon as rows are
+	// removed (SQLite), rather than counting their space until later
+	// writes reuse it (PostgreSQL).
+	SpaceShrinks() bool
 	// Written is how many bytes of output and timing this store has
 	// stored (Apply) since it was opened: what retention subtracts from
 	// the free space it knows of when the space used did not grow.
@@ -69,7 +73,10 @@ type Finished struct {
 
 // Removed is what one RemoveStep removed.
 type Removed struct {
-	Rows  int   // rows of every table, the command's own included
+	// Rows of every table, the command's own included, as the step's
+	// bound counts them (sqlrow.PerCommand.PerRow: 64 lines of the
+	// search index count as one row).
+	Rows  int
 	Bytes int64 // bytes of output and timing data
 	Done  bool  // the command and all its rows are gone
 }

@@ -86,12 +86,12 @@ func (s *Store) RemoveStep(ctx context.Context, id string, maxRows int) (r store
 			if r.Rows >= maxRows {
 				break
 			}
-			rows, _ := tx.Query(ctx, sqlrow.DeleteRows(t, "octet_length", dollar), id, maxRows-r.Rows)
+			rows, _ := tx.Query(ctx, sqlrow.DeleteRows(t, "octet_length", dollar), id, t.StepRows(maxRows-r.Rows))
 			sizes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 			if err != nil {
 				return fmt.Errorf("%s rows: %w", t.Table, err)
 			}
-			r.Rows += len(sizes)
+			r.Rows += t.Counted(len(sizes))
 			for _, n := range sizes {
 				r.Bytes += n
 			}
@@ -111,6 +111,9 @@ func (s *Store) RemoveStep(ctx context.Context, id string, maxRows int) (r store
 	}
 	return r, nil
 }
+
+// SpaceShrinks is false: tables keep the space of removed rows.
+func (s *Store) SpaceShrinks() bool { return false }
 
 // Written is the output and timing bytes applied since Open.
 func (s *Store) Written() int64 { return s.written.Load() }

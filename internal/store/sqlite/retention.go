@@ -83,11 +83,11 @@ func (db *DB) RemoveStep(ctx context.Context, id string, maxRows int) (r store.R
 		if r.Rows >= maxRows {
 			break
 		}
-		n, bytes, err := deleteRows(ctx, tx, sqlrow.DeleteRows(t, "length", numbered), id, maxRows-r.Rows)
+		n, bytes, err := deleteRows(ctx, tx, sqlrow.DeleteRows(t, "length", numbered), id, t.StepRows(maxRows-r.Rows))
 		if err != nil {
 			return r, fmt.Errorf("store %s: remove %s: %s rows: %w", db.path, id, t.Table, err)
 		}
-		r.Rows += n
+		r.Rows += t.Counted(n)
 		r.Bytes += bytes
 	}
 	if r.Rows < maxRows {
@@ -123,6 +123,9 @@ func deleteRows(ctx context.Context, tx *sql.Tx, query, id string, limit int) (n
 	return n, bytes, rows.Err()
 }
 
+// SpaceShrinks is true: SpaceUsed leaves free pages out.
+func (db *DB) SpaceShrinks() bool { return true }
+
 // Written is the output and timing bytes applied since Open.
 func (db *DB) Written() int64 { return db.written.Load() }
 
@@ -146,14 +149,26 @@ func (db *DB) SpaceUsed(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// Reclaim gives up to maxPages free pages back to the file system, when
-// the file is in incremental auto-vacuum mode; in any other mode SQLite
-// reuses free pages but the file keeps its size, and there is nothing to
-// do.
+// Reclaim makes removed rows' space free and gives it back, a bounded
+// step of each at a time: the search index's, and the file's.
+//
+// The search index (FTS5) records a removed line as a delete marker
+// beside the entry it cancels, and drops both only when a merge takes in
+// the segment holding the entry: its pages do not come free as rows go.
+// A merge of every segment into one, done maxPages pages at a time
+// ('merge' with a negative count), drops them all; it rewrites the whole
+// index, which is why retention runs it only after removals, and bounds
+// its steps per pass. Then, when the file is in incremental auto-vacuum
+// mode, up to maxPages free pages go back to the file system; in any
+// other mode SQLite reuses free pages but the file keeps its size.
 func (db *DB) Reclaim(ctx context.Context, maxPages int) (more bool, err error) {
+	merging, err := db.mergeSearchIndex(ctx, maxPages)
+	if err != nil {
+		return false, err
+	}
 	mode, err := db.AutoVacuum(ctx)
 	if err != nil || mode != AutoVacuumIncremental {
-		return false, err
+		return merging, err
 	}
 	// Each step of the statement frees pages; reading its rows to the end
 	// runs it to the end.
@@ -170,7 +185,30 @@ func (db *DB) Reclaim(ctx context.Context, maxPages int) (more bool, err error) 
 	if err := db.w.QueryRowContext(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
 		return false, fmt.Errorf("store %s: free pages: %w", db.path, err)
 	}
-	return free > 0, nil
+	return merging || free > 0, nil
+}
+
+// mergeSearchIndex does one step of merging the search index's segments
+// into one, and reports whether it did any work (FTS5's way of saying:
+// two changes or more).
+func (db *DB) mergeSearchIndex(ctx context.Context, maxPages int) (bool, error) {
+	conn, err := db.w.Conn(ctx) // total_changes is the connection's
+	if err != nil {
+		return false, fmt.Errorf("store %s: merge the search index: %w", db.path, err)
+	}
+	defer conn.Close()
+	var before, after int64
+	if err := conn.QueryRowContext(ctx, "SELECT total_changes()").Scan(&before); err != nil {
+		return false, fmt.Errorf("store %s: merge the search index: %w", db.path, err)
+	}
+	merge := fmt.Sprintf("INSERT INTO search_fts (search_fts, rank) VALUES ('merge', %d)", -max(maxPages, 1))
+	if _, err := conn.ExecContext(ctx, merge); err != nil {
+		return false, fmt.Errorf("store %s: merge the search index: %w", db.path, err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT total_changes()").Scan(&after); err != nil {
+		return false, fmt.Errorf("store %s: merge the search index: %w", db.path, err)
+	}
+	return after-before >= 2, nil
 }
 
 // AutoVacuum is the file's auto-vacuum mode: 0 none, 1 full, 2

@@ -3,9 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"switchboard/internal/store"
 	"switchboard/internal/store/storetest"
@@ -110,5 +113,67 @@ func TestConvertToIncremental(t *testing.T) {
 	}
 	if got := storetest.Load(t, db).Agents; len(got) != 1 {
 		t.Errorf("agents after the conversion: %v", got)
+	}
+}
+
+// TestReclaimShrinksSearchIndex: the search index keeps the pages of
+// removed lines (delete markers beside what they cancel) until Reclaim
+// merges its segments; then it holds about what the remaining command
+// needs.
+func TestReclaimShrinksSearchIndex(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	for i := range 10 {
+		id := fmt.Sprintf("c-%02d", i)
+		var out strings.Builder
+		for range 2000 {
+			fmt.Fprintf(&out, "%x %x mark%d\r\n", storetest.Incompressible(8), storetest.Incompressible(8), i)
+		}
+		storetest.Apply(t, db, store.Batch{Commands: []wire.Command{storetest.EndedCommand(id, wire.StateExited, time.Duration(i)*time.Minute)},
+			Output: []store.Chunk{{CommandID: id, Data: []byte(out.String())}}})
+		storetest.IndexAll(t, db)
+	}
+	storetest.IndexAll(t, db)
+	indexBytes := func() int64 {
+		var n int64
+		if err := db.r.QueryRow("SELECT coalesce(sum(length(block)), 0) FROM search_fts_data").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	full := indexBytes()
+	for i := range 9 {
+		for done := false; !done; {
+			r, err := db.RemoveStep(ctx, fmt.Sprintf("c-%02d", i), 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = r.Done
+		}
+	}
+	removed := indexBytes()
+	if removed < full {
+		t.Logf("the index shrank from %d to %d bytes without a merge", full, removed)
+	}
+	for steps := 0; ; steps++ {
+		more, err := db.Reclaim(ctx, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			break
+		}
+		if steps > 1000 {
+			t.Fatal("Reclaim does not end")
+		}
+	}
+	if got := indexBytes(); got > full/5 {
+		t.Errorf("search index %d bytes with 10 commands, %d after removing 9, %d after Reclaim: want a tenth or so", full, removed, got)
+	}
+	for word, want := range map[string]int{"mark9": 10, "mark0": 0} {
+		hits, err := db.Search(ctx, store.SearchQuery{Terms: []store.SearchTerm{{Tokens: []string{word}}}, Limit: 10})
+		if err != nil || len(hits) != want {
+			t.Errorf("%s after the merge: %d hits, %v; want %d", word, len(hits), err, want)
+		}
 	}
 }

@@ -11,7 +11,19 @@ type PerCommand struct {
 	Table string
 	Key   string // the column after command_id in the table's key, which orders its rows
 	Data  string // the column whose length counts as bytes removed; "" for none
+	// PerRow is how many of the table's rows count as one row of a
+	// removal step's bound (0 is 1): a line of the search index is a
+	// few dozen bytes where an output row is up to 64 KiB, and a step of
+	// 64 lines would take a command of 30,000 lines 500 steps.
+	PerRow int
 }
+
+// StepRows is how many of t's rows a step with room for n more rows may
+// remove.
+func (t PerCommand) StepRows(n int) int { return n * max(t.PerRow, 1) }
+
+// Counted is how many rows of a step's bound removing n of t's rows uses.
+func (t PerCommand) Counted(n int) int { per := max(t.PerRow, 1); return (n + per - 1) / per }
 
 // PerCommandTables are the tables RemoveStep empties of a command, in
 // order. A table added to keep more of a command's rows (an index of its
@@ -23,7 +35,7 @@ type PerCommand struct {
 var PerCommandTables = []PerCommand{
 	{Table: "output", Key: "off", Data: "data"},
 	{Table: "timing", Key: "seq", Data: "data"},
-	{Table: "search_line", Key: "n"},
+	{Table: "search_line", Key: "n", PerRow: 64},
 	{Table: "search_cursor", Key: "command_id"},
 }
 
