@@ -59,21 +59,22 @@ cluster: build
 	   command -v nats-server >/dev/null || { echo "no NATS at $(CLUSTER_NATS) and no nats-server to start"; exit 1; }; \
 	   nats-server -js -a $${hostport%:*} -p $${hostport##*:} -sd var/cluster/nats 2>>var/cluster/nats.log & pids="$$pids $$!"; sleep 1; \
 	 fi; \
-	 for role in admin agent agent; do \
-	   $(BIN)/relay token create --store '$(CLUSTER_STORE)' --role $$role --name cluster-$$role-$$(date +%s%N) >>var/cluster/$$role.tokens || exit 1; \
+	 for t in admin:admin agent:agent-a agent:agent-b; do \
+	   [ -s var/cluster/$${t#*:}.token ] || $(BIN)/relay token create --store '$(CLUSTER_STORE)' --role $${t%%:*} \
+	     --name cluster-$${t#*:}-$$(date +%s) --out var/cluster/$${t#*:}.token || exit 1; \
 	 done; \
 	 n=0; urls=""; for addr in $(CLUSTER_ADDRS); do n=$$((n+1)); urls="$$urls,ws://$$addr"; \
 	   $(BIN)/relay --addr $$addr --store '$(CLUSTER_STORE)' --cluster $(CLUSTER_NATS) --relay-id r$$n \
 	     --cluster-prefix switchboard_demo --log-level warn 2>>var/cluster/relay-r$$n.log & pids="$$pids $$!"; \
 	 done; urls=$${urls#,}; \
 	 for addr in $(CLUSTER_ADDRS); do for i in $$(seq 100); do curl -fsS http://$$addr/healthz >/dev/null 2>&1 && break; sleep 0.1; done; done; \
-	 $(BIN)/agent --relay $$urls --token $$(tail -2 var/cluster/agent.tokens | head -1) --name cluster-a --state-dir var/cluster/agent-a \
+	 $(BIN)/agent --relay $$urls --token-file var/cluster/agent-a.token --name cluster-a --state-dir var/cluster/agent-a \
 	   --log-level warn 2>>var/cluster/agent-a.log & pids="$$pids $$!"; \
 	 $(BIN)/agent --relay $$(echo $$urls | cut -d, -f2),$$(echo $$urls | cut -d, -f3),$$(echo $$urls | cut -d, -f1) \
-	   --token $$(tail -1 var/cluster/agent.tokens) --name cluster-b --state-dir var/cluster/agent-b \
+	   --token-file var/cluster/agent-b.token --name cluster-b --state-dir var/cluster/agent-b \
 	   --log-level warn 2>>var/cluster/agent-b.log & pids="$$pids $$!"; \
-	 printf '\nThree relays: %s (logs in var/cluster). Agent cluster-a is on the first, cluster-b on the second;\nthe TUI is on the third. Browsers: the admin token is the last line of var/cluster/admin.tokens.\n\n' '$(CLUSTER_ADDRS)'; \
-	 sleep 2; SWITCHBOARD_RELAY=ws://$(lastword $(CLUSTER_ADDRS)) SWITCHBOARD_TOKEN=$$(tail -1 var/cluster/admin.tokens) $(BIN)/tui
+	 printf '\nThree relays: %s (logs in var/cluster). Agent cluster-a is on the first, cluster-b on the second;\nthe TUI is on the third. Browsers: the admin token is in var/cluster/admin.token.\n\n' '$(CLUSTER_ADDRS)'; \
+	 sleep 2; SWITCHBOARD_RELAY=ws://$(lastword $(CLUSTER_ADDRS)) SWITCHBOARD_TOKEN_FILE=var/cluster/admin.token $(BIN)/tui
 
 test: web
 	$(GO) vet ./...
