@@ -118,21 +118,12 @@ func (s *Store) search(ctx context.Context, query string, args []any, context in
 		return nil, err
 	}
 	stmt := fmt.Sprintf(sqlrow.SelectSearchContext, "$1", "$2", "$3")
-	err = sqlrow.AddContext(hits, context, func(id string, from, to int64, each func(int64, string)) error {
+	err = sqlrow.AddContext(hits, context, func(id string, from, to int64) (sqlrow.Rows, func(), error) {
 		rows, err := s.r.Query(ctx, stmt, id, from, to)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var n int64
-			var text string
-			if err := rows.Scan(&n, &text); err != nil {
-				return err
-			}
-			each(n, text)
-		}
-		return rows.Err()
+		return rows, rows.Close, nil
 	})
 	return hits, err
 }

@@ -97,25 +97,39 @@ func ScanSearchHit(rows Scanner) (store.SearchHit, error) {
 const SearchColumns = "l.id, l.command_id, l.n, l.off, l.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
 
 // AddContext gives each hit up to n lines before and after it, which
-// read (SelectSearchContext) calls each with, in order.
-func AddContext(hits []store.SearchHit, n int, read func(id string, from, to int64, each func(n int64, text string)) error) error {
+// query (SelectSearchContext with the command's id and the first and last
+// line) returns in order; done closes them.
+func AddContext(hits []store.SearchHit, n int, query func(id string, from, to int64) (rows Rows, done func(), err error)) error {
 	if n <= 0 {
 		return nil
 	}
 	n = min(n, store.MaxSearchContext)
 	for i := range hits {
-		h := &hits[i]
-		err := read(h.CommandID, max(h.Line-int64(n), 0), h.Line+int64(n), func(ln int64, text string) {
-			switch {
-			case ln < h.Line:
-				h.Before = append(h.Before, text)
-			case ln > h.Line:
-				h.After = append(h.After, text)
-			}
-		})
-		if err != nil {
+		if err := addContext(&hits[i], n, query); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func addContext(h *store.SearchHit, n int, query func(id string, from, to int64) (Rows, func(), error)) error {
+	rows, done, err := query(h.CommandID, max(h.Line-int64(n), 0), h.Line+int64(n))
+	if err != nil {
+		return err
+	}
+	defer done()
+	for rows.Next() {
+		var ln int64
+		var text string
+		if err := rows.Scan(&ln, &text); err != nil {
+			return err
+		}
+		switch {
+		case ln < h.Line:
+			h.Before = append(h.Before, text)
+		case ln > h.Line:
+			h.After = append(h.After, text)
+		}
+	}
+	return rows.Err()
 }
