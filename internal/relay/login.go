@@ -135,7 +135,7 @@ func (r *Relay) handleLogin(w http.ResponseWriter, req *http.Request) {
 	r.audit(p, "login", "", "ok", how)
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: req.TLS != nil, Expires: sess.ExpiresAt})
-	writeJSON(w, map[string]any{"name": tok.Name, "role": tok.Role, "expires_at": sess.ExpiresAt})
+	writeJSON(w, map[string]any{"name": tok.Name, "role": tok.Role, "scope": tok.Scope, "expires_at": sess.ExpiresAt})
 }
 
 // loginToken is the valid token a login names, by its secret or by a
@@ -212,7 +212,7 @@ func (r *Relay) handleWhoami(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
-	writeJSON(w, map[string]any{"name": tok.Name, "role": tok.Role, "auth": true, "expires_at": p.until})
+	writeJSON(w, map[string]any{"name": tok.Name, "role": tok.Role, "scope": tok.Scope, "auth": true, "expires_at": p.until})
 }
 
 // signIn answers a dashboard's request for a one-time sign-in code, which

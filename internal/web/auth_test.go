@@ -97,3 +97,23 @@ func TestSignInLink(t *testing.T) {
 		t.Errorf("second use of the link: the page says %q", msg)
 	}
 }
+
+// TestSignedInScopeShown: a scoped token's user is told which agents
+// they see, on sign-in and after a reload (whoami).
+func TestSignedInScopeShown(t *testing.T) {
+	e := newAuthEnv(t, relay.Config{})
+	scoped := e.relay.ScopedToken("ci-ops", store.RoleOperator, map[string]string{"pool": "ci", "arch": "arm"})
+	p := e.newPage("a")
+	p.waitFor("the sign-in form", `!document.getElementById('login').hidden`)
+	p.do(chromedp.SendKeys(chromedp.ID("token"), scoped+"\r"))
+	p.waitFor("the page to connect", `document.getElementById('conn').classList.contains('conn-connected')`)
+	const want = "ci-ops · operator · only arch=arm, pool=ci"
+	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != want {
+		t.Errorf("signed in as %q, want %q", who, want)
+	}
+	p.do(chromedp.Reload())
+	p.waitFor("the page to connect again", `document.getElementById('conn').classList.contains('conn-connected')`)
+	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != want {
+		t.Errorf("after a reload: %q, want %q", who, want)
+	}
+}

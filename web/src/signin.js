@@ -20,10 +20,17 @@ async function whoami() {
   return r.ok ? r.json() : undefined;
 }
 
+// scopeLabels names the labels a scoped token's agents carry (none: every
+// agent), so that a user who sees few agents knows why.
+function scopeLabels(scope) {
+  const labels = Object.entries(scope ?? {}).map(([k, v]) => `${k}=${v}`).sort();
+  return labels.length ? [`only ${labels.join(', ')}`] : [];
+}
+
 function setMe(me) {
   app.state.me = me ?? null;
   $('who').hidden = !me?.auth;
-  setText($('who-text'), me ? `${me.name} · ${me.role}` : '');
+  setText($('who-text'), me ? [me.name, me.role, ...scopeLabels(me.scope)].join(' · ') : '');
   for (const t of app.state.terms.values()) app.updatePane(t);
   app.render();
 }
@@ -62,7 +69,7 @@ async function signIn(body) {
     $('token').value = '';
     $('login').hidden = true;
     $('login-error').hidden = true;
-    setMe({ name: reply.name, role: reply.role, auth: true });
+    setMe({ name: reply.name, role: reply.role, scope: reply.scope, auth: true });
     app.conn.attempt = 0;
     app.conn.connect();
     $('command').focus();
