@@ -28,6 +28,8 @@ type (
 	openCommandMsg struct{ cmd wire.Command }
 	// closePickerMsg: the picker was dismissed.
 	closePickerMsg struct{}
+	// openSearchMsg: leave the picker for the search over all output.
+	openSearchMsg struct{}
 )
 
 // historyPicker lists an agent's commands, newest first, and opens the
@@ -89,6 +91,8 @@ func (h *historyPicker) Update(msg tea.KeyPressMsg) tea.Cmd {
 			c := h.cmds[h.cursor]
 			return func() tea.Msg { return openReplayMsg{c} }
 		}
+	case msg.String() == "/", key.Matches(msg, k.Search):
+		return func() tea.Msg { return openSearchMsg{} }
 	case key.Matches(msg, k.Up):
 		h.cursor--
 	case key.Matches(msg, k.Down):
@@ -130,7 +134,7 @@ func (h *historyPicker) View() []string {
 	for len(body) < h.h-3 {
 		body = append(body, strings.Repeat(" ", inner))
 	}
-	body = append(body, st.faint.Render(fit(" enter opens in a pane · p replays it as it happened · esc closes", inner)))
+	body = append(body, st.faint.Render(fit(" enter opens in a pane · p replays it as it happened · / searches all output · esc closes", inner)))
 	out := []string{top}
 	for _, b := range body {
 		out = append(out, side+b+side)

@@ -89,8 +89,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.History):
 		return m.openHistory(), true
 	case key.Matches(msg, k.Search):
-		m.search = newSearchView(m.c, m.b)
-		m.search.SetSize(m.w, m.h-2)
+		m.openSearch()
 		return nil, true
 	case key.Matches(msg, k.Interactive):
 		m.enterInteractive()
@@ -300,4 +299,10 @@ func (m *Model) onClick(msg tea.MouseClickMsg) {
 		}
 		m.setFocus(focusList)
 	}
+}
+
+// openSearch shows the search over all stored output.
+func (m *Model) openSearch() {
+	m.search = newSearchView(m.c, m.b)
+	m.search.SetSize(m.w, m.h-2)
 }

@@ -204,6 +204,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.openPane(msg.cmd)
 	case closePickerMsg:
 		m.picker = nil
+	case openSearchMsg:
+		m.picker = nil
+		m.openSearch()
 	case openHitMsg:
 		m.openHit(msg)
 	case searchMsg:

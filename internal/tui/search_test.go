@@ -52,3 +52,18 @@ func TestSearchViewOpensHitsCommand(t *testing.T) {
 	h.lacks("Search all output")
 	h.checkGeometry()
 }
+
+// TestHistorySlashSearchesAllOutput: / in an agent's history (where the
+// agent list's filter key has no use) opens the search over all output.
+func TestHistorySlashSearchesAllOutput(t *testing.T) {
+	h := newHarness(t, 120, 30, fourAgents()...)
+	h.b.hist = []wire.Command{exited(running("c-old", "a-1", "build-1", "make release", t0.Add(-time.Hour)), 0, time.Second)}
+	h.key("h")
+	h.contains("History of ", "/ searches all output")
+	h.key("/")
+	h.lacks("History of ")
+	h.contains("Search all output")
+	h.key("esc")
+	h.lacks("Search all output")
+	h.checkGeometry()
+}
