@@ -24,13 +24,7 @@ func TestCLI(t *testing.T) {
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "cli-box", "--label", "pool=ci", "--state-dir", t.TempDir())
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "cli-two", "--label", "pool=ci", "--state-dir", t.TempDir())
 
-	var agents []wire.Agent
-	relaytest.Eventually(t, 15*time.Second, "two agents listed", func() bool {
-		out, _, code := tui(t, addr, "agents", "--json")
-		agents = nil
-		return code == 0 && json.Unmarshal([]byte(out), &agents) == nil && len(agents) == 2 &&
-			agents[0].Status == wire.AgentIdle && agents[1].Status == wire.AgentIdle
-	})
+	agents := waitIdleAgents(t, addr, 2)
 	if agents[0].Name != "cli-box" || agents[0].Labels["pool"] != "ci" {
 		t.Errorf("agents --json: %+v", agents)
 	}

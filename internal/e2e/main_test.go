@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -123,4 +124,25 @@ func followLines(t *testing.T, cl *client.Client, agent string, n int) (id, want
 		fmt.Fprintf(&b, "line %d\r\n", i)
 	}
 	return cmds[0].ID, b.String()
+}
+
+// waitIdleAgents waits until tui agents lists n agents, all idle, and
+// returns them.
+func waitIdleAgents(t *testing.T, addr string, n int) []wire.Agent {
+	t.Helper()
+	var agents []wire.Agent
+	relaytest.Eventually(t, 15*time.Second, fmt.Sprintf("%d idle agents listed", n), func() bool {
+		out, _, code := tui(t, addr, "agents", "--json")
+		agents = nil
+		if code != 0 || json.Unmarshal([]byte(out), &agents) != nil || len(agents) != n {
+			return false
+		}
+		for _, a := range agents {
+			if a.Status != wire.AgentIdle {
+				return false
+			}
+		}
+		return true
+	})
+	return agents
 }

@@ -22,6 +22,7 @@ func TestCLISearch(t *testing.T) {
 	startRelay(t, addr, filepath.Join(t.TempDir(), "sb.db"))
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "box-a", "--label", "pool=ci", "--state-dir", t.TempDir())
 	start(t, "agent", "--relay", "ws://"+addr, "--name", "box-b", "--state-dir", t.TempDir())
+	waitIdleAgents(t, addr, 2)
 	for _, run := range [][]string{
 		{"--agent", "box-a", "--", "printf", `compiling\r\n\033[31mpanic: first\033[0m\r\nexit status 2\r\n`},
 		{"--agent", "box-b", "--", "printf", `panic: second \342\200\256evil\r\n`},
