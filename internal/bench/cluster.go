@@ -239,31 +239,8 @@ func (e *env) clusterFanout(ctx context.Context, relays []*relayProc, nats *nats
 	close(stop)
 	workers.Wait()
 	sent := sentByCommand(ems)
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	for _, d := range dashes {
-		if err := d.waitReceived(sctx, sent); err != nil {
-			e.logf("S7: %v", err)
-			break
-		}
-	}
-	cancel()
-	if err := finishAll(ctx, ems, dashes); err != nil {
-		e.rep.problem("S7", err.Error())
-	}
-	var all []int64
-	var tally streamResult
-	var msgs int64
-	drops := 0
-	for i, d := range dashes {
-		drops += len(d.drops)
-		all = append(all, lats[i]...)
-		e.rep.problem("S7", d.problems(sent)...)
-		e.rep.problem("S7", d.errs...)
-		t := d.tally()
-		tally.missing, tally.repeated, tally.corrupt = tally.missing+t.missing, tally.repeated+t.repeated, tally.corrupt+t.corrupt
-		msgs += t.received / int64(sc.s1MsgSize)
-	}
-	e.reportCluster(w, summarize(all), tally, msgs, drops)
+	r := e.collect(ctx, "S7", ems, dashes, lats, sent, sc.s1MsgSize)
+	e.reportCluster(w, r.latency, r.tally, r.msgs, r.drops)
 	return nil
 }
 

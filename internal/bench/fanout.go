@@ -113,36 +113,8 @@ func runFanout(ctx context.Context, e *env) error {
 	close(stop)
 	workers.Wait()
 	sent := sentByCommand(ems) // final: the emitters have stopped
-	// What was sent arrives before the commands end: their exits make the
-	// relay send a thousand events to every dashboard, which is the
-	// run's teardown, not the load measured, and would delay the last
-	// messages' delivery (by up to half a second in the runs before).
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	for _, d := range dashes {
-		if err := d.waitReceived(sctx, sent); err != nil {
-			e.logf("S1: %v", err) // finishAll below reports what is missing for good
-			break
-		}
-	}
-	cancel()
-
-	if err := finishAll(ctx, ems, dashes); err != nil {
-		e.rep.problem("S1", err.Error())
-	}
-	var all []int64
-	var tally streamResult
-	var msgs int64
-	drops := 0
-	for i, d := range dashes {
-		drops += len(d.drops)
-		all = append(all, lats[i]...)
-		e.rep.problem("S1", d.problems(sent)...)
-		e.rep.problem("S1", d.errs...)
-		t := d.tally()
-		tally.missing, tally.repeated, tally.corrupt = tally.missing+t.missing, tally.repeated+t.repeated, tally.corrupt+t.corrupt
-		msgs += t.received / int64(sc.s1MsgSize)
-	}
-	e.reportFanout(m, summarize(all), tally, msgs, drops)
+	r := e.collect(ctx, "S1", ems, dashes, lats, sent, sc.s1MsgSize)
+	e.reportFanout(m, r.latency, r.tally, r.msgs, r.drops)
 	if err := p.stop(); err != nil {
 		e.rep.problem("S1", "relay stop: "+err.Error())
 	}
@@ -213,6 +185,47 @@ func (em *emitter) emitDue(msg []byte, elapsed time.Duration, rate float64) {
 		}
 		em.sent.Add(size)
 	}
+}
+
+// followed is what the dashboards of S1 or S7 received, all told.
+type followed struct {
+	latency latency
+	tally   streamResult
+	msgs    int64 // messages received
+	drops   int   // times a dashboard was cut off
+}
+
+// collect waits (up to 30 s) for what was sent to arrive, before the
+// commands end: their exits make the relay send a thousand events to
+// every dashboard, which is the run's teardown, not the load measured.
+// Then it ends the commands and adds up what each dashboard received,
+// reporting its problems under scenario.
+func (e *env) collect(ctx context.Context, scenario string, ems []*emitter, dashes []*dash, lats [][]int64,
+	sent func(id string) int64, msgSize int) followed {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	for _, d := range dashes {
+		if err := d.waitReceived(sctx, sent); err != nil {
+			e.logf("%s: %v", scenario, err) // finishAll below reports what is missing for good
+			break
+		}
+	}
+	cancel()
+	if err := finishAll(ctx, ems, dashes); err != nil {
+		e.rep.problem(scenario, err.Error())
+	}
+	var all []int64
+	var r followed
+	for i, d := range dashes {
+		r.drops += len(d.drops)
+		all = append(all, lats[i]...)
+		e.rep.problem(scenario, d.problems(sent)...)
+		e.rep.problem(scenario, d.errs...)
+		t := d.tally()
+		r.tally.missing, r.tally.repeated, r.tally.corrupt = r.tally.missing+t.missing, r.tally.repeated+t.repeated, r.tally.corrupt+t.corrupt
+		r.msgs += t.received / int64(msgSize)
+	}
+	r.latency = summarize(all)
+	return r
 }
 
 // sentByCommand returns what each emitter sent, by command id; -1 for
