@@ -114,10 +114,6 @@ func (h *historyPicker) Update(msg tea.KeyPressMsg) tea.Cmd {
 func (h *historyPicker) View() []string {
 	st := h.c.st
 	inner := h.w - 2
-	title := fmt.Sprintf(" History of %s ", h.agent)
-	top := st.borderFocus.Render("╭─") + st.header.Render(truncate(title, inner-2)) +
-		st.borderFocus.Render(strings.Repeat("─", max(inner-1-ansiWidth(truncate(title, inner-2)), 0))+"╮")
-	side := st.borderFocus.Render("│")
 	body := make([]string, 0, h.h-2)
 	body = append(body, st.faint.Render(fit(fmt.Sprintf(" %-13s %-8s %-8s %s", "STATE", "STARTED", "TOOK", "COMMAND"), inner)))
 	switch {
@@ -131,10 +127,22 @@ func (h *historyPicker) View() []string {
 	for i := h.top; i < len(h.cmds) && len(body) < h.h-3; i++ {
 		body = append(body, h.row(h.cmds[i], i == h.cursor, inner))
 	}
-	for len(body) < h.h-3 {
+	return framedBox(st, fmt.Sprintf(" History of %s ", h.agent), h.w, h.h, body,
+		" enter opens in a pane · p replays it as it happened · / searches all output · esc closes")
+}
+
+// framedBox draws body in a focused border w wide and h high, title in its
+// top edge, footer (faint) on its last line, blank lines between.
+func framedBox(st styles, title string, w, h int, body []string, footer string) []string {
+	inner := w - 2
+	title = truncate(title, inner-2)
+	top := st.borderFocus.Render("╭─") + st.header.Render(title) +
+		st.borderFocus.Render(strings.Repeat("─", max(inner-1-ansiWidth(title), 0))+"╮")
+	side := st.borderFocus.Render("│")
+	for len(body) < h-3 {
 		body = append(body, strings.Repeat(" ", inner))
 	}
-	body = append(body, st.faint.Render(fit(" enter opens in a pane · p replays it as it happened · / searches all output · esc closes", inner)))
+	body = append(body, st.faint.Render(fit(footer, inner)))
 	out := []string{top}
 	for _, b := range body {
 		out = append(out, side+b+side)

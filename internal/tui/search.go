@@ -192,10 +192,6 @@ func (m *Model) seekHits() {
 func (s *searchView) View() []string {
 	st := s.c.st
 	inner := s.w - 2
-	title := " Search all output "
-	top := st.borderFocus.Render("╭─") + st.header.Render(title) +
-		st.borderFocus.Render(strings.Repeat("─", max(inner-1-ansiWidth(title), 0))+"╮")
-	side := st.borderFocus.Render("│")
 	cursor := ""
 	if s.typing {
 		cursor = "▏"
@@ -216,15 +212,7 @@ func (s *searchView) View() []string {
 	for i := s.top; i < len(s.hits) && len(body) < s.h-3; i++ {
 		body = append(body, s.row(s.hits[i], !s.typing && i == s.cursor, inner))
 	}
-	for len(body) < s.h-3 {
-		body = append(body, strings.Repeat(" ", inner))
-	}
-	body = append(body, st.faint.Render(fit(" enter searches, then opens the line's command · ↑/↓ · esc closes", inner)))
-	out := []string{top}
-	for _, b := range body {
-		out = append(out, side+b+side)
-	}
-	return append(out, st.borderFocus.Render("╰"+strings.Repeat("─", inner)+"╯"))
+	return framedBox(st, " Search all output ", s.w, s.h, body, " enter searches, then opens the line's command · ↑/↓ · esc closes")
 }
 
 func (s *searchView) row(h wire.SearchHit, isCursor bool, w int) string {
