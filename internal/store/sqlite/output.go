@@ -63,6 +63,12 @@ func (db *DB) readOutput(ctx context.Context, commandID string, from int64, limi
 			break
 		}
 	}
+	// Close before Err: a Scan into RawBytes keeps the rows' read lock
+	// until the next Next or Close, and Err asks for it again, which
+	// waits forever behind a canceled context's close of the rows.
+	if err := rows.Close(); err != nil {
+		return nil, from, err
+	}
 	if err := rows.Err(); err != nil {
 		return nil, from, err
 	}

@@ -3,7 +3,10 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"switchboard/internal/store"
 	"switchboard/internal/wire"
@@ -144,4 +147,50 @@ func testResendCutDifferently(t *testing.T, h Harness) {
 	if got := Load(t, s).Commands[0].OutputBytes; got != 45 {
 		t.Fatalf("Load: output end %d, want 45", got)
 	}
+}
+
+// testReadOutputCanceledMidway cancels reads at every moment of their run,
+// with a limit that ends them inside the stored output: each read must
+// return, with its bytes or with the context's error, never hang.
+func testReadOutputCanceledMidway(t *testing.T, h Harness) {
+	s := h.open(t)
+	var chunks [][2]int64
+	for off := int64(0); off < 64*100; off += 100 {
+		chunks = append(chunks, [2]int64{off, off + 100})
+	}
+	Apply(t, s, store.Batch{Output: Chunks("c-1", chunks...)})
+	typical := timeRead(t, s)
+	t.Logf("typical read %v", typical)
+	for i := range 10000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := s.ReadOutput(ctx, "c-1", 50, 250)
+			done <- err
+		}()
+		// The read is most fragile at its end, after its last row.
+		time.Sleep(typical/2 + time.Duration(rand.Int64N(int64(typical)+1)))
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Fatalf("read %d canceled: %v, want its bytes or context.Canceled", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read %d hung after its context was canceled", i)
+		}
+	}
+}
+
+// timeRead is how long one uncanceled read of the test's output takes.
+func timeRead(t *testing.T, s store.Store) time.Duration {
+	t.Helper()
+	start := time.Now()
+	const n = 50
+	for range n {
+		if _, _, err := s.ReadOutput(context.Background(), "c-1", 50, 250); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return time.Since(start) / n
 }

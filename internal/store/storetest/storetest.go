@@ -70,6 +70,7 @@ var tests = []struct {
 	{"ReadOutputRejectsNoLimit", testReadOutputRejectsNoLimit},
 	{"ReadOutputEveryByteValue", testReadOutputEveryByteValue},
 	{"ReadOutputLongHistory", testReadOutputLongHistory},
+	{"ReadOutputCanceledMidway", testReadOutputCanceledMidway},
 	{"ResendCutDifferently", testResendCutDifferently},
 	{"Timing", testTiming},
 	{"Search", testSearch},
