@@ -168,7 +168,7 @@ func run(args []string) error {
 		MaxUnauthenticated: *maxUnauth, MaxUnauthenticatedPerAddr: *maxUnauthPerIP, AuthFailuresPerMinute: *authFailures, SessionTTL: *sessionTTL,
 		NotifyURL:      *notifyURL,
 		AgentsPerToken: *agentsPerToken, MaxLabels: *maxLabels, MaxLabelKey: *maxLabelKey, MaxLabelValue: *maxLabelValue,
-		MaxAgentSessions: *maxSessions, Retention: retain}
+		MaxAgentSessions: *maxSessions, Retention: retain, IndexBusyShare: *retention.indexShare}
 	bus, err := clusterOpts.connect(ctx, *addr, log)
 	if err != nil {
 		return err

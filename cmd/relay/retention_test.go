@@ -24,6 +24,11 @@ func TestRetentionFlags(t *testing.T) {
 		{args: []string{"--max-db-size", "lots"}, err: "not a positive number"},
 		{args: []string{"--retain", "-1h"}, err: "want positive durations"},
 		{args: []string{"--retention-every", "-1s"}, err: "want positive durations"},
+		{args: []string{"--index-busy-share", "1"}},
+		{args: []string{"--index-busy-share", "0.25"}},
+		{args: []string{"--index-busy-share", "0"}, err: "want a share over 0 and at most 1"},
+		{args: []string{"--index-busy-share", "1.5"}, err: "want a share over 0 and at most 1"},
+		{args: []string{"--index-busy-share", "NaN"}, err: "want a share over 0 and at most 1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -37,6 +37,10 @@ type Config struct {
 	// Bus, if set, joins this hub to the other relays of a cluster
 	// (bus.go, cluster.go); it requires a store they share.
 	Bus Bus
+	// IndexBusyShare is the share of the time the search indexer may work
+	// while the relay's goroutines wait for a CPU (pace.go): default 0.1;
+	// 1 lets it run flat out.
+	IndexBusyShare float64
 }
 
 func (c *Config) setDefaults() {
@@ -46,6 +50,10 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.IndexBusyShare <= 0 {
+		c.IndexBusyShare = 0.1
+	}
+	c.IndexBusyShare = min(c.IndexBusyShare, 1)
 	if c.HeartbeatEvery <= 0 {
 		c.HeartbeatEvery = 5 * time.Second
 	}
@@ -132,7 +140,7 @@ func New(cfg Config, st store.Store, state store.State) (*Local, error) {
 	}
 	h.persist = newPersister(st, h.log, h.metrics, h.onStored)
 	if ix, ok := st.(indexStore); ok {
-		h.index = newIndexer(ix, h.log, cfg.Registry)
+		h.index = newIndexer(ix, h.log, cfg.Registry, cfg.IndexBusyShare)
 	}
 	cfg.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_agents_online",

@@ -33,8 +33,11 @@ type indexStore interface {
 // stored (noteStored, from onStored), it reads that output back from the
 // store, cuts it into lines (store.NextLines) and writes them with each
 // command's cursor in a transaction of its own. Its cursors are in the
-// store, so a restarted relay resumes from them (IndexBacklog). One
-// goroutine, run, started by Local.Run and ended by its context.
+// store, so a restarted relay resumes from them (IndexBacklog). While the
+// relay is short of CPU it rests between batches (cpuPacer, pace.go): the
+// index then falls behind live output, which its lag metrics show, and
+// catches up when the relay is quiet again. One goroutine, run, started
+// by Local.Run and ended by its context.
 type indexer struct {
 	st  indexStore
 	log *slog.Logger
@@ -42,7 +45,11 @@ type indexer struct {
 	lagBytes, lagSeconds prometheus.GaugeFunc
 	indexedBytes         prometheus.Counter
 	indexedLines         prometheus.Counter
+	rested               prometheus.Counter
 	errors               prometheus.Counter
+
+	pace     *cpuPacer     // run's alone
+	lastWork time.Duration // how long the last batch took; run's alone
 
 	mu    sync.Mutex
 	todo  map[string]*indexWork // commands with output stored but not indexed
@@ -59,8 +66,11 @@ type indexWork struct {
 	since   time.Time // while pending: since when output waits to be indexed
 }
 
-func newIndexer(st indexStore, log *slog.Logger, reg prometheus.Registerer) *indexer {
-	x := &indexer{st: st, log: log, todo: make(map[string]*indexWork), wake: make(chan struct{}, 1)}
+// newIndexer makes an indexer of st's output that, while the relay is
+// short of CPU, works at most busyShare of the time (1: never rests).
+func newIndexer(st indexStore, log *slog.Logger, reg prometheus.Registerer, busyShare float64) *indexer {
+	x := &indexer{st: st, log: log, todo: make(map[string]*indexWork), wake: make(chan struct{}, 1),
+		pace: newCPUPacer(busyShare)}
 	x.lagBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_search_index_lag_bytes",
 		Help: "Output bytes stored but not yet in the search index (as far as the indexer knows: after a restart, from its first read)."},
 		func() float64 { b, _ := x.lag(time.Now()); return float64(b) })
@@ -71,9 +81,11 @@ func newIndexer(st indexStore, log *slog.Logger, reg prometheus.Registerer) *ind
 		Help: "Output bytes the search indexer has read and indexed."})
 	x.indexedLines = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_search_indexed_lines_total",
 		Help: "Lines written to the search index."})
+	x.rested = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_search_index_rested_seconds_total",
+		Help: "Time the search indexer rested between batches to leave the CPU to streaming (the relay's goroutines were waiting for one)."})
 	x.errors = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_search_index_errors_total",
 		Help: "Failed search index transactions (each is retried)."})
-	reg.MustRegister(x.lagBytes, x.lagSeconds, x.indexedBytes, x.indexedLines, x.errors)
+	reg.MustRegister(x.lagBytes, x.lagSeconds, x.indexedBytes, x.indexedLines, x.rested, x.errors)
 	return x
 }
 
@@ -131,8 +143,9 @@ func (x *indexer) lag(now time.Time) (int64, time.Duration) {
 	return bytes, now.Sub(oldest)
 }
 
-// run loads the backlog, then indexes whatever is noted until ctx ends.
-// A failed read or write is retried, backing off to indexRetryMax.
+// run loads the backlog, then indexes whatever is noted until ctx ends,
+// resting after a batch as the pacer says. A failed read or write is
+// retried, backing off to indexRetryMax.
 func (x *indexer) run(ctx context.Context) {
 	wait := time.Duration(0)
 	for ctx.Err() == nil {
@@ -150,7 +163,9 @@ func (x *indexer) run(ctx context.Context) {
 			}
 			continue
 		default:
-			wait = 0
+			wait = x.pace.rest(x.lastWork)
+			x.lastWork = 0
+			x.rested.Add(wait.Seconds())
 		}
 		select {
 		case <-ctx.Done():
@@ -209,6 +224,7 @@ func (x *indexer) loadBacklog(ctx context.Context) error {
 // cursors.
 func (x *indexer) indexBatch(ctx context.Context) error {
 	started := time.Now()
+	defer func() { x.lastWork = time.Since(started) }()
 	x.mu.Lock()
 	picked := make([]indexPick, 0, min(len(x.todo), indexBatchCommands))
 	for _, w := range x.todo {

@@ -27,7 +27,7 @@ type indexerRun struct {
 func startIndexer(t *testing.T, st indexStore) *indexerRun {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	x := newIndexer(st, slog.New(slog.DiscardHandler), reg)
+	x := newIndexer(st, slog.New(slog.DiscardHandler), reg, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { x.run(ctx) })
@@ -138,7 +138,7 @@ func TestIndexerLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 1)
 	c := wire.Command{ID: "c-1", AgentID: "a-1", State: wire.StateRunning, CreatedAt: time.Now()}
 	data := []byte(strings.Repeat("some words here\n", 1000))
 	if err := st.Apply(ctx, &store.Batch{Commands: []wire.Command{c}, Output: []store.Chunk{{CommandID: "c-1", Data: data}}}); err != nil {

@@ -69,6 +69,10 @@ type Config struct {
 	// Retention, when it sets a limit, removes old finished commands
 	// (relay --retain, --max-db-size; internal/hub/retention.go).
 	Retention hub.Retention
+	// IndexBusyShare is the share of the time the search indexer may work
+	// while the relay is short of CPU (relay --index-busy-share; default
+	// 0.1; internal/hub/pace.go).
+	IndexBusyShare float64
 	// NoReadPoller reads every agent from a goroutine of its own instead
 	// of from a few epoll pollers (see poller_linux.go). Pollers are used
 	// on Linux for agents on plain TCP; TLS connections and dashboards

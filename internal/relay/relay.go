@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config, st store.Store) (*Relay, error) {
 	if r.hub, err = hub.New(hub.Config{Version: cfg.Version, Logger: cfg.Logger, HeartbeatEvery: cfg.HeartbeatEvery,
 		LostAfter: cfg.LostAfter, TailBytes: cfg.TailBytes, RecentCommands: cfg.RecentCommands,
 		MaxAgentSessions: cfg.MaxAgentSessions, ExitWait: cfg.ExitWait, NotifyURL: cfg.NotifyURL,
-		Retention: cfg.Retention, Registry: r.metrics.registry, Bus: cfg.Bus}, st, state); err != nil {
+		Retention: cfg.Retention, Registry: r.metrics.registry, Bus: cfg.Bus, IndexBusyShare: cfg.IndexBusyShare}, st, state); err != nil {
 		return nil, err
 	}
 	r.engine = transport.NewEngine(transport.Options{Logger: r.log, Registry: r.metrics.registry,

@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRestFor(t *testing.T) {
+	tests := []struct {
+		worked time.Duration
+		share  float64
+		want   time.Duration
+	}{
+		{10 * time.Millisecond, 0.1, 90 * time.Millisecond},
+		{10 * time.Millisecond, 0.5, 10 * time.Millisecond},
+		{10 * time.Millisecond, 1, 0},
+		{0, 0.1, 0},
+		{time.Second, 0.1, maxRest}, // bounded
+	}
+	for _, tt := range tests {
+		if got := restFor(tt.worked, tt.share); got != tt.want {
+			t.Errorf("restFor(%v, %v) = %v, want %v", tt.worked, tt.share, got, tt.want)
+		}
+	}
+}
+
+func TestMedianAtLeast(t *testing.T) {
+	// Buckets in seconds: [0, 100µs), [100µs, 1ms), [1ms, 10ms), [10ms, 1s).
+	buckets := []float64{0, 100e-6, 1e-3, 10e-3, 1}
+	tests := []struct {
+		name   string
+		counts []uint64
+		want   bool
+	}{
+		{"quiet: all under 100µs", []uint64{1000, 0, 0, 0}, false},
+		{"a few slow", []uint64{900, 50, 40, 10}, false},
+		{"half waiting 1ms or more", []uint64{250, 250, 400, 100}, true},
+		{"most waiting 1ms or more", []uint64{10, 40, 500, 450}, true},
+		{"too few to say", []uint64{0, 0, busyMinEvents - 1, 0}, false},
+		{"nothing", []uint64{0, 0, 0, 0}, false},
+	}
+	for _, tt := range tests {
+		if got := medianAtLeast(tt.counts, buckets, 1e-3); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestPacerReadsTheScheduler runs the pacer on the real runtime metric:
+// an idle process is not short of CPU; one whose runnable goroutines far
+// outnumber its CPUs, each spinning, is, and then a batch is followed by
+// a rest nine times its length (share 0.1).
+func TestPacerReadsTheScheduler(t *testing.T) {
+	p := newCPUPacer(0.1)
+	time.Sleep(50 * time.Millisecond)
+	if got := p.rest(10 * time.Millisecond); got != 0 {
+		t.Fatalf("idle: rest %v, want none", got)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := 0; i < 1e6; i++ { // work, then yield: many scheduling events, each after a wait
+					_ = i * i
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	p.rest(0) // forget the idle time before the spinners
+	time.Sleep(300 * time.Millisecond)
+	if got := p.rest(10 * time.Millisecond); got != 90*time.Millisecond {
+		t.Fatalf("short of CPU: rest %v, want 90ms", got)
+	}
+	if got := newCPUPacer(1).rest(10 * time.Millisecond); got != 0 {
+		t.Fatalf("share 1: rest %v, want none", got)
+	}
+}
