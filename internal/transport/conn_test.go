@@ -27,7 +27,7 @@ type connPair struct {
 // newConnPair serves one conn on loopback over the given stream,
 // reading and discarding what the client sends, with the given queue
 // budget.
-func newConnPair(t *testing.T, mode streamMode, maxPending int64) connPair {
+func newConnPair(t testing.TB, mode streamMode, maxPending int64) connPair {
 	t.Helper()
 	if mode.name == "plain" { // built by hand, as the first tests of this package were
 		return newPlainPair(t, maxPending)
@@ -76,7 +76,7 @@ func newConnPair(t *testing.T, mode streamMode, maxPending int64) connPair {
 	return connPair{c: c, client: client}
 }
 
-func newPlainPair(t *testing.T, maxPending int64) connPair {
+func newPlainPair(t testing.TB, maxPending int64) connPair {
 	t.Helper()
 	m := newMetrics(prometheus.NewRegistry())
 	accepted := make(chan *Conn, 1)

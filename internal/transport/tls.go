@@ -84,6 +84,20 @@ const maxCollected = 4 * maxBatchBytes
 // then fails the connection.
 var errTooMuchCollected = errors.New("tls: more records waiting than a peer may cause")
 
+// reserve makes room for n more bytes of records, from batchBufs when
+// that is large enough, so that a batch's records are not collected by
+// growing a buffer from nothing again and again.
+func (c *tlsConn) reserve(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cap(c.out)-len(c.out) >= n {
+		return
+	}
+	b := append(getBatchBuf(len(c.out)+n), c.out...)
+	putBatchBuf(c.out)
+	c.out = b
+}
+
 func (c *tlsConn) Write(p []byte) (int, error) {
 	if !c.owned.Load() {
 		return c.Conn.Write(p)
@@ -187,23 +201,75 @@ func (s *tlsStream) encrypt(bufs [][]byte) error {
 		s.conn.setEncrypting(true)
 		defer s.conn.setEncrypting(false)
 	}
-	if len(bufs) == 1 {
-		_, err := s.tc.Write(bufs[0])
-		return err
-	}
 	n := 0
 	for _, b := range bufs {
 		n += len(b)
 	}
-	bp := getScratch(n)
-	p := (*bp)[:0]
+	if s.conn != nil {
+		s.conn.reserve(sealedSize(n))
+	}
+	if len(bufs) == 1 {
+		_, err := s.tc.Write(bufs[0])
+		return err
+	}
+	if n <= maxScratch {
+		bp := getScratch(n)
+		p := (*bp)[:0]
+		for _, b := range bufs {
+			p = append(p, b...)
+		}
+		_, err := s.tc.Write(p)
+		*bp = p
+		putScratch(bp)
+		return err
+	}
+	p := getBatchBuf(n)
 	for _, b := range bufs {
 		p = append(p, b...)
 	}
 	_, err := s.tc.Write(p)
-	*bp = p
-	putScratch(bp)
+	putBatchBuf(p)
 	return err
+}
+
+// sealedSize is room for n bytes as TLS records: each record (up to 16
+// KiB, smaller while tls.Conn sizes them for a new connection) adds a
+// header, a tag and, in TLS 1.2, a nonce: under 32 bytes.
+func sealedSize(n int) int { return n + n/32 + 1024 }
+
+// batchBufs holds buffers for a whole large batch: its plaintext while
+// tls.Conn seals it, and its records until the socket takes them. A
+// stream of large batches (one output at full speed) would otherwise
+// allocate and zero both for every batch, and collect the records by
+// growing a buffer from nothing (S2 over TLS: 5 MB allocated per MiB
+// sent). Pooled rather than kept by each connection, so that a thousand
+// dashboards between bursts hold none.
+var batchBufs sync.Pool
+
+// A full batch: its payloads and each frame's header (at most 14 bytes).
+const (
+	batchBytes  = maxBatchBytes + maxBatchMessages*14
+	batchBufCap = batchBytes + batchBytes/32 + 1024 // sealedSize(batchBytes)
+)
+
+// getBatchBuf returns an empty buffer with room for n bytes.
+func getBatchBuf(n int) []byte {
+	if n > batchBufCap {
+		return make([]byte, 0, n)
+	}
+	if bp, ok := batchBufs.Get().(*[]byte); ok {
+		return (*bp)[:0]
+	}
+	return make([]byte, 0, batchBufCap)
+}
+
+// putBatchBuf gives a buffer from getBatchBuf back, once nothing refers
+// to it; others are left to the collector.
+func putBatchBuf(b []byte) {
+	if cap(b) == batchBufCap {
+		b = b[:0]
+		batchBufs.Put(&b)
+	}
 }
 
 func (s *tlsStream) write(bufs [][]byte) error {
@@ -248,11 +314,16 @@ func (s *tlsStream) flush() error {
 	return err
 }
 
-// keepSpare keeps a record buffer for reuse, unless a burst made it large.
+// keepSpare keeps a record buffer for reuse, unless a burst made it
+// large: a batch buffer goes back to batchBufs.
 func (s *tlsStream) keepSpare(b []byte) {
-	if cap(b) <= 256<<10 {
+	switch {
+	case cap(b) == batchBufCap:
+		putBatchBuf(b)
+		s.spare = nil
+	case cap(b) <= 256<<10:
 		s.spare = b[:0]
-	} else {
+	default:
 		s.spare = nil
 	}
 	if cap(s.tail) > 256<<10 && len(s.tail) == 0 {

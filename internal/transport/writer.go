@@ -318,8 +318,11 @@ func getScratch(n int) *[]byte {
 	return &b
 }
 
+// maxScratch is the largest buffer scratchPool keeps.
+const maxScratch = 2 * maxBatchMessages * (inlineMax + 10)
+
 func putScratch(bp *[]byte) {
-	if cap(*bp) <= 2*maxBatchMessages*(inlineMax+10) {
+	if cap(*bp) <= maxScratch {
 		scratchPool.Put(bp)
 	}
 }
