@@ -122,6 +122,8 @@ type persister struct {
 	wake     chan struct{}           // something was queued
 	now      chan struct{}           // commit without waiting out the gap
 	failing  bool                    // the last commit failed; reported once per outage
+
+	timingScratch []wire.TimingRecord // take's, the persister goroutine's alone
 }
 
 // batchWriter is what the persister needs of the store.
@@ -273,7 +275,7 @@ func (p *persister) take(all bool) (*store.Batch, time.Time) {
 			taken = append(taken, o)
 		} else if _, stateToo := withState[o.id]; all || stateToo || o.persisted.dueAdded > 0 || !now.Before(o.persisted.dueAt) {
 			b.Output = append(b.Output, o.takeLocked()...)
-			b.Timing = append(b.Timing, o.takeTimingLocked()...)
+			b.Timing = append(b.Timing, o.takeTimingLocked(&p.timingScratch)...)
 			p.dueBytes.Add(-int64(o.persisted.dueAdded))
 			o.persisted.waiting, o.persisted.dueAdded = false, 0
 			taken = append(taken, o)

@@ -72,15 +72,28 @@ func skipRecords(sec []byte, from uint64) []byte {
 	return wire.AppendTimingSection(nil, keep)
 }
 
+// maxKeptRun bounds the records the persister's scratch keeps between
+// commits (72 bytes each).
+const maxKeptRun = 4096
+
 // takeTimingLocked hands the pending timing to the persister as rows for
 // the store: one row for each run of consecutive record numbers (one, but
-// for records an agent lost to overflow).
-func (o *outputLog) takeTimingLocked() []store.TimingRow {
+// for records an agent lost to overflow). scratch holds a run's records
+// while they are re-encoded; the persister keeps it from one log to the
+// next (a run grown afresh for every log and commit was the relay's
+// largest allocation under S1).
+func (o *outputLog) takeTimingLocked(scratch *[]wire.TimingRecord) []store.TimingRow {
 	if len(o.tm.pending) == 0 {
 		return nil
 	}
 	var rows []store.TimingRow
-	var run []wire.TimingRecord
+	run := (*scratch)[:0]
+	defer func() {
+		if cap(run) > maxKeptRun {
+			run = nil // a burst's worth is not kept
+		}
+		*scratch = run[:0]
+	}()
 	flush := func() {
 		if len(run) > 0 {
 			rows = append(rows, store.TimingRow{CommandID: o.id, Seq: run[0].Seq, Data: wire.AppendTimingSection(nil, run)})
