@@ -212,23 +212,14 @@ func (s *tlsStream) encrypt(bufs [][]byte) error {
 		_, err := s.tc.Write(bufs[0])
 		return err
 	}
-	if n <= maxScratch {
-		bp := getScratch(n)
-		p := (*bp)[:0]
-		for _, b := range bufs {
-			p = append(p, b...)
-		}
-		_, err := s.tc.Write(p)
-		*bp = p
-		putScratch(bp)
-		return err
-	}
-	p := getBatchBuf(n)
+	bp := getScratch(n)
+	p := (*bp)[:0]
 	for _, b := range bufs {
 		p = append(p, b...)
 	}
 	_, err := s.tc.Write(p)
-	putBatchBuf(p)
+	*bp = p
+	putScratch(bp)
 	return err
 }
 
@@ -236,41 +227,6 @@ func (s *tlsStream) encrypt(bufs [][]byte) error {
 // KiB, smaller while tls.Conn sizes them for a new connection) adds a
 // header, a tag and, in TLS 1.2, a nonce: under 32 bytes.
 func sealedSize(n int) int { return n + n/32 + 1024 }
-
-// batchBufs holds buffers for a whole large batch: its plaintext while
-// tls.Conn seals it, and its records until the socket takes them. A
-// stream of large batches (one output at full speed) would otherwise
-// allocate and zero both for every batch, and collect the records by
-// growing a buffer from nothing (S2 over TLS: 5 MB allocated per MiB
-// sent). Pooled rather than kept by each connection, so that a thousand
-// dashboards between bursts hold none.
-var batchBufs sync.Pool
-
-// A full batch: its payloads and each frame's header (at most 14 bytes).
-const (
-	batchBytes  = maxBatchBytes + maxBatchMessages*14
-	batchBufCap = batchBytes + batchBytes/32 + 1024 // sealedSize(batchBytes)
-)
-
-// getBatchBuf returns an empty buffer with room for n bytes.
-func getBatchBuf(n int) []byte {
-	if n > batchBufCap {
-		return make([]byte, 0, n)
-	}
-	if bp, ok := batchBufs.Get().(*[]byte); ok {
-		return (*bp)[:0]
-	}
-	return make([]byte, 0, batchBufCap)
-}
-
-// putBatchBuf gives a buffer from getBatchBuf back, once nothing refers
-// to it; others are left to the collector.
-func putBatchBuf(b []byte) {
-	if cap(b) == batchBufCap {
-		b = b[:0]
-		batchBufs.Put(&b)
-	}
-}
 
 func (s *tlsStream) write(bufs [][]byte) error {
 	if err := s.encrypt(bufs); err != nil || s.conn == nil {

@@ -310,7 +310,13 @@ func (c *Conn) writeRest(deadline time.Time) error {
 
 var scratchPool sync.Pool // *[]byte: frame headers and small payloads of one batch
 
+// getScratch returns an empty buffer with room for n bytes: from
+// scratchPool, or for more than it keeps from batchBufs.
 func getScratch(n int) *[]byte {
+	if n > maxScratch {
+		b := getBatchBuf(n)
+		return &b
+	}
 	if bp, ok := scratchPool.Get().(*[]byte); ok && cap(*bp) >= n {
 		return bp
 	}
@@ -324,6 +330,41 @@ const maxScratch = 2 * maxBatchMessages * (inlineMax + 10)
 func putScratch(bp *[]byte) {
 	if cap(*bp) <= maxScratch {
 		scratchPool.Put(bp)
+	} else {
+		putBatchBuf(*bp)
+	}
+}
+
+// batchBufs holds buffers for a whole large batch: its plaintext while
+// TLS seals it, and its records until the socket takes them
+// (tlsConn.reserve). A stream of large batches (one output at full
+// speed) would otherwise allocate and zero both for every batch, and
+// collect the records by growing a buffer from nothing (S2 over TLS: 5 MB
+// allocated per MiB sent). Pooled rather than kept by each connection, so
+// that a thousand dashboards between bursts hold none.
+var batchBufs sync.Pool // *[]byte of cap batchBufCap
+
+// batchBufCap is room for a full batch, its payloads and each frame's
+// header (at most 14 bytes), sealed as TLS records.
+var batchBufCap = sealedSize(maxBatchBytes + maxBatchMessages*14)
+
+// getBatchBuf returns an empty buffer with room for n bytes.
+func getBatchBuf(n int) []byte {
+	if n > batchBufCap {
+		return make([]byte, 0, n)
+	}
+	if bp, ok := batchBufs.Get().(*[]byte); ok {
+		return (*bp)[:0]
+	}
+	return make([]byte, 0, batchBufCap)
+}
+
+// putBatchBuf gives a buffer from getBatchBuf back, once nothing refers
+// to it; others are left to the collector.
+func putBatchBuf(b []byte) {
+	if cap(b) == batchBufCap {
+		b = b[:0]
+		batchBufs.Put(&b)
 	}
 }
 
