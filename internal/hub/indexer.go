@@ -48,8 +48,7 @@ type indexer struct {
 	rested               prometheus.Counter
 	errors               prometheus.Counter
 
-	pace     *cpuPacer     // run's alone
-	lastWork time.Duration // how long the last batch took; run's alone
+	pace *cpuPacer // run's alone
 
 	mu    sync.Mutex
 	todo  map[string]*indexWork // commands with output stored but not indexed
@@ -149,6 +148,7 @@ func (x *indexer) lag(now time.Time) (int64, time.Duration) {
 func (x *indexer) run(ctx context.Context) {
 	wait := time.Duration(0)
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := x.step(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -163,8 +163,7 @@ func (x *indexer) run(ctx context.Context) {
 			}
 			continue
 		default:
-			wait = x.pace.rest(x.lastWork)
-			x.lastWork = 0
+			wait = x.pace.rest(time.Since(started))
 			x.rested.Add(wait.Seconds())
 		}
 		select {
@@ -224,7 +223,6 @@ func (x *indexer) loadBacklog(ctx context.Context) error {
 // cursors.
 func (x *indexer) indexBatch(ctx context.Context) error {
 	started := time.Now()
-	defer func() { x.lastWork = time.Since(started) }()
 	x.mu.Lock()
 	picked := make([]indexPick, 0, min(len(x.todo), indexBatchCommands))
 	for _, w := range x.todo {

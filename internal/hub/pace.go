@@ -35,6 +35,7 @@ type cpuPacer struct {
 	share  float64 // of the time the indexer may work while the relay is short of CPU; 1: never rests
 	sample []rtmetrics.Sample
 	prev   []uint64 // the histogram's counts at the last read
+	delta  []uint64 // the counts since then
 }
 
 const schedLatencies = "/sched/latencies:seconds"
@@ -70,16 +71,13 @@ func (p *cpuPacer) busy() bool {
 		return false // a runtime without the metric: never rest
 	}
 	h := p.sample[0].Value.Float64Histogram()
-	delta := make([]uint64, len(h.Counts))
+	p.prev = append(p.prev, make([]uint64, len(h.Counts)-len(p.prev))...) // zeros before the first read
+	p.delta = p.delta[:0]
 	for i, c := range h.Counts {
-		if i < len(p.prev) {
-			delta[i] = c - p.prev[i]
-		} else {
-			delta[i] = c
-		}
+		p.delta = append(p.delta, c-p.prev[i])
 	}
-	p.prev = append(p.prev[:0], h.Counts...)
-	return medianAtLeast(delta, h.Buckets, busySchedLatency.Seconds())
+	copy(p.prev, h.Counts)
+	return medianAtLeast(p.delta, h.Buckets, busySchedLatency.Seconds())
 }
 
 // medianAtLeast reports whether the median of a histogram (counts[i]

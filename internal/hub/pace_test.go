@@ -77,9 +77,15 @@ func TestPacerReadsTheScheduler(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 	p.rest(0) // forget the idle time before the spinners
-	time.Sleep(300 * time.Millisecond)
-	if got := p.rest(10 * time.Millisecond); got != 90*time.Millisecond {
-		t.Fatalf("short of CPU: rest %v, want 90ms", got)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		time.Sleep(300 * time.Millisecond) // enough scheduling events to judge (busyMinEvents)
+		got := p.rest(10 * time.Millisecond)
+		if got == 90*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("short of CPU for 10 s: rest %v, want 90ms", got)
+		}
 	}
 	if got := newCPUPacer(1).rest(10 * time.Millisecond); got != 0 {
 		t.Fatalf("share 1: rest %v, want none", got)
