@@ -79,9 +79,7 @@ func (l *serveLock) watch() {
 	for {
 		select {
 		case <-l.stop:
-			if l.conn != nil {
-				l.conn.Close(context.Background())
-			}
+			l.unlock()
 			return
 		case <-tick.C:
 		}
@@ -91,6 +89,20 @@ func (l *serveLock) watch() {
 			return
 		}
 	}
+}
+
+// unlock gives the lock back and closes its connection. The server ends
+// a closed connection's session, and with it the lock, only after the
+// close returns: a relay started right after this one's release could
+// still find the lock held. Unlocking first makes it free on return.
+func (l *serveLock) unlock() {
+	if l.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), serveCheckEvery)
+	defer cancel()
+	_, _ = l.conn.Exec(ctx, "SELECT pg_advisory_unlock_all()") // on failure, the session's end frees it
+	l.conn.Close(ctx)
 }
 
 // check pings the connection holding the lock, or, when it is gone, takes
