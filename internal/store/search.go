@@ -10,8 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Search is the full-text index of stored output: one row per line of a
-// command's output, ANSI escapes stripped (IndexText), written by a
+// Search is the full-text index of stored output: the lines of a
+// command's output, ANSI escapes stripped (IndexText), in blocks of a few
+// lines per row (Blocks), written by a
 // background worker (the hub's indexer) after the output is stored and
 // never in the persister's transaction. The worker keeps a cursor per
 // command in the same transaction as the lines it writes, so a restarted
@@ -22,8 +23,9 @@ type Search interface {
 	IndexBacklog(ctx context.Context) ([]IndexCursor, error)
 	// Index writes each update's lines and moves its command's cursor, all
 	// in one transaction. An update for a command that is not stored (it
-	// was deleted meanwhile) is skipped; a line already stored under its
-	// command and number is kept (so writing lines again is harmless).
+	// was deleted meanwhile) is skipped, and so are the lines its stored
+	// cursor has passed (so writing lines again is harmless); a cursor
+	// never moves back.
 	Index(ctx context.Context, us []IndexUpdate) error
 	// Search returns the lines that match q, newest first.
 	Search(ctx context.Context, q SearchQuery) ([]SearchHit, error)

@@ -14,12 +14,14 @@ import (
 var _ store.Search = (*Store)(nil)
 
 const (
-	insertSearchLines = `INSERT INTO search_line (command_id, n, off, text, tsv)
-SELECT id, n, off, t, to_tsvector('simple', tk)
-FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS u(id, n, off, t, tk)
-ON CONFLICT DO NOTHING`
-	upsertSearchCursor = `INSERT INTO search_cursor (command_id, off, n, done) VALUES ($1, $2, $3, $4)
-ON CONFLICT (command_id) DO UPDATE SET off = excluded.off, n = excluded.n, done = excluded.done`
+	insertSearchBlocks = `INSERT INTO search_block (command_id, n, off, offs, text, tsv)
+SELECT $1, n, off, offs, t, to_tsvector('simple', tk)
+FROM unnest($2::bigint[], $3::bigint[], $4::bytea[], $5::text[], $6::text[]) AS u(n, off, offs, t, tk)`
+	// lockSearchCursor makes a command's cursor if it has none and takes
+	// it, so that two relays' indexers of one command take turns and the
+	// second starts where the first left off.
+	lockSearchCursor   = `INSERT INTO search_cursor (command_id, off, n, done) VALUES ($1, 0, 0, false) ON CONFLICT DO NOTHING`
+	selectSearchCursor = `SELECT n FROM search_cursor WHERE command_id = $1 FOR UPDATE`
 )
 
 // IndexBacklog returns the cursors of the commands not indexed to their
@@ -37,7 +39,7 @@ func (s *Store) IndexBacklog(ctx context.Context) ([]store.IndexCursor, error) {
 	return cs, nil
 }
 
-// Index writes the updates in one transaction, each command's lines in
+// Index writes the updates in one transaction, each command's blocks in
 // one statement.
 func (s *Store) Index(ctx context.Context, us []store.IndexUpdate) error {
 	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
@@ -61,18 +63,24 @@ func indexOne(ctx context.Context, tx pgx.Tx, u store.IndexUpdate) error {
 	if err := tx.QueryRow(ctx, fmt.Sprintf(sqlrow.SelectCommandExists, "$1"), id).Scan(&n); err != nil || n == 0 {
 		return err // none: deleted meanwhile
 	}
-	if len(u.Lines) > 0 {
-		ids, ns, offs := make([]string, len(u.Lines)), make([]int64, len(u.Lines)), make([]int64, len(u.Lines))
-		texts, toks := make([]string, len(u.Lines)), make([]string, len(u.Lines))
-		for i, l := range u.Lines {
-			ids[i], ns[i], offs[i] = id, l.N, l.Off
-			texts[i], toks[i] = clean(l.Text), strings.Join(store.Tokens(l.Text), " ")
+	var at int64
+	if _, err := tx.Exec(ctx, lockSearchCursor, id); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, selectSearchCursor, id).Scan(&at); err != nil {
+		return err
+	}
+	if bs := store.Blocks(store.LinesFrom(u.Lines, at)); len(bs) > 0 {
+		ns, offs := make([]int64, len(bs)), make([]int64, len(bs))
+		deltas, texts, toks := make([][]byte, len(bs)), make([]string, len(bs)), make([]string, len(bs))
+		for i, b := range bs {
+			ns[i], offs[i], deltas[i], texts[i], toks[i] = b.N, b.Off, b.Offs, clean(b.Text), strings.Join(store.Tokens(b.Text), " ")
 		}
-		if _, err := tx.Exec(ctx, insertSearchLines, ids, ns, offs, texts, toks); err != nil {
+		if _, err := tx.Exec(ctx, insertSearchBlocks, id, ns, offs, deltas, texts, toks); err != nil {
 			return fmt.Errorf("lines of %s: %w", id, err)
 		}
 	}
-	_, err := tx.Exec(ctx, upsertSearchCursor, id, c.Off, c.Line, c.Done)
+	_, err := tx.Exec(ctx, sqlrow.UpsertSearchCursor(dollar), id, c.Off, c.Line, c.Done)
 	return err
 }
 
@@ -80,7 +88,7 @@ func indexOne(ctx context.Context, tx pgx.Tx, u store.IndexUpdate) error {
 func (s *Store) DeleteIndex(ctx context.Context, ids []string) error {
 	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
 		for _, id := range ids {
-			for _, q := range []string{sqlrow.DeleteSearchLines, sqlrow.DeleteSearchCursor} {
+			for _, q := range []string{sqlrow.DeleteSearchBlocks, sqlrow.DeleteSearchCursor} {
 				if _, err := tx.Exec(ctx, fmt.Sprintf(q, "$1"), clean(id)); err != nil {
 					return err
 				}
@@ -94,38 +102,42 @@ func (s *Store) DeleteIndex(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Search matches the terms through the GIN index of tsv, then sorts the
-// matches newest first.
+// Search matches the terms through the GIN index of tsv and walks the
+// candidate blocks newest first (sqlrow.SearchBlocks).
 func (s *Store) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
 	if len(q.Terms) == 0 {
 		return nil, fmt.Errorf("store %s: search: %w: no terms", s.name, store.ErrBadQuery)
 	}
-	filter, args := sqlrow.SearchFilter(q, "l.id", dollar, 2,
-		func(p string) string { return "(SELECT jsonb_array_elements_text(" + p + "::jsonb))" })
-	query := "SELECT " + sqlrow.SearchColumns + ` FROM search_line l JOIN commands c ON c.id = l.command_id
-WHERE l.tsv @@ to_tsquery('simple', $1)` + filter
-	hits, err := s.search(ctx, query, append([]any{tsQuery(q.Terms)}, args...), q.Context)
+	dialect := sqlrow.SearchDialect{IDCol: "b.id", Param: dollar,
+		AgentsIn: func(p string) string { return "(SELECT jsonb_array_elements_text(" + p + "::jsonb))" }}
+	match := tsQuery(q.Terms)
+	hits, err := sqlrow.SearchBlocks(q, func(upTo int64, limit int) (sqlrow.Rows, func(), error) {
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, dialect, 2)
+		rows, err := s.r.Query(ctx, "SELECT "+sqlrow.SearchColumns+` FROM search_block b JOIN commands c ON c.id = b.command_id
+WHERE b.tsv @@ to_tsquery('simple', $1)`+filter, append([]any{match}, args...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rows, rows.Close, nil
+	})
+	if err == nil {
+		err = s.addContext(ctx, hits, q.Context)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: search: %w", s.name, err)
 	}
 	return hits, nil
 }
 
-func (s *Store) search(ctx context.Context, query string, args []any, context int) ([]store.SearchHit, error) {
-	rows, _ := s.r.Query(ctx, query, args...) // collect reports its error
-	hits, err := collect(rows, func(r sqlrow.Scanner) (store.SearchHit, error) { return sqlrow.ScanSearchHit(r) })
-	if err != nil {
-		return nil, err
-	}
+func (s *Store) addContext(ctx context.Context, hits []store.SearchHit, context int) error {
 	stmt := fmt.Sprintf(sqlrow.SelectSearchContext, "$1", "$2", "$3")
-	err = sqlrow.AddContext(hits, context, func(id string, from, to int64) (sqlrow.Rows, func(), error) {
+	return sqlrow.AddContext(hits, context, func(id string, from, to int64) (sqlrow.Rows, func(), error) {
 		rows, err := s.r.Query(ctx, stmt, id, from, to)
 		if err != nil {
 			return nil, nil, err
 		}
 		return rows, rows.Close, nil
 	})
-	return hits, err
 }
 
 // tsQuery is the terms as a tsquery: each a phrase of its quoted tokens

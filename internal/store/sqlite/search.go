@@ -15,16 +15,18 @@ import (
 var _ store.Search = (*DB)(nil)
 
 const (
-	// insertSearchLines begins the insert of lines, as many rows of
-	// (command_id, n, off, text) as one statement holds (linesPerInsert).
-	// FTS5 flushes what it holds in memory to a new segment at every
-	// statement's savepoint, so a statement per line made a segment per
-	// line and then merged them (seq 1 30000 took 20 s under the race
-	// detector); search_fts is filled by one statement after them.
-	insertSearchLines  = "INSERT INTO search_line (command_id, n, off, text) VALUES "
-	linesPerInsert     = 2000
-	upsertSearchCursor = `INSERT INTO search_cursor (command_id, off, n, done) VALUES (?, ?, ?, ?)
-ON CONFLICT (command_id) DO UPDATE SET off = excluded.off, n = excluded.n, done = excluded.done`
+	// insertSearchBlocks begins the insert of blocks, as many rows of
+	// (command_id, n, off, offs, text) as one statement holds
+	// (blocksPerInsert). FTS5 flushes what it holds in memory to a new
+	// segment at every statement's savepoint, so a statement per row made
+	// a segment per row and then merged them; search_fts is filled by one
+	// statement after them.
+	insertSearchBlocks = "INSERT INTO search_block (command_id, n, off, offs, text) VALUES "
+	blocksPerInsert    = 1000
+	// selectIndexed is whether a command is stored, and its cursor.
+	selectIndexed = `SELECT (SELECT count(*) FROM commands WHERE id = ?1),
+coalesce((SELECT off FROM search_cursor WHERE command_id = ?1), 0),
+coalesce((SELECT n FROM search_cursor WHERE command_id = ?1), 0)`
 )
 
 // IndexBacklog returns the cursors of the commands not indexed to their
@@ -90,49 +92,50 @@ func (db *DB) withSync(ctx context.Context, s Sync, f func(*sql.Conn) error) (er
 
 func indexTx(ctx context.Context, tx *sql.Tx, us []store.IndexUpdate) error {
 	var last int64
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM search_line").Scan(&last); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM search_block").Scan(&last); err != nil {
 		return err
 	}
-	exists, err := tx.PrepareContext(ctx, fmt.Sprintf(sqlrow.SelectCommandExists, "?"))
+	indexed, err := tx.PrepareContext(ctx, selectIndexed)
 	if err != nil {
 		return err
 	}
-	defer exists.Close()
+	defer indexed.Close()
 	var args []any
 	for _, u := range us {
 		c := u.Cursor
 		var n int
-		if err := exists.QueryRowContext(ctx, c.CommandID).Scan(&n); err != nil {
+		var at store.IndexCursor
+		if err := indexed.QueryRowContext(ctx, c.CommandID).Scan(&n, &at.Off, &at.Line); err != nil {
 			return err
 		}
 		if n == 0 {
 			continue // deleted meanwhile
 		}
-		for _, l := range u.Lines {
-			args = append(args, c.CommandID, l.N, l.Off, l.Text)
+		for _, b := range store.Blocks(store.LinesFrom(u.Lines, at.Line)) {
+			args = append(args, c.CommandID, b.N, b.Off, b.Offs, b.Text)
 		}
-		if _, err := tx.ExecContext(ctx, upsertSearchCursor, c.CommandID, c.Off, c.Line, c.Done); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlrow.UpsertSearchCursor(func(i int) string { return fmt.Sprintf("?%d", i) }), c.CommandID, c.Off, c.Line, c.Done); err != nil {
 			return err
 		}
 	}
 	for len(args) > 0 {
-		n := min(len(args)/4, linesPerInsert)
-		q := insertSearchLines + strings.Repeat("(?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?) ON CONFLICT DO NOTHING"
-		if _, err := tx.ExecContext(ctx, q, args[:4*n]...); err != nil {
+		n := min(len(args)/5, blocksPerInsert)
+		q := insertSearchBlocks + strings.Repeat("(?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?)"
+		if _, err := tx.ExecContext(ctx, q, args[:5*n]...); err != nil {
 			return err
 		}
-		args = args[4*n:]
+		args = args[5*n:]
 	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO search_fts (rowid, text) SELECT id, text FROM search_line WHERE id > ?", last)
+	_, err = tx.ExecContext(ctx, "INSERT INTO search_fts (rowid, text) SELECT id, text FROM search_block WHERE id > ?", last)
 	return err
 }
 
-// DeleteIndex removes the commands' lines (the trigger takes them out of
+// DeleteIndex removes the commands' blocks (the trigger takes them out of
 // the FTS index) and cursors.
 func (db *DB) DeleteIndex(ctx context.Context, ids []string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
-			for _, q := range []string{sqlrow.DeleteSearchLines, sqlrow.DeleteSearchCursor} {
+			for _, q := range []string{sqlrow.DeleteSearchBlocks, sqlrow.DeleteSearchCursor} {
 				if _, err := tx.ExecContext(ctx, fmt.Sprintf(q, "?"), id); err != nil {
 					return err
 				}
@@ -147,50 +150,44 @@ func (db *DB) DeleteIndex(ctx context.Context, ids []string) error {
 }
 
 // Search matches the terms with FTS5 (each a quoted phrase, so nothing
-// in a query is FTS5 syntax) and walks the matches newest first, so a
-// common word costs the first page of its matches, not all of them.
+// in a query is FTS5 syntax) and walks the candidate blocks newest first
+// (sqlrow.SearchBlocks), so a common word costs the first page of its
+// matches, not all of them.
 func (db *DB) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchHit, error) {
 	if len(q.Terms) == 0 {
 		return nil, fmt.Errorf("store %s: search: %w: no terms", db.path, store.ErrBadQuery)
 	}
-	filter, args := sqlrow.SearchFilter(q, "search_fts.rowid", func(i int) string { return fmt.Sprintf("?%d", i) }, 2,
-		func(p string) string { return "(SELECT value FROM json_each(" + p + "))" })
-	query := "SELECT " + sqlrow.SearchColumns + ` FROM search_fts
-JOIN search_line l ON l.id = search_fts.rowid JOIN commands c ON c.id = l.command_id
-WHERE search_fts MATCH ?1` + filter
-	hits, err := db.search(ctx, query, append([]any{matchExpr(q.Terms)}, args...), q.Context)
+	dialect := sqlrow.SearchDialect{IDCol: "search_fts.rowid", Param: func(i int) string { return fmt.Sprintf("?%d", i) },
+		AgentsIn: func(p string) string { return "(SELECT value FROM json_each(" + p + "))" }}
+	match := matchExpr(q.Terms)
+	hits, err := sqlrow.SearchBlocks(q, func(upTo int64, limit int) (sqlrow.Rows, func(), error) {
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, dialect, 2)
+		rows, err := db.r.QueryContext(ctx, "SELECT "+sqlrow.SearchColumns+` FROM search_fts
+JOIN search_block b ON b.id = search_fts.rowid JOIN commands c ON c.id = b.command_id
+WHERE search_fts MATCH ?1`+filter, append([]any{match}, args...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rows, func() { rows.Close() }, nil
+	})
+	if err == nil {
+		err = db.addContext(ctx, hits, q.Context)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: search: %w", db.path, err)
 	}
 	return hits, nil
 }
 
-func (db *DB) search(ctx context.Context, query string, args []any, context int) ([]store.SearchHit, error) {
-	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	hits := []store.SearchHit{}
-	for rows.Next() {
-		h, err := sqlrow.ScanSearchHit(rows)
-		if err != nil {
-			return nil, err
-		}
-		hits = append(hits, h)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, err
-	}
+func (db *DB) addContext(ctx context.Context, hits []store.SearchHit, context int) error {
 	stmt := fmt.Sprintf(sqlrow.SelectSearchContext, "?", "?", "?")
-	err = sqlrow.AddContext(hits, context, func(id string, from, to int64) (sqlrow.Rows, func(), error) {
+	return sqlrow.AddContext(hits, context, func(id string, from, to int64) (sqlrow.Rows, func(), error) {
 		rows, err := db.r.QueryContext(ctx, stmt, id, from, to)
 		if err != nil {
 			return nil, nil, err
 		}
 		return rows, func() { rows.Close() }, nil
 	})
-	return hits, err
 }
 
 // matchExpr is the terms as an FTS5 query: each a phrase of its tokens

@@ -12,9 +12,9 @@ type PerCommand struct {
 	Key   string // the column after command_id in the table's key, which orders its rows
 	Data  string // the column whose length counts as bytes removed; "" for none
 	// PerRow is how many of the table's rows count as one row of a
-	// removal step's bound (0 is 1): a line of the search index is a
-	// few dozen bytes where an output row is up to 64 KiB, and a step of
-	// 64 lines would take a command of 30,000 lines 500 steps.
+	// removal step's bound (0 is 1): a block of the search index is a
+	// few hundred bytes where an output row is up to 64 KiB, and a step
+	// of 64 blocks would take a command of 30,000 lines 60 steps.
 	PerRow int
 }
 
@@ -35,7 +35,7 @@ func (t PerCommand) Counted(n int) int { per := max(t.PerRow, 1); return (n + pe
 var PerCommandTables = []PerCommand{
 	{Table: "output", Key: "off", Data: "data"},
 	{Table: "timing", Key: "seq", Data: "data"},
-	{Table: "search_line", Key: "n", PerRow: 64},
+	{Table: "search_block", Key: "n", PerRow: 8},
 	{Table: "search_cursor", Key: "command_id"},
 }
 

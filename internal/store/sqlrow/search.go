@@ -2,7 +2,9 @@ package sqlrow
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"switchboard/internal/store"
@@ -16,13 +18,23 @@ const (
 	SelectIndexBacklog = `SELECT c.id, c.state, coalesce(s.off, 0), coalesce(s.n, 0)
 FROM commands c LEFT JOIN search_cursor s ON s.command_id = c.id
 WHERE s.done IS NULL OR NOT s.done`
-	// SelectSearchContext is a command's lines numbered [$2, $3].
-	SelectSearchContext = "SELECT n, text FROM search_line WHERE command_id = %s AND n BETWEEN %s AND %s ORDER BY n"
+	// SelectSearchContext is a command's blocks whose first line is
+	// numbered in [$2, $3].
+	SelectSearchContext = "SELECT n, text FROM search_block WHERE command_id = %s AND n BETWEEN %s AND %s ORDER BY n"
 	// SelectCommandExists finds a command by id.
 	SelectCommandExists = "SELECT count(*) FROM commands WHERE id = %s"
-	DeleteSearchLines   = "DELETE FROM search_line WHERE command_id = %s"
+	DeleteSearchBlocks  = "DELETE FROM search_block WHERE command_id = %s"
 	DeleteSearchCursor  = "DELETE FROM search_cursor WHERE command_id = %s"
 )
+
+// UpsertSearchCursor stores a command's cursor (id, off, n, done), unless
+// the one stored is further on: on PostgreSQL several relays' indexers may
+// index one command, and a cursor must not move back over lines indexed.
+func UpsertSearchCursor(param func(int) string) string {
+	return "INSERT INTO search_cursor (command_id, off, n, done) VALUES (" + param(1) + ", " + param(2) + ", " + param(3) + ", " + param(4) + `)
+ON CONFLICT (command_id) DO UPDATE SET off = excluded.off, n = excluded.n, done = excluded.done
+WHERE excluded.off >= search_cursor.off`
+}
 
 // Rows is what both drivers' query results have.
 type Rows interface {
@@ -46,59 +58,130 @@ func ScanIndexBacklog(rows Rows) ([]store.IndexCursor, error) {
 	return out, rows.Err()
 }
 
-// SearchFilter is the WHERE clause after the text match: paging, time
-// and agents, numbering its parameters from next on.
-func SearchFilter(q store.SearchQuery, idCol string, param func(int) string, next int, agentsIn func(p string) string) (string, []any) {
+// SearchDialect is how a SQL store spells what SearchBlocks' queries need.
+type SearchDialect struct {
+	IDCol    string                // the block's row id in the query
+	Param    func(int) string      // the n-th parameter
+	AgentsIn func(p string) string // a list of the agent ids in JSON parameter p
+}
+
+// SearchFilter is the WHERE clause after the text match: rows up to upTo,
+// time and agents, the newest limit rows first, numbering its parameters
+// from next on.
+func SearchFilter(q store.SearchQuery, upTo int64, limit int, d SearchDialect, next int) (string, []any) {
 	var b strings.Builder
 	var args []any
 	add := func(format string, v any) {
-		fmt.Fprintf(&b, format, param(next))
+		fmt.Fprintf(&b, format, d.Param(next))
 		next++
 		args = append(args, v)
 	}
-	if q.Before > 0 {
-		add(" AND "+idCol+" < %s", q.Before)
-	}
+	add(" AND "+d.IDCol+" <= %s", upTo)
 	if !q.Since.IsZero() {
 		add(" AND c.created_at >= %s", Nanos(q.Since))
 	}
 	if q.AgentIDs != nil {
 		b.WriteString(" AND c.agent_id IN ")
-		b.WriteString(agentsIn(param(next)))
+		b.WriteString(d.AgentsIn(d.Param(next)))
 		next++
 		args = append(args, JSON(q.AgentIDs))
 		if len(q.AgentIDs) == 0 {
 			args[len(args)-1] = "[]"
 		}
 	}
-	fmt.Fprintf(&b, " ORDER BY %s DESC LIMIT %s", idCol, param(next))
-	args = append(args, store.PageSize(q.Limit))
+	add(" ORDER BY "+d.IDCol+" DESC LIMIT %s", limit)
 	return b.String(), args
 }
 
-// ScanSearchHit reads a row of SearchColumns.
-func ScanSearchHit(rows Scanner) (store.SearchHit, error) {
-	var h store.SearchHit
-	var created int64
-	var argv sql.NullString
-	var spec wire.CommandSpec
-	err := rows.Scan(&h.Cursor, &h.CommandID, &h.Line, &h.Offset, &h.Text, &h.AgentID, &h.AgentName, &created, &argv, &spec.Shell)
-	if err != nil {
-		return h, err
+// SearchColumns are scanBlockHit's, b being search_block and c commands.
+const SearchColumns = "b.id, b.command_id, b.n, b.off, b.offs, b.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
+
+// SearchPage queries a page of candidate blocks (SearchColumns): those the
+// text engine matches with row ids up to upTo, at most limit, newest
+// first; done releases the rows (before their Err is read).
+type SearchPage func(upTo int64, limit int) (rows Rows, done func(), err error)
+
+// SearchBlocks returns q's page of hits: the lines of the candidate
+// blocks that match (store.Matches), newest first, reading pages of
+// blocks until q.Limit lines match or no block is left. A page is as
+// long as the hits wanted, doubling (to store.PageMax) while the text
+// engine's candidates turn out not to match line by line.
+func SearchBlocks(q store.SearchQuery, page SearchPage) ([]store.SearchHit, error) {
+	want := store.PageSize(q.Limit)
+	upTo, end := int64(math.MaxInt64), store.MaxBlockLines // lines [0, end) of row upTo may be hits
+	if q.Before > 0 {
+		upTo, end = store.SplitCursor(q.Before)
 	}
-	if err := parseJSON(argv, &spec.Argv); err != nil {
-		return h, fmt.Errorf("command %s argv: %w", h.CommandID, err)
+	hits := []store.SearchHit{}
+	for size := want; upTo > 0; size = min(2*size, store.PageMax) {
+		rows, done, err := page(upTo, size)
+		if err != nil {
+			return nil, err
+		}
+		read, last, err := matchPage(rows, q.Terms, upTo, end, want, &hits)
+		done()
+		if err = errors.Join(err, rows.Err()); err != nil {
+			return nil, err
+		}
+		if len(hits) == want || read < size {
+			break
+		}
+		upTo, end = last-1, store.MaxBlockLines
 	}
-	h.CreatedAt, h.Command = FromNanos(created), spec.Line()
-	return h, nil
+	return hits, nil
 }
 
-// SearchColumns are ScanSearchHit's, l being search_line and c commands.
-const SearchColumns = "l.id, l.command_id, l.n, l.off, l.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
+// matchPage adds the matching lines of a page's blocks to hits, up to
+// want, and returns how many blocks it read and the last one's row id.
+// Row upTo's lines from end on are not hits: an earlier page had them.
+func matchPage(rows Rows, terms []store.SearchTerm, upTo int64, end, want int, hits *[]store.SearchHit) (int, int64, error) {
+	read, last := 0, int64(0)
+	for len(*hits) < want && rows.Next() {
+		id, h, b, err := scanBlockHit(rows)
+		if err != nil {
+			return read, last, err
+		}
+		read, last = read+1, id
+		lines, err := b.Lines()
+		if err != nil {
+			return read, last, fmt.Errorf("command %s line %d: %w", h.CommandID, b.N, err)
+		}
+		if id == upTo {
+			lines = lines[:min(end, len(lines))]
+		}
+		for i := len(lines) - 1; i >= 0 && len(*hits) < want; i-- {
+			if l := lines[i]; store.Matches(l.Text, terms) {
+				h.Cursor, h.Line, h.Offset, h.Text = store.HitCursor(id, i), l.N, l.Off, l.Text
+				*hits = append(*hits, h)
+			}
+		}
+	}
+	return read, last, nil
+}
+
+// scanBlockHit reads a row of SearchColumns: the block's row id, the hit
+// as far as its command says, and the block.
+func scanBlockHit(rows Scanner) (int64, store.SearchHit, store.IndexBlock, error) {
+	var id, created int64
+	var h store.SearchHit
+	var b store.IndexBlock
+	var argv sql.NullString
+	var spec wire.CommandSpec
+	err := rows.Scan(&id, &h.CommandID, &b.N, &b.Off, &b.Offs, &b.Text, &h.AgentID, &h.AgentName, &created, &argv, &spec.Shell)
+	if err != nil {
+		return 0, h, b, err
+	}
+	if err := parseJSON(argv, &spec.Argv); err != nil {
+		return 0, h, b, fmt.Errorf("command %s argv: %w", h.CommandID, err)
+	}
+	h.CreatedAt, h.Command = FromNanos(created), spec.Line()
+	return id, h, b, nil
+}
 
 // AddContext gives each hit up to n lines before and after it, which
 // query (SelectSearchContext with the command's id and the first and last
-// line) returns in order; done closes them.
+// line a block holding them may start at) returns in blocks, in order;
+// done closes them.
 func AddContext(hits []store.SearchHit, n int, query func(id string, from, to int64) (rows Rows, done func(), err error)) error {
 	if n <= 0 {
 		return nil
@@ -113,22 +196,25 @@ func AddContext(hits []store.SearchHit, n int, query func(id string, from, to in
 }
 
 func addContext(h *store.SearchHit, n int, query func(id string, from, to int64) (Rows, func(), error)) error {
-	rows, done, err := query(h.CommandID, max(h.Line-int64(n), 0), h.Line+int64(n))
+	from, to := max(h.Line-int64(n), 0), h.Line+int64(n)
+	rows, done, err := query(h.CommandID, from-(store.MaxBlockLines-1), to)
 	if err != nil {
 		return err
 	}
 	defer done()
 	for rows.Next() {
-		var ln int64
-		var text string
-		if err := rows.Scan(&ln, &text); err != nil {
+		var b store.IndexBlock
+		if err := rows.Scan(&b.N, &b.Text); err != nil {
 			return err
 		}
-		switch {
-		case ln < h.Line:
-			h.Before = append(h.Before, text)
-		case ln > h.Line:
-			h.After = append(h.After, text)
+		for i, text := range strings.Split(b.Text, "\n") {
+			switch ln := b.N + int64(i); {
+			case ln < from || ln > to:
+			case ln < h.Line:
+				h.Before = append(h.Before, text)
+			case ln > h.Line:
+				h.After = append(h.After, text)
+			}
 		}
 	}
 	return rows.Err()

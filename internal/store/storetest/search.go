@@ -219,3 +219,82 @@ func testSearchRemovedWithCommand(t *testing.T, h Harness) {
 		t.Fatalf("the removed c-old's cursor is still stored: %+v, %v", backlog, err)
 	}
 }
+
+// testSearchLineByLine: the index keeps several lines per row, and a hit
+// is still a line that holds every term itself; paging walks every hit
+// once; indexing lines again from a cursor behind the stored one (another
+// relay's indexer) adds no hit twice and moves no cursor back.
+func testSearchLineByLine(t *testing.T, h Harness) {
+	s := h.open(t)
+	ctx := context.Background()
+	var out strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&out, "needle %d alpha\r\nbeta %d gamma\r\n", i, i)
+	}
+	Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand("c-1", wire.StateExited, 0)},
+		Output: []store.Chunk{{CommandID: "c-1", Data: []byte(out.String())}}})
+	data, start, err := s.ReadOutput(ctx, "c-1", 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, end, n := store.NextLines(data, start, 0, true)
+	// Lines 0–79 first, then 60–199 again from a cursor left at 60.
+	first := store.IndexUpdate{Lines: lines[:80], Cursor: store.IndexCursor{CommandID: "c-1", Off: lines[80].Off, Line: 80, Final: true}}
+	stale := store.IndexUpdate{Lines: lines[60:], Cursor: store.IndexCursor{CommandID: "c-1", Off: end, Line: n, Final: true, Done: true}}
+	behind := store.IndexUpdate{Lines: lines[100:150], Cursor: store.IndexCursor{CommandID: "c-1", Off: lines[150].Off, Line: 150, Final: true}}
+	for _, u := range []store.IndexUpdate{first, stale, behind} {
+		if err := s.Index(ctx, []store.IndexUpdate{u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if backlog, err := s.IndexBacklog(ctx); err != nil || len(backlog) != 0 {
+		t.Fatalf("a cursor moved back: backlog %+v, %v", backlog, err)
+	}
+
+	for q, want := range map[string]int{
+		"needle":             100,
+		"needle alpha":       100,
+		"needle gamma":       0, // on neighbouring lines, never one
+		`"alpha beta"`:       0, // a phrase across a line's end
+		"beta gamma 7":       1,
+		`"needle 4"* alpha`:  11, // 4, 40–49
+		"alpha needle gamma": 0,
+	} {
+		if got := search(t, s, q, func(q *store.SearchQuery) { q.Limit = 1000 }); len(got) != want {
+			t.Errorf("search %s: %d hits, want %d: %q", q, len(got), want, hitLines(got))
+		}
+	}
+
+	// Pages of 7 walk the 100 lines of "needle" once each, newest (last)
+	// first, though pages end inside blocks.
+	var walked []string
+	before := int64(0)
+	for page := 0; ; page++ {
+		hits := search(t, s, "needle", func(q *store.SearchQuery) { q.Limit = 7; q.Before = before })
+		if len(hits) == 0 {
+			break
+		}
+		if page > 20 {
+			t.Fatal("paging does not end")
+		}
+		for _, h := range hits {
+			walked = append(walked, h.Text)
+		}
+		before = hits[len(hits)-1].Cursor
+	}
+	if len(walked) != 100 || walked[0] != "needle 99 alpha" || walked[99] != "needle 0 alpha" {
+		t.Fatalf("paging walked %d hits: %q", len(walked), walked)
+	}
+	for i, w := range walked {
+		if want := fmt.Sprintf("needle %d alpha", 99-i); w != want {
+			t.Fatalf("hit %d of the walk is %q, want %q", i, w, want)
+		}
+	}
+	hits := search(t, s, `"gamma"`, func(q *store.SearchQuery) { q.Limit = 1; q.Context = 3 })
+	if len(hits) != 1 || hits[0].Line != 199 || !reflect.DeepEqual(hits[0].Before, []string{"needle 98 alpha", "beta 98 gamma", "needle 99 alpha"}) || len(hits[0].After) != 0 {
+		t.Fatalf("the last line with its context: %+v", hits)
+	}
+	if h := hits[0]; h.Offset != int64(len(out.String())-len("beta 99 gamma\r\n")) {
+		t.Fatalf("the last line's offset is %d, want %d", h.Offset, len(out.String())-len("beta 99 gamma\r\n"))
+	}
+}

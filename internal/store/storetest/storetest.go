@@ -75,6 +75,7 @@ var tests = []struct {
 	{"Timing", testTiming},
 	{"Search", testSearch},
 	{"SearchRemovedWithCommand", testSearchRemovedWithCommand},
+	{"SearchLineByLine", testSearchLineByLine},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},
