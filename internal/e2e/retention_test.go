@@ -211,8 +211,10 @@ func TestMaxDBSizeKeepsFileBounded(t *testing.T) {
 		t.Errorf("after %d commands of 1.5 MiB the file reached %d bytes (sizes after each command: %v)", commands, peak, sizes)
 	}
 	ids := historyIDs(t, addr)
-	if len(ids) > commands/2 || len(ids) < 2 || ids[0] != last {
-		t.Errorf("history after the run: %d commands, newest %v; want the newest few", len(ids), ids[:min(len(ids), 1)])
+	// Each command takes 3 MiB or more with its index, so at 4M only the
+	// newest is sure to stay; a slower build (-race) keeps a few more.
+	if len(ids) > commands/2 || len(ids) == 0 || ids[0] != last {
+		t.Errorf("history after the run: %d commands, newest %v; want the newest (and a few more at most)", len(ids), ids[:min(len(ids), 1)])
 	}
 	logs, _, code := tui(t, addr, "logs", last)
 	if n := strings.Count(logs, " ok\r\n"); code != 0 || n != lines || !strings.HasPrefix(logs, "xxxx") {
