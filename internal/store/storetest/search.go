@@ -298,3 +298,52 @@ func testSearchLineByLine(t *testing.T, h Harness) {
 		t.Fatalf("the last line's offset is %d, want %d", h.Offset, len(out.String())-len("beta 99 gamma\r\n"))
 	}
 }
+
+// testIndexConcurrently: two indexers of one command at once (on
+// PostgreSQL, two relays'), each from its own cursor in updates of its own
+// size, index every line once.
+func testIndexConcurrently(t *testing.T, h Harness) {
+	s := h.open(t)
+	ctx := context.Background()
+	var out strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&out, "needle %d\r\n", i)
+	}
+	Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand("c-1", wire.StateExited, 0)},
+		Output: []store.Chunk{{CommandID: "c-1", Data: []byte(out.String())}}})
+	data, start, err := s.ReadOutput(ctx, "c-1", 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _, _ := store.NextLines(data, start, 0, true)
+	errs := make(chan error, 2)
+	for _, step := range []int{5, 13} {
+		go func() {
+			for i := 0; i < len(lines); i += step {
+				j := min(i+step, len(lines))
+				c := store.IndexCursor{CommandID: "c-1", Off: lines[j-1].Off + int64(len(lines[j-1].Text)) + 2, Line: int64(j), Final: true}
+				if err := s.Index(ctx, []store.IndexUpdate{{Lines: lines[i:j], Cursor: c}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := search(t, s, "needle", func(q *store.SearchQuery) { q.Limit = 1000 })
+	seen := map[int64]bool{}
+	for _, h := range hits {
+		if seen[h.Line] || h.Text != fmt.Sprintf("needle %d", h.Line) {
+			t.Fatalf("hit %+v twice or wrong", h)
+		}
+		seen[h.Line] = true
+	}
+	if len(seen) != len(lines) {
+		t.Fatalf("%d lines found of %d", len(seen), len(lines))
+	}
+}

@@ -76,6 +76,7 @@ var tests = []struct {
 	{"Search", testSearch},
 	{"SearchRemovedWithCommand", testSearchRemovedWithCommand},
 	{"SearchLineByLine", testSearchLineByLine},
+	{"IndexConcurrently", testIndexConcurrently},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},
