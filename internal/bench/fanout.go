@@ -281,6 +281,15 @@ type window struct {
 	commits      float64 // store commits during the window
 	commitSecs   float64 // time they took
 	lagTrend     float64 // bytes/s by which the unstored backlog grew, least squares over the window
+	index        indexWindow
+}
+
+// indexWindow is what the relay's search indexer did over a window: bytes
+// indexed, seconds rested for streaming, and its lag (stored output not
+// yet indexed) at the start and end and its trend.
+type indexWindow struct {
+	indexed, rested   float64
+	lag0, lag1, trend float64
 }
 
 // measureWindow samples the relay and the agents over d.
@@ -291,16 +300,18 @@ func measureWindow(p *relayProc, ems []*emitter, d time.Duration, waitProfile fu
 	cpu := p.startCPU()
 	w := window{lag0: sent0 - acked0}
 	end := time.Now().Add(d)
-	var at, lag []float64
+	var at, lag, iat, ilag []float64
 	for time.Now().Before(end) {
 		time.Sleep(min(time.Second, time.Until(end)))
 		if m, err := p.metrics(); err == nil {
 			w.pendingMax = max(w.pendingMax, m["switchboard_store_pending_bytes"])
+			iat, ilag = append(iat, time.Since(cpu.wall0).Seconds()), append(ilag, m["switchboard_search_index_lag_bytes"])
 		}
 		s, a := totals(ems)
 		at, lag = append(at, time.Since(cpu.wall0).Seconds()), append(lag, float64(s-a))
 	}
 	w.lagTrend = slope(at, lag)
+	w.index.trend = slope(iat, ilag)
 	w.cpu = cpu.read()
 	w.dur = time.Since(cpu.wall0)
 	sent1, acked1 := totals(ems)
@@ -309,6 +320,9 @@ func measureWindow(p *relayProc, ems []*emitter, d time.Duration, waitProfile fu
 	if m1, err := p.metrics(); err == nil && m0 != nil {
 		w.commits = m1["switchboard_store_commit_seconds_count"] - m0["switchboard_store_commit_seconds_count"]
 		w.commitSecs = m1["switchboard_store_commit_seconds_sum"] - m0["switchboard_store_commit_seconds_sum"]
+		w.index.indexed = m1["switchboard_search_indexed_bytes_total"] - m0["switchboard_search_indexed_bytes_total"]
+		w.index.rested = m1["switchboard_search_index_rested_seconds_total"] - m0["switchboard_search_index_rested_seconds_total"]
+		w.index.lag0, w.index.lag1 = m0["switchboard_search_index_lag_bytes"], m1["switchboard_search_index_lag_bytes"]
 	}
 	waitProfile()
 	return w
@@ -386,6 +400,21 @@ func (e *env) reportFanout(w window, lat latency, tally streamResult, msgs int64
 			mb(in), mb(st), mb(float64(w.lag0)), mb(float64(w.lag1)), w.lagTrend/1e3, mb(w.pendingMax), w.commits/w.dur.Seconds(),
 			fmtDur(time.Duration(w.commitSecs/max(1, w.commits)*1e9))),
 		ptr(!growing))
+	e.reportIndex(w, st)
+}
+
+// reportIndex says how the search indexer kept up with what S1 stored
+// (stored bytes/s). It works at most --index-busy-share of the time while
+// the relay's goroutines wait for a CPU, so on a machine S1 fills it falls
+// behind by design and catches up after.
+func (e *env) reportIndex(w window, stored float64) {
+	x := w.index
+	rate := x.indexed / w.dur.Seconds()
+	e.rep.add("S1", "search indexing during S1", "keeps up with what is stored",
+		fmt.Sprintf("indexed %s/s of %s/s stored; index lag %s at start, %s at end, trend %+.0f kB/s; rested %.1f of %.0f s for streaming",
+			mb(rate), mb(stored), mb(x.lag0), mb(x.lag1), x.trend/1e3, x.rested, w.dur.Seconds()),
+		ptr(rate >= 0.95*stored && x.trend < 0.02*stored))
+	e.rep.figure("S1 indexed MB/s", rate/1e6)
 }
 
 // mb formats bytes as MB (10^6), with three significant digits.
