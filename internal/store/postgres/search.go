@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +41,18 @@ func (s *Store) IndexBacklog(ctx context.Context) ([]store.IndexCursor, error) {
 }
 
 // Index writes the updates in one transaction, each command's blocks in
-// one statement.
+// one statement. It takes the commands' cursors in the order of their ids,
+// so that two relays' indexers of the same commands wait for each other
+// rather than deadlock.
 func (s *Store) Index(ctx context.Context, us []store.IndexUpdate) error {
+	order := make([]int, len(us))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(us[a].Cursor.CommandID, us[b].Cursor.CommandID) })
 	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
-		for _, u := range us {
-			if err := indexOne(ctx, tx, u); err != nil {
+		for _, i := range order {
+			if err := indexOne(ctx, tx, us[i]); err != nil {
 				return err
 			}
 		}

@@ -299,9 +299,10 @@ func testSearchLineByLine(t *testing.T, h Harness) {
 	}
 }
 
-// testIndexConcurrently: two indexers of one command at once (on
-// PostgreSQL, two relays'), each from its own cursor in updates of its own
-// size, index every line once.
+// testIndexConcurrently: two indexers of the same two commands at once
+// (on PostgreSQL, two relays'), each from its own cursors in updates of its
+// own size and taking the commands in its own order, index every line
+// once, and neither waits on the other for ever.
 func testIndexConcurrently(t *testing.T, h Harness) {
 	s := h.open(t)
 	ctx := context.Background()
@@ -309,20 +310,27 @@ func testIndexConcurrently(t *testing.T, h Harness) {
 	for i := range 300 {
 		fmt.Fprintf(&out, "needle %d\r\n", i)
 	}
-	Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand("c-1", wire.StateExited, 0)},
-		Output: []store.Chunk{{CommandID: "c-1", Data: []byte(out.String())}}})
+	ids := []string{"c-1", "c-2"}
+	for _, id := range ids {
+		Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand(id, wire.StateExited, 0)},
+			Output: []store.Chunk{{CommandID: id, Data: []byte(out.String())}}})
+	}
 	data, start, err := s.ReadOutput(ctx, "c-1", 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines, _, _ := store.NextLines(data, start, 0, true)
 	errs := make(chan error, 2)
-	for _, step := range []int{5, 13} {
+	for k, step := range []int{5, 13} {
 		go func() {
 			for i := 0; i < len(lines); i += step {
 				j := min(i+step, len(lines))
-				c := store.IndexCursor{CommandID: "c-1", Off: lines[j-1].Off + int64(len(lines[j-1].Text)) + 2, Line: int64(j), Final: true}
-				if err := s.Index(ctx, []store.IndexUpdate{{Lines: lines[i:j], Cursor: c}}); err != nil {
+				us := make([]store.IndexUpdate, len(ids))
+				for n, id := range ids {
+					c := store.IndexCursor{CommandID: id, Off: lines[j-1].Off + int64(len(lines[j-1].Text)) + 2, Line: int64(j), Final: true}
+					us[(n+k)%len(us)] = store.IndexUpdate{Lines: lines[i:j], Cursor: c} // the second takes c-2 first
+				}
+				if err := s.Index(ctx, us); err != nil {
 					errs <- err
 					return
 				}
@@ -336,14 +344,15 @@ func testIndexConcurrently(t *testing.T, h Harness) {
 		}
 	}
 	hits := search(t, s, "needle", func(q *store.SearchQuery) { q.Limit = 1000 })
-	seen := map[int64]bool{}
+	seen := map[string]bool{}
 	for _, h := range hits {
-		if seen[h.Line] || h.Text != fmt.Sprintf("needle %d", h.Line) {
+		key := fmt.Sprintf("%s:%d", h.CommandID, h.Line)
+		if seen[key] || h.Text != fmt.Sprintf("needle %d", h.Line) {
 			t.Fatalf("hit %+v twice or wrong", h)
 		}
-		seen[h.Line] = true
+		seen[key] = true
 	}
-	if len(seen) != len(lines) {
-		t.Fatalf("%d lines found of %d", len(seen), len(lines))
+	if len(seen) != 2*len(lines) {
+		t.Fatalf("%d lines found of %d", len(seen), 2*len(lines))
 	}
 }
