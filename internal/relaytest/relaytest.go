@@ -89,6 +89,14 @@ func StartAuth(t testing.TB, cfg relay.Config, opts ...Option) (*Relay, string) 
 	return r, r.Token("admin", store.RoleAdmin, 0)
 }
 
+// JoinAuth runs another relay with authentication on, on the store of one
+// StartAuth made (OnPostgres with the same URL), whose tokens it uses.
+func JoinAuth(t testing.TB, cfg relay.Config, opts ...Option) *Relay {
+	t.Helper()
+	cfg.NoAuth = false
+	return start(t, cfg, opts)
+}
+
 // Token creates a token in the relay's database and returns its secret.
 // The running relay notices it within its token poll.
 func (r *Relay) Token(name, role string, ttl time.Duration) string {

@@ -1,0 +1,124 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/client"
+	"switchboard/internal/cluster"
+	"switchboard/internal/natstest"
+	"switchboard/internal/pgtest"
+	"switchboard/internal/relay"
+	"switchboard/internal/relaytest"
+	"switchboard/internal/store"
+)
+
+// TestPageMovesToAnotherRelay: relays of a cluster (PostgreSQL and NATS)
+// behind one address, as a load balancer serves them. A page signed in on
+// the first runs a command on an agent of the second and follows it; the
+// first relay stops; the page reconnects to the same address, reaches the
+// second still signed in (its session is in the shared store), and shows
+// every line of the command exactly once.
+func TestPageMovesToAnotherRelay(t *testing.T) {
+	const n = 80
+	lb := &logBuffer{t: t}
+	logger := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	nats, pg := natstest.Start(t), pgtest.URL(t)
+	var relays []*relaytest.Relay
+	for _, id := range []string{"w1", "w2"} {
+		bus, err := cluster.Connect(context.Background(), cluster.Config{URL: nats.URL(), ID: id, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(bus.Close)
+		cfg := relay.Config{Logger: logger, Bus: bus}
+		if len(relays) == 0 {
+			r, _ := relaytest.StartAuth(t, cfg, relaytest.OnPostgres(pg))
+			relays = append(relays, r)
+		} else {
+			relays = append(relays, relaytest.JoinAuth(t, cfg, relaytest.OnPostgres(pg)))
+		}
+	}
+	front := httptest.NewServer(balancer(relays[0].Addr, relays[1].Addr))
+	t.Cleanup(front.Close)
+
+	e := &env{t: t, relay: relays[1], log: lb, bctx: browser(t)}
+	t.Cleanup(e.checkBrowserLog)
+	e.startAgent("build-1", nil, relays[0].AgentToken("build-1", "build-1")) // on w2
+	cl, err := client.Dial(context.Background(), client.Config{Relay: relays[0].URL(), Token: relays[0].Token("alice", store.RoleOperator, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	link, _, err := cl.SignIn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.newPageAt("a", strings.Replace(link, "http://"+relays[0].Addr, front.URL, 1))
+	p.waitFor("the banner to say connected", `document.getElementById('conn').classList.contains('conn-connected')`)
+	if !strings.HasPrefix(eval[string](p, `location.href`), front.URL) {
+		t.Fatalf("the page is not at the front address: %s (link %s)", eval[string](p, `location.href`), link)
+	}
+	p.selectAgent("build-1")
+	id := p.run(fmt.Sprintf(`for i in $(seq 1 %d); do echo "line-$i"; sleep 0.05; done`, n))
+	p.waitForText(id, "line-10")
+
+	relays[0].Stop()
+	p.waitForWithin(30*time.Second, "the command to end", fmt.Sprintf(`window.switchboard.commands.get(%q)?.state === 'exited'`, id))
+	p.waitForText(id, fmt.Sprintf("line-%d", n))
+	p.waitFor("the whole stream", fmt.Sprintf(`window.switchboard.terminals.get(%q).ended`, id))
+	if !eval[bool](p, `document.getElementById('conn').classList.contains('conn-connected')`) {
+		t.Fatal("the page is not connected after the move")
+	}
+	if got := eval[int](p, `window.switchboard.conn.attempt`); got != 0 {
+		t.Fatalf("the page's connection attempts since its last welcome: %d, want 0", got)
+	}
+	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != "alice · operator" {
+		t.Fatalf("after the move the page is signed in as %q, want alice · operator", who)
+	}
+
+	count := map[string]int{}
+	for _, line := range strings.Split(p.terminalText(id), "\n") {
+		count[line]++
+	}
+	for i := 1; i <= n; i++ {
+		if c := count["line-"+strconv.Itoa(i)]; c != 1 {
+			t.Errorf("line-%d appears %d times, want exactly once", i, c)
+		}
+	}
+	if t.Failed() {
+		t.Logf("terminal:\n%s", p.terminalText(id))
+	}
+}
+
+// balancer forwards each request and WebSocket to the first of the
+// addresses that takes a connection, keeping the Host the browser asked
+// for (so the relay's same-origin check sees its own page's origin).
+func balancer(addrs ...string) http.Handler {
+	var d net.Dialer
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "relays"
+			r.Out.Host = r.In.Host
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var err error
+			for _, a := range addrs {
+				var c net.Conn
+				if c, err = d.DialContext(ctx, network, a); err == nil {
+					return c, nil
+				}
+			}
+			return nil, err
+		}},
+	}
+}
