@@ -210,6 +210,8 @@ func BenchmarkSearch(b *testing.B) {
 		{"common", "compiling"},
 		{"two-words", "word17 word1999"},
 		{"prefix", "word12*"},
+		{"rare-prefix", "pani*"},
+		{"word-and-prefix", "panic word12*"},
 		{"none", "nowhere"},
 	} {
 		b.Run(q.name, func(b *testing.B) {

@@ -115,6 +115,21 @@ func Matches(line string, terms []SearchTerm) bool {
 	return true
 }
 
+// CountHeld is Matches that also counts, in held[i], a line that holds
+// terms[i] whether or not it holds the others.
+func CountHeld(line string, terms []SearchTerm, held []int) bool {
+	toks := Tokens(line)
+	all := true
+	for i, t := range terms {
+		if holds(toks, t) {
+			held[i]++
+		} else {
+			all = false
+		}
+	}
+	return all
+}
+
 func holds(toks []string, t SearchTerm) bool {
 	k := len(t.Tokens)
 	for i := 0; i+k <= len(toks); i++ {

@@ -116,13 +116,9 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) ([]store.Search
 	if len(q.Terms) == 0 {
 		return nil, fmt.Errorf("store %s: search: %w: no terms", s.name, store.ErrBadQuery)
 	}
-	dialect := sqlrow.SearchDialect{IDCol: "b.id", Param: dollar,
-		AgentsIn: func(p string) string { return "(SELECT jsonb_array_elements_text(" + p + "::jsonb))" }}
-	match := tsQuery(q.Terms)
-	hits, err := sqlrow.SearchBlocks(q, func(upTo int64, limit int) (sqlrow.Rows, func(), error) {
-		filter, args := sqlrow.SearchFilter(q, upTo, limit, dialect, 2)
-		rows, err := s.r.Query(ctx, "SELECT "+sqlrow.SearchColumns+` FROM search_block b JOIN commands c ON c.id = b.command_id
-WHERE b.tsv @@ to_tsquery('simple', $1)`+filter, append([]any{match}, args...)...)
+	hits, err := sqlrow.SearchBlocks(q, func(terms []store.SearchTerm, upTo int64, limit int) (sqlrow.Rows, func(), error) {
+		query, args := searchPage(q, terms, upTo, limit)
+		rows, err := s.r.Query(ctx, query, args...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -135,6 +131,20 @@ WHERE b.tsv @@ to_tsquery('simple', $1)`+filter, append([]any{match}, args...)..
 		return nil, fmt.Errorf("store %s: search: %w", s.name, err)
 	}
 	return hits, nil
+}
+
+// searchPage is the query of a sqlrow.SearchPage: the blocks whose tsv
+// matches terms, or with none every block, newest first.
+func searchPage(q store.SearchQuery, terms []store.SearchTerm, upTo int64, limit int) (string, []any) {
+	d := sqlrow.SearchDialect{IDCol: "b.id", Param: dollar,
+		AgentsIn: func(p string) string { return "(SELECT jsonb_array_elements_text(" + p + "::jsonb))" }}
+	from := "SELECT " + sqlrow.SearchColumns + " FROM search_block b JOIN commands c ON c.id = b.command_id"
+	if terms == nil {
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 1)
+		return from + " WHERE TRUE" + filter, args
+	}
+	filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 2)
+	return from + " WHERE b.tsv @@ to_tsquery('simple', $1)" + filter, append([]any{tsQuery(terms)}, args...)
 }
 
 func (s *Store) addContext(ctx context.Context, hits []store.SearchHit, context int) error {

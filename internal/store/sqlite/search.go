@@ -157,14 +157,9 @@ func (db *DB) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchHi
 	if len(q.Terms) == 0 {
 		return nil, fmt.Errorf("store %s: search: %w: no terms", db.path, store.ErrBadQuery)
 	}
-	dialect := sqlrow.SearchDialect{IDCol: "search_fts.rowid", Param: func(i int) string { return fmt.Sprintf("?%d", i) },
-		AgentsIn: func(p string) string { return "(SELECT value FROM json_each(" + p + "))" }}
-	match := matchExpr(q.Terms)
-	hits, err := sqlrow.SearchBlocks(q, func(upTo int64, limit int) (sqlrow.Rows, func(), error) {
-		filter, args := sqlrow.SearchFilter(q, upTo, limit, dialect, 2)
-		rows, err := db.r.QueryContext(ctx, "SELECT "+sqlrow.SearchColumns+` FROM search_fts
-JOIN search_block b ON b.id = search_fts.rowid JOIN commands c ON c.id = b.command_id
-WHERE search_fts MATCH ?1`+filter, append([]any{match}, args...)...)
+	hits, err := sqlrow.SearchBlocks(q, func(terms []store.SearchTerm, upTo int64, limit int) (sqlrow.Rows, func(), error) {
+		query, args := searchPage(q, terms, upTo, limit)
+		rows, err := db.r.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -177,6 +172,22 @@ WHERE search_fts MATCH ?1`+filter, append([]any{match}, args...)...)
 		return nil, fmt.Errorf("store %s: search: %w", db.path, err)
 	}
 	return hits, nil
+}
+
+// searchPage is the query of a sqlrow.SearchPage: the blocks FTS5 matches
+// with terms, or with none every block, walked by its row id.
+func searchPage(q store.SearchQuery, terms []store.SearchTerm, upTo int64, limit int) (string, []any) {
+	d := sqlrow.SearchDialect{IDCol: "b.id", Param: func(i int) string { return fmt.Sprintf("?%d", i) },
+		AgentsIn: func(p string) string { return "(SELECT value FROM json_each(" + p + "))" }}
+	if terms == nil {
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 1)
+		return "SELECT " + sqlrow.SearchColumns + " FROM search_block b JOIN commands c ON c.id = b.command_id WHERE TRUE" + filter, args
+	}
+	d.IDCol = "search_fts.rowid"
+	filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 2)
+	return "SELECT " + sqlrow.SearchColumns + ` FROM search_fts
+JOIN search_block b ON b.id = search_fts.rowid JOIN commands c ON c.id = b.command_id
+WHERE search_fts MATCH ?1` + filter, append([]any{matchExpr(terms)}, args...)
 }
 
 func (db *DB) addContext(ctx context.Context, hits []store.SearchHit, context int) error {

@@ -2,9 +2,7 @@ package sqlrow
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"switchboard/internal/store"
@@ -95,69 +93,6 @@ func SearchFilter(q store.SearchQuery, upTo int64, limit int, d SearchDialect, n
 
 // SearchColumns are scanBlockHit's, b being search_block and c commands.
 const SearchColumns = "b.id, b.command_id, b.n, b.off, b.offs, b.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
-
-// SearchPage queries a page of candidate blocks (SearchColumns): those the
-// text engine matches with row ids up to upTo, at most limit, newest
-// first; done releases the rows (before their Err is read).
-type SearchPage func(upTo int64, limit int) (rows Rows, done func(), err error)
-
-// SearchBlocks returns q's page of hits: the lines of the candidate
-// blocks that match (store.Matches), newest first, reading pages of
-// blocks until q.Limit lines match or no block is left. A page is as
-// long as the hits wanted, doubling (to store.PageMax) while the text
-// engine's candidates turn out not to match line by line.
-func SearchBlocks(q store.SearchQuery, page SearchPage) ([]store.SearchHit, error) {
-	want := store.PageSize(q.Limit)
-	upTo, end := int64(math.MaxInt64), store.MaxBlockLines // lines [0, end) of row upTo may be hits
-	if q.Before > 0 {
-		upTo, end = store.SplitCursor(q.Before)
-	}
-	hits := []store.SearchHit{}
-	for size := want; upTo > 0; size = min(2*size, store.PageMax) {
-		rows, done, err := page(upTo, size)
-		if err != nil {
-			return nil, err
-		}
-		read, last, err := matchPage(rows, q.Terms, upTo, end, want, &hits)
-		done()
-		if err = errors.Join(err, rows.Err()); err != nil {
-			return nil, err
-		}
-		if len(hits) == want || read < size {
-			break
-		}
-		upTo, end = last-1, store.MaxBlockLines
-	}
-	return hits, nil
-}
-
-// matchPage adds the matching lines of a page's blocks to hits, up to
-// want, and returns how many blocks it read and the last one's row id.
-// Row upTo's lines from end on are not hits: an earlier page had them.
-func matchPage(rows Rows, terms []store.SearchTerm, upTo int64, end, want int, hits *[]store.SearchHit) (int, int64, error) {
-	read, last := 0, int64(0)
-	for len(*hits) < want && rows.Next() {
-		id, h, b, err := scanBlockHit(rows)
-		if err != nil {
-			return read, last, err
-		}
-		read, last = read+1, id
-		lines, err := b.Lines()
-		if err != nil {
-			return read, last, fmt.Errorf("command %s line %d: %w", h.CommandID, b.N, err)
-		}
-		if id == upTo {
-			lines = lines[:min(end, len(lines))]
-		}
-		for i := len(lines) - 1; i >= 0 && len(*hits) < want; i-- {
-			if l := lines[i]; store.Matches(l.Text, terms) {
-				h.Cursor, h.Line, h.Offset, h.Text = store.HitCursor(id, i), l.N, l.Off, l.Text
-				*hits = append(*hits, h)
-			}
-		}
-	}
-	return read, last, nil
-}
 
 // scanBlockHit reads a row of SearchColumns: the block's row id, the hit
 // as far as its command says, and the block.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -354,5 +355,52 @@ func testIndexConcurrently(t *testing.T, h Harness) {
 	}
 	if len(seen) != 2*len(lines) {
 		t.Fatalf("%d lines found of %d", len(seen), 2*len(lines))
+	}
+}
+
+// testSearchPrefix: a search with a prefix term reads the newest blocks
+// itself first and asks the text engine for the rest (sqlrow.SearchBlocks):
+// hits beyond what it reads are found, in order and once each over pages,
+// and a prefix that every line holds, left to the line check, still
+// narrows the hits.
+func testSearchPrefix(t *testing.T, h Harness) {
+	s := h.open(t)
+	var old, fill strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&old, "zebra %d", i)
+		if i%2 == 0 {
+			old.WriteString(" filler")
+		}
+		old.WriteString("\r\n")
+	}
+	for i := range 5000 {
+		fmt.Fprintf(&fill, "filler %d\r\n", i)
+	}
+	for _, c := range []struct{ id, out string }{{"c-old", old.String()}, {"c-new", fill.String()}} {
+		Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand(c.id, wire.StateExited, 0)},
+			Output: []store.Chunk{{CommandID: c.id, Data: []byte(c.out)}}})
+		IndexAll(t, s) // c-old first: c-new's 625 blocks are the newest
+	}
+	var walked []string
+	before := int64(0)
+	for page := 0; page < 10; page++ {
+		hits := search(t, s, "zeb*", func(q *store.SearchQuery) { q.Limit = 30; q.Before = before })
+		if len(hits) == 0 {
+			break
+		}
+		for _, h := range hits {
+			walked = append(walked, h.Text)
+		}
+		before = hits[len(hits)-1].Cursor
+	}
+	if len(walked) != 100 || walked[0] != "zebra 99" || walked[99] != "zebra 0 filler" {
+		t.Fatalf("zeb* in pages of 30: %d hits, %q … %q", len(walked), walked[:min(1, len(walked))], walked[max(len(walked)-1, 0):])
+	}
+	if got := hitLines(search(t, s, "fill*", func(q *store.SearchQuery) { q.Limit = 2 })); !reflect.DeepEqual(got, []string{"c-new:4999@" + strconv.Itoa(fill.Len()-len("filler 4999\r\n")) + " filler 4999", "c-new:4998@" + strconv.Itoa(fill.Len()-len("filler 4999\r\nfiller 4998\r\n")) + " filler 4998"}) {
+		t.Fatalf("fill*, the newest two: %q", got)
+	}
+	got := search(t, s, "zebra fill*", func(q *store.SearchQuery) { q.Limit = 1000 })
+	if len(got) != 50 || got[0].Text != "zebra 98 filler" || got[49].Text != "zebra 0 filler" {
+		t.Fatalf("zebra fill*: %d hits %q", len(got), hitLines(got))
 	}
 }

@@ -77,6 +77,7 @@ var tests = []struct {
 	{"SearchRemovedWithCommand", testSearchRemovedWithCommand},
 	{"SearchLineByLine", testSearchLineByLine},
 	{"IndexConcurrently", testIndexConcurrently},
+	{"SearchPrefix", testSearchPrefix},
 	{"History", testHistory},
 	{"HistoryNotFound", testHistoryNotFound},
 	{"Load", testLoad},
