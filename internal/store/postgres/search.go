@@ -134,14 +134,14 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery) ([]store.Search
 }
 
 // searchPage is the query of a sqlrow.SearchPage: the blocks whose tsv
-// matches terms, or with none every block, newest first.
+// matches terms, or with none the newest blocks, newest first.
 func searchPage(q store.SearchQuery, terms []store.SearchTerm, upTo int64, limit int) (string, []any) {
 	d := sqlrow.SearchDialect{IDCol: "b.id", Param: dollar,
 		AgentsIn: func(p string) string { return "(SELECT jsonb_array_elements_text(" + p + "::jsonb))" }}
 	from := "SELECT " + sqlrow.SearchColumns + " FROM search_block b JOIN commands c ON c.id = b.command_id"
 	if terms == nil {
-		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 1)
-		return from + " WHERE TRUE" + filter, args
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 3)
+		return from + " WHERE b.id >= " + sqlrow.NewestBlocks("$1", "$2") + filter, append([]any{upTo, limit}, args...)
 	}
 	filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 2)
 	return from + " WHERE b.tsv @@ to_tsquery('simple', $1)" + filter, append([]any{tsQuery(terms)}, args...)

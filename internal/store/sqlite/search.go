@@ -175,13 +175,14 @@ func (db *DB) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchHi
 }
 
 // searchPage is the query of a sqlrow.SearchPage: the blocks FTS5 matches
-// with terms, or with none every block, walked by its row id.
+// with terms, or with none the newest blocks, walked by their row ids.
 func searchPage(q store.SearchQuery, terms []store.SearchTerm, upTo int64, limit int) (string, []any) {
 	d := sqlrow.SearchDialect{IDCol: "b.id", Param: func(i int) string { return fmt.Sprintf("?%d", i) },
 		AgentsIn: func(p string) string { return "(SELECT value FROM json_each(" + p + "))" }}
 	if terms == nil {
-		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 1)
-		return "SELECT " + sqlrow.SearchColumns + " FROM search_block b JOIN commands c ON c.id = b.command_id WHERE TRUE" + filter, args
+		filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 3)
+		return "SELECT " + sqlrow.SearchColumns + " FROM search_block b JOIN commands c ON c.id = b.command_id WHERE b.id >= " +
+			sqlrow.NewestBlocks("?1", "?2") + filter, append([]any{upTo, limit}, args...)
 	}
 	d.IDCol = "search_fts.rowid"
 	filter, args := sqlrow.SearchFilter(q, upTo, limit, d, 2)

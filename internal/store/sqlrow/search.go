@@ -91,6 +91,13 @@ func SearchFilter(q store.SearchQuery, upTo int64, limit int, d SearchDialect, n
 	return b.String(), args
 }
 
+// NewestBlocks is the lowest row id among the limit newest blocks up to
+// upTo (parameters of those names): the bound of a SearchPage without
+// terms.
+func NewestBlocks(upTo, limit string) string {
+	return "(SELECT min(id) FROM (SELECT id FROM search_block WHERE id <= " + upTo + " ORDER BY id DESC LIMIT " + limit + ") AS newest)"
+}
+
 // SearchColumns are scanBlockHit's, b being search_block and c commands.
 const SearchColumns = "b.id, b.command_id, b.n, b.off, b.offs, b.text, c.agent_id, c.agent_name, c.created_at, c.argv, c.shell"
 

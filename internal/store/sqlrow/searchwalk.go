@@ -25,9 +25,11 @@ const (
 )
 
 // SearchPage queries a page of candidate blocks (SearchColumns), newest
-// first, with row ids up to upTo, at most limit: those whose text the
-// engine matches with terms, or every block when terms is nil; done
-// releases the rows (before their Err is read).
+// first, with row ids up to upTo and as the query's filters allow: at most
+// limit of those whose text the engine matches with terms, or, when terms
+// is nil, those among the limit newest blocks (so that a filter that few
+// blocks pass does not make it read them all); done releases the rows
+// (before their Err is read).
 type SearchPage func(terms []store.SearchTerm, upTo int64, limit int) (rows Rows, done func(), err error)
 
 // SearchBlocks returns q's page of hits: the lines of the candidate
@@ -43,9 +45,8 @@ func SearchBlocks(q store.SearchQuery, page SearchPage) ([]store.SearchHit, erro
 	terms := q.Terms
 	if hasPrefix(q.Terms) {
 		s.held = make([]int, len(q.Terms))
-		more, err := s.page(page, nil, scanBlocks)
-		if err != nil || !more {
-			return s.hits, err
+		if _, err := s.page(page, nil, scanBlocks); err != nil {
+			return nil, err
 		}
 		terms = engineTerms(q.Terms, s.held, s.lines)
 		s.held = nil
@@ -84,11 +85,10 @@ func (s *searcher) page(page SearchPage, terms []store.SearchTerm, size int) (bo
 	if err = errors.Join(err, rows.Err()); err != nil {
 		return false, err
 	}
-	if len(s.hits) == s.want || read < size {
-		return false, nil
+	if read > 0 {
+		s.upTo, s.end = last-1, store.MaxBlockLines
 	}
-	s.upTo, s.end = last-1, store.MaxBlockLines
-	return s.upTo > 0, nil
+	return len(s.hits) < s.want && read == size && s.upTo > 0, nil
 }
 
 // match adds the matching lines of a page's blocks to the hits, up to

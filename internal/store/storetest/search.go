@@ -361,8 +361,9 @@ func testIndexConcurrently(t *testing.T, h Harness) {
 // testSearchPrefix: a search with a prefix term reads the newest blocks
 // itself first and asks the text engine for the rest (sqlrow.SearchBlocks):
 // hits beyond what it reads are found, in order and once each over pages,
-// and a prefix that every line holds, left to the line check, still
-// narrows the hits.
+// a prefix that every line holds, left to the line check, still narrows
+// the hits, and a filter that the newest blocks fail does not hide older
+// hits.
 func testSearchPrefix(t *testing.T, h Harness) {
 	s := h.open(t)
 	var old, fill strings.Builder
@@ -376,9 +377,10 @@ func testSearchPrefix(t *testing.T, h Harness) {
 	for i := range 5000 {
 		fmt.Fprintf(&fill, "filler %d\r\n", i)
 	}
-	for _, c := range []struct{ id, out string }{{"c-old", old.String()}, {"c-new", fill.String()}} {
-		Apply(t, s, store.Batch{Commands: []wire.Command{EndedCommand(c.id, wire.StateExited, 0)},
-			Output: []store.Chunk{{CommandID: c.id, Data: []byte(c.out)}}})
+	for _, c := range []struct{ id, agent, out string }{{"c-old", "a-1", old.String()}, {"c-new", "a-2", fill.String()}} {
+		cmd := EndedCommand(c.id, wire.StateExited, 0)
+		cmd.AgentID = c.agent
+		Apply(t, s, store.Batch{Commands: []wire.Command{cmd}, Output: []store.Chunk{{CommandID: c.id, Data: []byte(c.out)}}})
 		IndexAll(t, s) // c-old first: c-new's 625 blocks are the newest
 	}
 	var walked []string
@@ -402,5 +404,11 @@ func testSearchPrefix(t *testing.T, h Harness) {
 	got := search(t, s, "zebra fill*", func(q *store.SearchQuery) { q.Limit = 1000 })
 	if len(got) != 50 || got[0].Text != "zebra 98 filler" || got[49].Text != "zebra 0 filler" {
 		t.Fatalf("zebra fill*: %d hits %q", len(got), hitLines(got))
+	}
+	// The newest blocks are all a-2's: a search of a-1's finds its own
+	// below them.
+	got = search(t, s, "fill*", func(q *store.SearchQuery) { q.Limit = 3; q.AgentIDs = []string{"a-1"} })
+	if len(got) != 3 || got[0].Text != "zebra 98 filler" || got[2].Text != "zebra 94 filler" {
+		t.Fatalf("fill* of a-1: %q", hitLines(got))
 	}
 }
