@@ -159,6 +159,9 @@ func ParseSearch(q string) ([]SearchTerm, error) {
 // Tokens are the runs of letters and digits of s, lower case: the words
 // both stores index a line by (SQLite's unicode61 tokenizer splits the
 // same way).
-func Tokens(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+func Tokens(s string) []string { return lowerTokens(strings.ToLower(s)) }
+
+// lowerTokens is Tokens of a string already in lower case.
+func lowerTokens(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
 }

@@ -106,7 +106,13 @@ func SplitCursor(c int64) (row int64, i int) { return c / MaxBlockLines, int(c %
 // the term is a prefix. It is the definition of a match; the stores' text
 // engines only narrow down where to look.
 func Matches(line string, terms []SearchTerm) bool {
-	toks := Tokens(line)
+	lower := strings.ToLower(line)
+	for _, t := range terms {
+		if !strings.Contains(lower, t.Tokens[0]) { // not held, without cutting the line into tokens
+			return false
+		}
+	}
+	toks := lowerTokens(lower)
 	for _, t := range terms {
 		if !holds(toks, t) {
 			return false
@@ -118,9 +124,17 @@ func Matches(line string, terms []SearchTerm) bool {
 // CountHeld is Matches that also counts, in held[i], a line that holds
 // terms[i] whether or not it holds the others.
 func CountHeld(line string, terms []SearchTerm, held []int) bool {
-	toks := Tokens(line)
+	lower := strings.ToLower(line)
+	var toks []string
 	all := true
 	for i, t := range terms {
+		if !strings.Contains(lower, t.Tokens[0]) {
+			all = false
+			continue
+		}
+		if toks == nil {
+			toks = lowerTokens(lower)
+		}
 		if holds(toks, t) {
 			held[i]++
 		} else {

@@ -90,6 +90,9 @@ func TestMatches(t *testing.T) {
 		{"Compiling main.go", "compil*", true},
 		{"Compiling main.go", "COMPILING main-go", true},
 		{"exit code 2", "exit-code", true},
+		{"Compiling main.go", "pil", false}, // inside a word: no token
+		{"Compiling main.go", "pil*", false},
+		{"RÉSUMÉ ok", "résumé", true},
 		{"exit", `"exit code"`, false},
 		{"Ünï CODE", `"ünï code"`, true},
 	} {
