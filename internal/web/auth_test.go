@@ -10,6 +10,7 @@ import (
 
 	"switchboard/internal/client"
 	"switchboard/internal/relay"
+	"switchboard/internal/relaytest"
 	"switchboard/internal/store"
 )
 
@@ -67,14 +68,11 @@ func TestSignInWithToken(t *testing.T) {
 	}
 }
 
-// TestSignInLink: a one-time link (what make run prints, and the TUI's
-// help) signs the page in without a token being typed or put in a URL;
-// the page takes the code out of its address, and a second use of the
-// link is refused, saying why.
-func TestSignInLink(t *testing.T) {
-	e := newAuthEnv(t, relay.Config{})
-	secret := e.relay.Token("linker", store.RoleOperator, 0)
-	cl, err := client.Dial(context.Background(), client.Config{Relay: e.relay.URL(), Token: secret})
+// signInLink is a one-time sign-in link for a new operator token named
+// name, asked of relay r by a client signed in with it.
+func signInLink(t *testing.T, r *relaytest.Relay, name string) string {
+	t.Helper()
+	cl, err := client.Dial(context.Background(), client.Config{Relay: r.URL(), Token: r.Token(name, store.RoleOperator, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +81,16 @@ func TestSignInLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return link
+}
+
+// TestSignInLink: a one-time link (what make run prints, and the TUI's
+// help) signs the page in without a token being typed or put in a URL;
+// the page takes the code out of its address, and a second use of the
+// link is refused, saying why.
+func TestSignInLink(t *testing.T) {
+	e := newAuthEnv(t, relay.Config{})
+	link := signInLink(t, e.relay, "linker")
 	p := e.newPageAt("a", link)
 	p.waitFor("the page to connect", `document.getElementById('conn').classList.contains('conn-connected')`)
 	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != "linker · operator" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,6 +334,25 @@ func (p *page) waitForText(id, want string) {
   for (let y = 0; y < b.length; y++) if (b.getLine(y).translateToString(true).includes(%q)) return true;
   return false;
 })()`, id, want))
+}
+
+// wantLinesOnce checks that terminal id shows each of line-1 … line-n
+// exactly once.
+func (p *page) wantLinesOnce(id string, n int) {
+	p.t.Helper()
+	text := p.terminalText(id)
+	count := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		count[line]++
+	}
+	for i := 1; i <= n; i++ {
+		if c := count["line-"+strconv.Itoa(i)]; c != 1 {
+			p.t.Errorf("line-%d appears %d times, want exactly once", i, c)
+		}
+	}
+	if p.t.Failed() {
+		p.t.Logf("terminal:\n%s", text)
+	}
 }
 
 // commandState is the state the page shows for a command.

@@ -8,18 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"switchboard/internal/client"
 	"switchboard/internal/cluster"
 	"switchboard/internal/natstest"
 	"switchboard/internal/pgtest"
 	"switchboard/internal/relay"
 	"switchboard/internal/relaytest"
-	"switchboard/internal/store"
 )
 
 // TestPageMovesToAnotherRelay: relays of a cluster (PostgreSQL and NATS)
@@ -54,15 +51,7 @@ func TestPageMovesToAnotherRelay(t *testing.T) {
 	e := &env{t: t, relay: relays[1], log: lb, bctx: browser(t)}
 	t.Cleanup(e.checkBrowserLog)
 	e.startAgent("build-1", nil, relays[0].AgentToken("build-1", "build-1")) // on w2
-	cl, err := client.Dial(context.Background(), client.Config{Relay: relays[0].URL(), Token: relays[0].Token("alice", store.RoleOperator, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	link, _, err := cl.SignIn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := signInLink(t, relays[0], "alice")
 	p := e.newPageAt("a", strings.Replace(link, "http://"+relays[0].Addr, front.URL, 1))
 	p.waitFor("the banner to say connected", `document.getElementById('conn').classList.contains('conn-connected')`)
 	if !strings.HasPrefix(eval[string](p, `location.href`), front.URL) {
@@ -85,19 +74,7 @@ func TestPageMovesToAnotherRelay(t *testing.T) {
 	if who := eval[string](p, `document.getElementById('who-text').textContent`); who != "alice · operator" {
 		t.Fatalf("after the move the page is signed in as %q, want alice · operator", who)
 	}
-
-	count := map[string]int{}
-	for _, line := range strings.Split(p.terminalText(id), "\n") {
-		count[line]++
-	}
-	for i := 1; i <= n; i++ {
-		if c := count["line-"+strconv.Itoa(i)]; c != 1 {
-			t.Errorf("line-%d appears %d times, want exactly once", i, c)
-		}
-	}
-	if t.Failed() {
-		t.Logf("terminal:\n%s", p.terminalText(id))
-	}
+	p.wantLinesOnce(id, n)
 }
 
 // balancer forwards each request and WebSocket to the first of the

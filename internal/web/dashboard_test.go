@@ -142,19 +142,7 @@ func TestRelayRestartResumesOutputExactlyOnce(t *testing.T) {
 	p.waitForWithin(30*time.Second, "the command to end", fmt.Sprintf(`window.switchboard.commands.get(%q)?.state === 'exited'`, id))
 	p.waitForText(id, fmt.Sprintf("line-%d", n))
 	p.waitFor("the whole stream", fmt.Sprintf(`window.switchboard.terminals.get(%q).ended`, id))
-
-	count := map[string]int{}
-	for _, line := range strings.Split(p.terminalText(id), "\n") {
-		count[line]++
-	}
-	for i := 1; i <= n; i++ {
-		if c := count["line-"+strconv.Itoa(i)]; c != 1 {
-			t.Errorf("line-%d appears %d times, want exactly once", i, c)
-		}
-	}
-	if t.Failed() {
-		t.Logf("terminal:\n%s", p.terminalText(id))
-	}
+	p.wantLinesOnce(id, n)
 }
 
 func TestFloodIsFlowControlled(t *testing.T) {
