@@ -1,7 +1,9 @@
 // Package sqlrow owns how agents and commands are laid out as rows, for the
 // SQL stores (SQLite and PostgreSQL) that share the layout: each table's
 // columns in order, the values bound for them, how a row scans back, and
-// the encodings of times and of lists and maps.
+// the encodings of times and of lists and maps. It also owns what the two
+// share of search (searchwalk.go: walking the index's blocks newest first,
+// and the plan for prefix terms) and of retention's statements.
 //
 // Times are unix nanoseconds, read back in UTC, so they round trip exactly
 // between the years 1678 and 2262; 0 stands for the zero time (which makes
