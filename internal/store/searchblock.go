@@ -105,39 +105,29 @@ func SplitCursor(c int64) (row int64, i int) { return c / MaxBlockLines, int(c %
 // consecutive among the line's Tokens, the last only beginning one when
 // the term is a prefix. It is the definition of a match; the stores' text
 // engines only narrow down where to look.
-func Matches(line string, terms []SearchTerm) bool {
-	lower := strings.ToLower(line)
-	for _, t := range terms {
-		if !strings.Contains(lower, t.Tokens[0]) { // not held, without cutting the line into tokens
-			return false
-		}
-	}
-	toks := lowerTokens(lower)
-	for _, t := range terms {
-		if !holds(toks, t) {
-			return false
-		}
-	}
-	return true
-}
+func Matches(line string, terms []SearchTerm) bool { return CountHeld(line, terms, nil) }
 
 // CountHeld is Matches that also counts, in held[i], a line that holds
-// terms[i] whether or not it holds the others.
+// terms[i] whether or not it holds the others; with held nil it stops at
+// the first term the line does not hold.
 func CountHeld(line string, terms []SearchTerm, held []int) bool {
 	lower := strings.ToLower(line)
 	var toks []string
 	all := true
 	for i, t := range terms {
-		if !strings.Contains(lower, t.Tokens[0]) {
-			all = false
-			continue
+		ok := strings.Contains(lower, t.Tokens[0]) // without it, no need to cut the line into tokens
+		if ok {
+			if toks == nil {
+				toks = lowerTokens(lower)
+			}
+			ok = holds(toks, t)
 		}
-		if toks == nil {
-			toks = lowerTokens(lower)
-		}
-		if holds(toks, t) {
+		switch {
+		case ok && held != nil:
 			held[i]++
-		} else {
+		case !ok && held == nil:
+			return false
+		case !ok:
 			all = false
 		}
 	}
