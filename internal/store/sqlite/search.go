@@ -23,9 +23,9 @@ const (
 	// statement after them.
 	insertSearchBlocks = "INSERT INTO search_block (command_id, n, off, offs, text) VALUES "
 	blocksPerInsert    = 1000
-	// selectIndexed is whether a command is stored, and its cursor.
+	// selectIndexed is whether a command is stored, and the number of the
+	// next line its cursor wants.
 	selectIndexed = `SELECT (SELECT count(*) FROM commands WHERE id = ?1),
-coalesce((SELECT off FROM search_cursor WHERE command_id = ?1), 0),
 coalesce((SELECT n FROM search_cursor WHERE command_id = ?1), 0)`
 )
 
@@ -100,21 +100,22 @@ func indexTx(ctx context.Context, tx *sql.Tx, us []store.IndexUpdate) error {
 		return err
 	}
 	defer indexed.Close()
+	upsert := sqlrow.UpsertSearchCursor(func(i int) string { return fmt.Sprintf("?%d", i) })
 	var args []any
 	for _, u := range us {
 		c := u.Cursor
 		var n int
-		var at store.IndexCursor
-		if err := indexed.QueryRowContext(ctx, c.CommandID).Scan(&n, &at.Off, &at.Line); err != nil {
+		var at int64
+		if err := indexed.QueryRowContext(ctx, c.CommandID).Scan(&n, &at); err != nil {
 			return err
 		}
 		if n == 0 {
 			continue // deleted meanwhile
 		}
-		for _, b := range store.Blocks(store.LinesFrom(u.Lines, at.Line)) {
+		for _, b := range store.Blocks(store.LinesFrom(u.Lines, at)) {
 			args = append(args, c.CommandID, b.N, b.Off, b.Offs, b.Text)
 		}
-		if _, err := tx.ExecContext(ctx, sqlrow.UpsertSearchCursor(func(i int) string { return fmt.Sprintf("?%d", i) }), c.CommandID, c.Off, c.Line, c.Done); err != nil {
+		if _, err := tx.ExecContext(ctx, upsert, c.CommandID, c.Off, c.Line, c.Done); err != nil {
 			return err
 		}
 	}
