@@ -45,14 +45,12 @@ func (s *Store) IndexBacklog(ctx context.Context) ([]store.IndexCursor, error) {
 // so that two relays' indexers of the same commands wait for each other
 // rather than deadlock.
 func (s *Store) Index(ctx context.Context, us []store.IndexUpdate) error {
-	order := make([]int, len(us))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(us[a].Cursor.CommandID, us[b].Cursor.CommandID) })
+	sorted := slices.SortedFunc(slices.Values(us), func(a, b store.IndexUpdate) int {
+		return strings.Compare(a.Cursor.CommandID, b.Cursor.CommandID)
+	})
 	err := pgx.BeginFunc(ctx, s.w, func(tx pgx.Tx) error {
-		for _, i := range order {
-			if err := indexOne(ctx, tx, us[i]); err != nil {
+		for _, u := range sorted {
+			if err := indexOne(ctx, tx, u); err != nil {
 				return err
 			}
 		}
