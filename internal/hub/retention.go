@@ -168,9 +168,9 @@ func (r *retainer) pass(ctx context.Context, now time.Time) error {
 }
 
 // removeForSize removes the oldest finished commands when the data in
-// the store is over the limit, until the output removed makes up for the
-// excess (and 5% of the limit besides). It returns when the newest of
-// them ended.
+// the store is over the limit, until the output and indexed text removed
+// make up for the excess (and 5% of the limit besides). It returns when
+// the newest of them ended.
 func (r *retainer) removeForSize(ctx context.Context) (time.Time, error) {
 	var newest time.Time
 	for {
@@ -242,7 +242,7 @@ func (r *retainer) removeFinished(ctx context.Context, before time.Time, target 
 		}
 		b := batchResult{reason: reason}
 		for _, f := range found {
-			if sized && b.bytes >= target {
+			if sized && b.freed >= target {
 				break
 			}
 			if err := r.removeCommand(ctx, f, &b); err != nil {
@@ -254,7 +254,7 @@ func (r *retainer) removeFinished(ctx context.Context, before time.Time, target 
 			}
 		}
 		r.audit(b)
-		target -= b.bytes
+		target -= b.freed
 		// A batch that removed nothing would find the same commands again.
 		if sized && target <= 0 || len(found) < retentionBatch || len(b.ids) == 0 {
 			return newest, nil
@@ -267,7 +267,12 @@ type batchResult struct {
 	reason string
 	ids    []string
 	rows   int
-	bytes  int64
+	bytes  int64 // output and timing
+	// freed is bytes and the search index's text, which holds about as
+	// much again: what a size limit counts as made up for. Its full-text
+	// index is not counted, so it falls short, and the worker measures
+	// again before it removes more.
+	freed int64
 }
 
 // removeCommand removes one command in steps of cfg.StepRows rows,
@@ -287,6 +292,7 @@ func (r *retainer) removeCommand(ctx context.Context, f store.Finished, b *batch
 		}
 		b.rows += step.Rows
 		b.bytes += step.Bytes
+		b.freed += step.Bytes + step.IndexBytes
 		r.free += step.Bytes
 		r.dirty = r.dirty || step.Rows > 0
 		r.m.rows.Add(float64(step.Rows))

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -275,4 +276,51 @@ func history(t *testing.T, st store.Store) []string {
 		ids = append(ids, c.ID)
 	}
 	return ids
+}
+
+// TestRetentionMaxSizeCountsTheIndex: when each command's search index
+// holds about as much as its output, a limit that three commands exceed
+// by less than one command's share removes the oldest alone: what it
+// freed counts its indexed text too.
+func TestRetentionMaxSizeCountsTheIndex(t *testing.T) {
+	h, st := retentionHub(t, 0, Retention{MaxSize: 1 << 40}) // set below
+	ctx := context.Background()
+	base, err := st.SpaceUsed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Repeat("x", 200) + " ok\r\n"
+	out := []byte(strings.Repeat(line, 5000))
+	var b store.Batch
+	var ids []string
+	for i := range 3 {
+		at := time.Now().Add(time.Duration(i-30) * time.Minute)
+		c := wire.Command{ID: fmt.Sprintf("c-%d", i), AgentID: "a-1", State: wire.StateExited, CreatedAt: at, EndedAt: at.Add(time.Second),
+			OutputBytes: int64(len(out))}
+		b.Commands = append(b.Commands, c)
+		for off := 0; off < len(out); off += 64 << 10 {
+			b.Output = append(b.Output, store.Chunk{CommandID: c.ID, Offset: int64(off), Data: out[off:min(off+64<<10, len(out))]})
+		}
+		ids = append(ids, c.ID)
+	}
+	if err := st.DB.Apply(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	indexAll(t, st.DB, ids)
+	used, err := st.SpaceUsed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := (used - base) / 3
+	if per < 2*int64(len(out)) {
+		t.Fatalf("a command with its index takes %d bytes, want about twice its %d bytes of output", per, len(out))
+	}
+	h.retainer.cfg.MaxSize = base + per*24/10
+	if err := h.retainer.pass(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := history(t, st); !slices.Equal(got, []string{"c-2", "c-1", "c-live"}) {
+		t.Errorf("history after the pass = %v, want c-2, c-1 and c-live (the store was %d bytes, %d a command, over a limit of %d)",
+			got, used, per, h.retainer.cfg.MaxSize)
+	}
 }

@@ -86,7 +86,7 @@ func fillStore(b *testing.B, st *sqlite.DB, cmds, total, lineLen int) []string {
 
 // indexAll runs the indexer over the commands' stored output until it is
 // all indexed, as after the commits that stored it.
-func indexAll(b *testing.B, st *sqlite.DB, ids []string) {
+func indexAll(b testing.TB, st *sqlite.DB, ids []string) {
 	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 1)
 	s := stored{output: map[string]storedOutput{}}
 	for _, id := range ids {

@@ -78,5 +78,10 @@ type Removed struct {
 	// search index count as one row).
 	Rows  int
 	Bytes int64 // bytes of output and timing data
-	Done  bool  // the command and all its rows are gone
+	// IndexBytes is the text of the search index's rows removed (its
+	// full-text index besides not counted). Store.Written does not
+	// count it, so it is not room that later writes of output reuse;
+	// but it is space the removal gave back.
+	IndexBytes int64
+	Done       bool // the command and all its rows are gone
 }

@@ -11,6 +11,9 @@ type PerCommand struct {
 	Table string
 	Key   string // the column after command_id in the table's key, which orders its rows
 	Data  string // the column whose length counts as bytes removed; "" for none
+	// Index is whether Data's bytes are the search index's
+	// (store.Removed.IndexBytes) rather than output or timing.
+	Index bool
 	// PerRow is how many of the table's rows count as one row of a
 	// removal step's bound (0 is 1): a block of the search index is a
 	// few hundred bytes where an output row is up to 64 KiB, and a step
@@ -28,14 +31,10 @@ func (t PerCommand) Counted(n int) int { per := max(t.PerRow, 1); return (n + pe
 // PerCommandTables are the tables RemoveStep empties of a command, in
 // order. A table added to keep more of a command's rows (an index of its
 // output) must be listed here, or retention leaves its rows behind.
-//
-// The search index's rows count no bytes: Written counts only output and
-// timing, so counting the index's as removed would overstate the room
-// removals leave.
 var PerCommandTables = []PerCommand{
 	{Table: "output", Key: "off", Data: "data"},
 	{Table: "timing", Key: "seq", Data: "data"},
-	{Table: "search_block", Key: "n", PerRow: 8},
+	{Table: "search_block", Key: "n", Data: "text", Index: true, PerRow: 8},
 	{Table: "search_cursor", Key: "command_id"},
 }
 
