@@ -242,7 +242,7 @@ func (r *retainer) removeFinished(ctx context.Context, before time.Time, target 
 		}
 		b := batchResult{reason: reason}
 		for _, f := range found {
-			if sized && b.freed >= target {
+			if sized && b.freed() >= target {
 				break
 			}
 			if err := r.removeCommand(ctx, f, &b); err != nil {
@@ -254,7 +254,7 @@ func (r *retainer) removeFinished(ctx context.Context, before time.Time, target 
 			}
 		}
 		r.audit(b)
-		target -= b.freed
+		target -= b.freed()
 		// A batch that removed nothing would find the same commands again.
 		if sized && target <= 0 || len(found) < retentionBatch || len(b.ids) == 0 {
 			return newest, nil
@@ -268,12 +268,13 @@ type batchResult struct {
 	ids    []string
 	rows   int
 	bytes  int64 // output and timing
-	// freed is bytes and the search index's text, which holds about as
-	// much again: what a size limit counts as made up for. Its full-text
-	// index is not counted, so it falls short, and the worker measures
-	// again before it removes more.
-	freed int64
+	index  int64 // the search index's text, about as much again
 }
+
+// freed is what a size limit counts as made up for: output, timing and
+// indexed text. The full-text index itself is not counted, so it falls
+// short, and the worker measures again before it removes more.
+func (b *batchResult) freed() int64 { return b.bytes + b.index }
 
 // removeCommand removes one command in steps of cfg.StepRows rows,
 // pausing between them. A command the hub holds live is skipped.
@@ -292,7 +293,7 @@ func (r *retainer) removeCommand(ctx context.Context, f store.Finished, b *batch
 		}
 		b.rows += step.Rows
 		b.bytes += step.Bytes
-		b.freed += step.Bytes + step.IndexBytes
+		b.index += step.IndexBytes
 		r.free += step.Bytes
 		r.dirty = r.dirty || step.Rows > 0
 		r.m.rows.Add(float64(step.Rows))

@@ -92,12 +92,8 @@ func (s *Store) RemoveStep(ctx context.Context, id string, maxRows int) (r store
 				return fmt.Errorf("%s rows: %w", t.Table, err)
 			}
 			r.Rows += t.Counted(len(sizes))
-			removed := &r.Bytes
-			if t.Index {
-				removed = &r.IndexBytes
-			}
 			for _, n := range sizes {
-				*removed += n
+				t.AddBytes(&r, n)
 			}
 		}
 		if r.Rows < maxRows {

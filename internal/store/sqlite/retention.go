@@ -88,11 +88,7 @@ func (db *DB) RemoveStep(ctx context.Context, id string, maxRows int) (r store.R
 			return r, fmt.Errorf("store %s: remove %s: %s rows: %w", db.path, id, t.Table, err)
 		}
 		r.Rows += t.Counted(n)
-		if t.Index {
-			r.IndexBytes += bytes
-		} else {
-			r.Bytes += bytes
-		}
+		t.AddBytes(&r, bytes)
 	}
 	if r.Rows < maxRows {
 		res, err := tx.ExecContext(ctx, deleteFinished, id)

@@ -1,6 +1,9 @@
 package sqlrow
 
-import "switchboard/internal/wire"
+import (
+	"switchboard/internal/store"
+	"switchboard/internal/wire"
+)
 
 // The queries of retention (store.Pruner), the same in both SQL dialects
 // but for their placeholders and the name of a blob's length function.
@@ -27,6 +30,15 @@ func (t PerCommand) StepRows(n int) int { return n * max(t.PerRow, 1) }
 
 // Counted is how many rows of a step's bound removing n of t's rows uses.
 func (t PerCommand) Counted(n int) int { per := max(t.PerRow, 1); return (n + per - 1) / per }
+
+// AddBytes adds bytes of t's removed Data to the counter of r they count in.
+func (t PerCommand) AddBytes(r *store.Removed, bytes int64) {
+	if t.Index {
+		r.IndexBytes += bytes
+	} else {
+		r.Bytes += bytes
+	}
+}
 
 // PerCommandTables are the tables RemoveStep empties of a command, in
 // order. A table added to keep more of a command's rows (an index of its
