@@ -238,15 +238,22 @@ func (x *indexer) indexBatch(ctx context.Context) error {
 		return nil
 	}
 	per := max(indexBatchBytes/len(picked), 2*store.MaxIndexLine) // room for a whole line
-	updates := make([]store.IndexUpdate, len(picked))
+	updates := make([]store.IndexUpdate, 0, len(picked))
 	var read int64
 	for i := range picked {
+		if read >= indexBatchBytes {
+			// per's floor lets many commands' reads add up past the bound;
+			// the rest wait for the next batch.
+			picked = picked[:i]
+			break
+		}
 		u, n, caughtUp, err := x.next(ctx, picked[i].cur, per)
 		if err != nil {
 			return err
 		}
 		read += n
-		updates[i], picked[i].caughtUp = u, caughtUp
+		updates = append(updates, u)
+		picked[i].caughtUp = caughtUp
 	}
 	if err := x.st.Index(ctx, updates); err != nil {
 		return err

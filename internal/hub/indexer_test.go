@@ -161,3 +161,53 @@ func TestIndexerLag(t *testing.T) {
 		t.Fatalf("%d lines indexed, want 1000", got)
 	}
 }
+
+// TestIndexerBatchIsBounded: with many commands waiting, one batch reads
+// about indexBatchBytes in all, not a floor's worth from each command
+// (64 commands × 8 KiB read 512 KiB a batch, one FTS5 insert of tens of
+// milliseconds that held a CPU and SQLite's writer), and the commands
+// left out are indexed by the batches after it.
+func TestIndexerBatchIsBounded(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 1)
+	const commands = 64
+	data := []byte(strings.Repeat("a line of forty bytes, give or take.\r\n", 16<<10/38))
+	var b store.Batch
+	s := stored{output: map[string]storedOutput{}}
+	for i := range commands {
+		id := fmt.Sprintf("c-%02d", i)
+		b.Commands = append(b.Commands, wire.Command{ID: id, AgentID: "a-1", State: wire.StateRunning, CreatedAt: time.Now()})
+		b.Output = append(b.Output, store.Chunk{CommandID: id, Data: data})
+		s.output[id] = storedOutput{end: int64(len(data))}
+	}
+	if err := st.Apply(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	x.noteStored(s)
+	if err := x.step(ctx); err != nil { // loads the backlog
+		t.Fatal(err)
+	}
+	batches := 0
+	for !x.idle() {
+		before := counterValue(t, x.indexedBytes)
+		if err := x.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		if n := counterValue(t, x.indexedBytes) - before; n > indexBatchBytes+2*store.MaxIndexLine {
+			t.Fatalf("batch %d read %.0f bytes, over the bound %d", batches, n, indexBatchBytes+2*store.MaxIndexLine)
+		}
+	}
+	if want := commands * len(data) / indexBatchBytes; batches < want {
+		t.Fatalf("%d batches for %d bytes, want at least %d", batches, commands*len(data), want)
+	}
+	lines := strings.Count(string(data), "\n")
+	if got := counterValue(t, x.indexedLines); got != float64(commands*lines) {
+		t.Fatalf("%.0f lines indexed, want %d", got, commands*lines)
+	}
+}
