@@ -48,6 +48,7 @@ func run(args []string) int {
 	var relayArgs listFlag
 	fs.Var(&relayArgs, "relay-arg", "An extra argument for --relay-bin (repeatable), e.g. --relay-arg=--insecure-no-auth.")
 	profile := fs.String("profile", "", "Save CPU profiles of the relay during S1, S2 and S4 into this directory.")
+	traceDir := fs.String("trace", "", "Save a 3 s execution trace of the relay from the middle of S1, S2 and S4's measured windows into this directory, and print how long its goroutines waited for a CPU, by kind.")
 	goBench := fs.String("gobench", "", "Include this file of `go test -bench` output in --out.")
 	s1Agents := fs.Int("s1-agents", 0, "Run S1 with this many agents instead of 1,000 (40 with --quick).")
 	s1Rate := fs.Float64("s1-rate", 0, "Run S1 with this many messages per second per agent instead of 100.")
@@ -67,12 +68,15 @@ func run(args []string) int {
 		return 2
 	}
 	cfg := bench.Config{Quick: *quick, WorkDir: *work, RelayBin: *relayBin, RelayArgs: relayArgs, ProfileDir: *profile,
-		S1Agents: *s1Agents, S1Rate: *s1Rate, TLS: *withTLS}
+		TraceDir: *traceDir, S1Agents: *s1Agents, S1Rate: *s1Rate, TLS: *withTLS}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
-	if cfg.ProfileDir != "" {
-		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+	for _, dir := range []string{cfg.ProfileDir, cfg.TraceDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			fmt.Fprintln(os.Stderr, "swbench:", err)
 			return 1
 		}

@@ -34,6 +34,10 @@ type Config struct {
 	// ProfileDir, when set, receives CPU profiles of the relay taken during
 	// the measured part of S1, S2 and S4.
 	ProfileDir string
+	// TraceDir, when set, receives a 3 s execution trace of the relay from
+	// the middle of the same windows, and the log a table of how long its
+	// goroutines waited for a CPU (schedwait.go).
+	TraceDir string
 	// Log receives progress lines and the relays' logs; default stderr.
 	Log io.Writer
 	// S1Agents and S1Rate, when set, replace S1's number of agents and
@@ -175,9 +179,62 @@ func (e *env) startRelay(ctx context.Context, db string) (*relayProc, error) {
 	return startRelay(ctx, relayOptions{db: filepath.Join(e.work, db), bin: e.cfg.RelayBin, args: e.cfg.RelayArgs, log: e.cfg.Log, tls: e.tls})
 }
 
-// profile takes a CPU profile of the relay over d in the background, if
-// profiles were asked for; wait for it with the returned function.
+// profile takes a CPU profile and an execution trace of the relay over d
+// in the background, each if it was asked for; wait for them with the
+// returned function.
 func (e *env) profile(p *relayProc, d time.Duration, name string) func() {
+	waitCPU, waitTrace := e.cpuProfile(p, d, name), e.trace(p, d, name)
+	return func() { waitCPU(); waitTrace() }
+}
+
+// traceFor is how long a trace runs: long enough for S1's thousands of
+// writers a second, short enough that the file stays tens of MB.
+const traceFor = 3 * time.Second
+
+// trace saves an execution trace of the relay from the middle of the
+// window d, if traces were asked for, and logs its table of waits.
+func (e *env) trace(p *relayProc, d time.Duration, name string) func() {
+	if e.cfg.TraceDir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(max(d-traceFor, 0) / 2)
+		path := filepath.Join(e.cfg.TraceDir, name+".trace")
+		if err := p.trace(min(d, traceFor), path); err != nil {
+			e.logf("trace %s: %v", name, err)
+			return
+		}
+		if err := e.logSchedWaits(name, path); err != nil {
+			e.logf("trace %s: %v", name, err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// logSchedWaits logs what the trace at path says of the relay's waits.
+func (e *env) logSchedWaits(name, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	s, err := readSchedWaits(f)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := s.write(&b, 12); err != nil {
+		return err
+	}
+	e.logf("relay execution trace: %s; %s of it, goroutines waiting for a CPU:\n%s", path, s.span.Round(time.Millisecond), b.String())
+	return nil
+}
+
+// cpuProfile takes a CPU profile of the relay over d in the background,
+// if profiles were asked for; wait for it with the returned function.
+func (e *env) cpuProfile(p *relayProc, d time.Duration, name string) func() {
 	if e.cfg.ProfileDir == "" {
 		return func() {}
 	}

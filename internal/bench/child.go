@@ -112,6 +112,7 @@ func serveRelay(addr, dbPath, certFile, keyFile string) error {
 	mux.Handle("/", r.Handler())
 	mux.HandleFunc("/debug/pprof/", httppprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	r.Serve(srv)
 

@@ -14,7 +14,10 @@
 // trusting it). RunAB compares two relay binaries (an older one built
 // from its commit by `make bench-ab`), running each scenario on one and
 // then the other, the order swapped each round, and reports each one's
-// medians of the headline figures (Report.Figures).
+// medians of the headline figures (Report.Figures). With
+// Config.TraceDir it saves an execution trace of the relay from each
+// profiled window and logs how long the relay's goroutines waited for a
+// CPU, by kind (schedwait.go): where a CPU shortage lands.
 //
 // Agents are simulated by minimal protocol peers built on internal/wire,
 // except where a real pseudo-terminal matters (S2 through a PTY, S3), which

@@ -293,6 +293,11 @@ func (p *relayProc) profile(d time.Duration, path string) error {
 	return p.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(d.Seconds()))), path)
 }
 
+// trace saves an execution trace of the relay over d to path.
+func (p *relayProc) trace(d time.Duration, path string) error {
+	return p.fetch(fmt.Sprintf("/debug/pprof/trace?seconds=%g", d.Seconds()), path)
+}
+
 // fetch saves what a relay URL path serves to a file.
 func (p *relayProc) fetch(urlPath, path string) error {
 	resp, err := p.hc.Get(p.httpURL() + urlPath)
