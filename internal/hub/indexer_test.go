@@ -36,6 +36,18 @@ func startIndexer(t *testing.T, st indexStore) *indexerRun {
 	return &indexerRun{x: x, reg: reg, stop: stop}
 }
 
+// openIndexDB is a fresh SQLite store for an indexer, closed when the
+// test ends.
+func openIndexDB(t *testing.T) *sqlite.DB {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func hits(t *testing.T, st store.Search, q string) []string {
 	t.Helper()
 	terms, err := store.ParseSearch(q)
@@ -59,11 +71,7 @@ func hits(t *testing.T, st store.Search, q string) []string {
 // resumes from the stored cursors without indexing a line twice.
 func TestIndexerFollowsCommits(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openIndexDB(t)
 	cmd := wire.Command{ID: "c-1", AgentID: "a-1", State: wire.StateRunning, CreatedAt: time.Now()}
 	var text strings.Builder
 	for i := range 300 {
@@ -133,11 +141,7 @@ func TestIndexerFollowsCommits(t *testing.T) {
 // until it is indexed.
 func TestIndexerLag(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openIndexDB(t)
 	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 1)
 	c := wire.Command{ID: "c-1", AgentID: "a-1", State: wire.StateRunning, CreatedAt: time.Now()}
 	data := []byte(strings.Repeat("some words here\n", 1000))
@@ -169,11 +173,7 @@ func TestIndexerLag(t *testing.T) {
 // left out are indexed by the batches after it.
 func TestIndexerBatchIsBounded(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openIndexDB(t)
 	x := newIndexer(st, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), 1)
 	const commands = 64
 	data := []byte(strings.Repeat("a line of forty bytes, give or take.\r\n", 16<<10/38))
