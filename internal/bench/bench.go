@@ -206,7 +206,7 @@ func (e *env) trace(p *relayProc, d time.Duration, name string) func() {
 			e.logf("trace %s: %v", name, err)
 			return
 		}
-		if err := e.logSchedWaits(name, path); err != nil {
+		if err := e.logSchedWaits(path); err != nil {
 			e.logf("trace %s: %v", name, err)
 		}
 	}()
@@ -214,7 +214,7 @@ func (e *env) trace(p *relayProc, d time.Duration, name string) func() {
 }
 
 // logSchedWaits logs what the trace at path says of the relay's waits.
-func (e *env) logSchedWaits(name, path string) error {
+func (e *env) logSchedWaits(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

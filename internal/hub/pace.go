@@ -17,9 +17,8 @@ const (
 	// since the indexer's last batch, took 1 ms or more. Not the median:
 	// most scheduling events are goroutines that run at once, while the
 	// dashboards' writers, whose delay is what a person sees, wait in the
-	// tail. Under S1 on 2 cores the median was 0.1–0.2 ms while the
-	// writers waited 2–3 ms at the 90th percentile and 12 ms at the 99th;
-	// on an idle relay the 90th percentile is well under 100 µs.
+	// tail, so a relay can keep them waiting long with its median wait far
+	// under 1 ms (docs/benchmarks.md, the issue-16 analysis).
 	busySchedLatency = time.Millisecond
 	busyQuantile     = 0.9
 	// busyMinEvents: fewer scheduling events than this say nothing either
