@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -193,8 +194,13 @@ func summarize(samples []int64) latency {
 	}
 	s := slices.Clone(samples)
 	slices.Sort(s)
-	at := func(q float64) time.Duration { return time.Duration(s[min(len(s)-1, int(q*float64(len(s))))]) }
+	at := func(q float64) time.Duration { return time.Duration(quantile(s, q)) }
 	return latency{n: len(s), p50: at(0.50), p99: at(0.99), max: time.Duration(s[len(s)-1])}
+}
+
+// quantile is the q quantile (0 ≤ q < 1) of sorted, which is not empty.
+func quantile[T cmp.Ordered](sorted []T, q float64) T {
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 func (l latency) String() string {

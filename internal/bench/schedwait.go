@@ -216,8 +216,3 @@ func total(ds []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
-
-// quantile is the q quantile of sorted ds.
-func quantile(ds []time.Duration, q float64) time.Duration {
-	return ds[int(q*float64(len(ds)-1))]
-}
